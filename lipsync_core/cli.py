@@ -1,0 +1,49 @@
+"""The `lipsync` console command: a thin shell over the library.
+
+Each subcommand lives beside the code it drives and registers itself through `add_parser(subparsers)`;
+this module only collects them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import LipSyncError
+
+# (module, purpose) in the order `--help` lists them.
+SUBCOMMANDS = [
+    "lipsync_core.media.probe",
+    "lipsync_core.train.cli",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lipsync",
+        description="Re-generate an actor's lips so they match new dialogue (StyleLipSync). "
+        "Typical use: `lipsync probe PLATE` to check a shot, then `lipsync dub PLATE AUDIO -o OUT`.",
+    )
+    parser.add_argument("--version", action="version", version=f"lipsync {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in SUBCOMMANDS:
+        importlib.import_module(name).add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except LipSyncError as error:
+        print(f"lipsync {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"lipsync {args.command}: cancelled", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""`Track`: the result of face tracking over a plate, and its .npz cache file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FaceError
+from .landmarks import COUNT, face_size
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class FaceTrack:
+    """One person over the frames of a track. Face ids are indices into `Track.faces`."""
+
+    landmarks: np.ndarray  # (frames, 478, 3) float32 plate pixels (z in the x scale), NaN where absent
+    present: np.ndarray  # (frames,) bool: the face was found on that frame
+    partial: np.ndarray  # (frames,) bool: found, but its outline runs past the frame edge
+
+    def size(self) -> float:
+        """Median face height in pixels over the frames it is present."""
+        return float(np.median(face_size(self.landmarks[self.present]))) if self.present.any() else 0.0
+
+
+@dataclass
+class Track:
+    """Faces tracked over a plate. Face 0 is the main face (the largest, longest on screen); ids are
+    stable over the whole track."""
+
+    plate: str
+    frames: np.ndarray  # (frames,) int: the plate's own frame numbers
+    times: np.ndarray  # (frames,) float seconds
+    width: int
+    height: int
+    faces: list[FaceTrack]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def face(self, face_id: int = 0) -> FaceTrack:
+        if not 0 <= face_id < len(self.faces):
+            raise FaceError(
+                f"{self.plate}: face {face_id} does not exist; the track holds "
+                + (f"faces 0-{len(self.faces) - 1}" if self.faces else "no face")
+            )
+        return self.faces[face_id]
+
+    def index(self, frame: int) -> int:
+        """Position of a plate frame number in the track."""
+        hits = np.flatnonzero(self.frames == frame)
+        if not len(hits):
+            raise FaceError(f"{self.plate}: frame {frame} is not in the track ({self.frames[0]}-{self.frames[-1]})")
+        return int(hits[0])
+
+    def landmarks(self, frame: int, face_id: int = 0) -> np.ndarray | None:
+        """(478, 3) landmarks of a face on a plate frame, or None where it was not found."""
+        face, i = self.face(face_id), self.index(frame)
+        return face.landmarks[i] if face.present[i] else None
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        n = len(self)
+        temporary = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(
+            temporary,
+            version=FORMAT_VERSION,
+            plate=self.plate,
+            frames=self.frames,
+            times=self.times,
+            size=np.array([self.width, self.height]),
+            landmarks=np.array([f.landmarks for f in self.faces], np.float32).reshape(-1, n, COUNT, 3),
+            present=np.array([f.present for f in self.faces], bool).reshape(-1, n),
+            partial=np.array([f.partial for f in self.faces], bool).reshape(-1, n),
+        )
+        temporary.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Track:
+        try:
+            data = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise FaceError(f"{path}: not a readable face track ({error})") from error
+        if int(data["version"]) != FORMAT_VERSION:
+            raise FaceError(f"{path}: face track format {int(data['version'])}, expected {FORMAT_VERSION}: re-run analyze")
+        faces = [FaceTrack(lm, pr, pa) for lm, pr, pa in zip(data["landmarks"], data["present"], data["partial"])]
+        width, height = (int(v) for v in data["size"])
+        return cls(str(data["plate"]), data["frames"], data["times"], width, height, faces)

@@ -1,0 +1,68 @@
+"""Plates <-> model input, and the final blend.
+
+The model sees display-referred RGB in [0, 1] (like an 8-bit video frame). Integer plates (video,
+PNG) are already display-encoded; float plates (EXR) are scene-linear and go through the sRGB
+encoding (IEC 61966-2-1), clipped to [0, 1]. Highlights above 1 do not survive that trip, which is
+why the result is made with `composite`: pixels outside the mask are copied from the plate, never
+round-tripped, and the blend inside the mask happens in the plate's own light (linear for floats).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def srgb_encode(linear: np.ndarray) -> np.ndarray:
+    """sRGB OETF: linear [0, 1] -> encoded [0, 1] (float32)."""
+    linear = np.clip(np.asarray(linear, dtype=np.float32), 0.0, 1.0)
+    return np.where(linear <= 0.0031308, linear * 12.92, 1.055 * np.power(linear, 1 / 2.4) - 0.055).astype(np.float32)
+
+
+def srgb_decode(encoded: np.ndarray) -> np.ndarray:
+    """Inverse of `srgb_encode`: encoded [0, 1] -> linear [0, 1] (float32)."""
+    encoded = np.clip(np.asarray(encoded, dtype=np.float32), 0.0, 1.0)
+    return np.where(encoded <= 0.04045, encoded / 12.92, np.power((encoded + 0.055) / 1.055, 2.4)).astype(np.float32)
+
+
+def _integer_scale(dtype) -> float | None:
+    return float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else None
+
+
+def to_display(image: np.ndarray) -> np.ndarray:
+    """HxWx3 float32 display-encoded RGB in [0, 1] from any plate image (alpha is dropped)."""
+    rgb = image[..., :3]
+    scale = _integer_scale(image.dtype)
+    if scale is not None:
+        return (rgb.astype(np.float32) / scale).astype(np.float32)
+    return srgb_encode(rgb)
+
+
+def from_display(rgb01: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Display RGB [0, 1] back to the dtype and encoding of `like` (its alpha, if any, is carried over)."""
+    scale = _integer_scale(like.dtype)
+    if scale is not None:
+        rgb = np.round(np.clip(rgb01, 0.0, 1.0) * scale).astype(like.dtype)
+    else:
+        rgb = srgb_decode(rgb01).astype(like.dtype)
+    if like.shape[-1] == 4:
+        rgb = np.concatenate([rgb, like[..., 3:]], axis=-1)
+    return rgb
+
+
+def composite(original: np.ndarray, generated_display: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Blend the generated face into the plate inside `mask` (HxW, 0..1, feathered).
+
+    Float plates blend in linear light; integer plates in their own encoding. Where mask == 0 the
+    result is the original array's values exactly; alpha is always the original's.
+    """
+    weight = np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0)[..., None]
+    rgb = original[..., :3].astype(np.float32)
+    scale = _integer_scale(original.dtype)
+    if scale is not None:
+        generated = np.clip(generated_display, 0.0, 1.0) * scale
+        blended = np.round(rgb + (generated - rgb) * weight).astype(original.dtype)
+    else:
+        blended = (rgb + (srgb_decode(generated_display) - rgb) * weight).astype(original.dtype)
+    result = original.copy()
+    result[..., :3] = np.where(weight > 0, blended, original[..., :3])
+    return result

@@ -1,0 +1,367 @@
+"""One frame source for every kind of plate: video files (PyAV) and image sequences (EXR, PNG, ...).
+
+`open_plate(path)` returns a `Plate`: iterate it for `Frame`s, read `plate.info` for the facts a
+dubber needs. Frames stream: memory does not grow with the length of the clip.
+
+Frame numbers are the plate's own: 1001-based sequences stay 1001-based; the frames of a video file
+are numbered 0, 1, 2, ... in presentation order. `Frame.time` is seconds from the plate's first frame.
+For a video, `PlateInfo.start_time` says where that first frame sits on the file's own timeline, so
+the file's own audio lines up with `load_audio(path, offset_s=plate.info.start_time)`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import av
+import numpy as np
+
+from ..errors import MediaError
+from .images import read_exr_header, read_image
+
+IMAGE_EXTENSIONS = {".exr", ".png", ".tif", ".tiff", ".jpg", ".jpeg"}
+# A sequence carries no rate of its own unless its EXR header says so; 24 is the film default.
+DEFAULT_SEQUENCE_FPS = 24.0
+# Frame steps that differ from the typical step by more than this fraction mean variable frame rate
+# (a tick of rounding in a container's time base must not count as variable).
+VFR_TOLERANCE = 0.1
+
+
+@dataclass(frozen=True)
+class Frame:
+    number: int
+    time: float
+    image: np.ndarray
+
+
+@dataclass(frozen=True)
+class AudioStreamInfo:
+    index: int  # the stream's index among the file's audio streams
+    codec: str
+    sample_rate: int
+    channels: int
+    start_time: float  # seconds on the file's timeline
+    duration: float | None  # seconds, None when the container does not say
+
+
+@dataclass(frozen=True)
+class PlateInfo:
+    """What the plate serves. For a range or a conformed video, first/last/frame_count/duration
+    describe the frames served, while `variable_fps` and `source_fps` describe the file."""
+
+    path: Path
+    kind: str  # 'video' | 'sequence'
+    container: str
+    codec: str
+    width: int
+    height: int
+    fps: float  # the rate frames are served at (nominal rate for an unconformed variable-rate video)
+    variable_fps: bool
+    first: int
+    last: int
+    frame_count: int
+    duration: float  # seconds covered by the frames served
+    audio: tuple[AudioStreamInfo, ...]
+    dtype: str  # numpy dtype of Frame.image
+    channels: int  # 3 (RGB) or 4 (RGBA)
+    start_time: float = 0.0  # seconds on the file's timeline where frame time 0 lies (video only)
+    source_fps: float | None = None  # the file's average rate, before conforming (video only)
+    conformed: bool = False
+
+
+class Plate:
+    """Iterable over `Frame`s; a context manager. Iterating again starts again from the first frame."""
+
+    def __init__(self, info: PlateInfo, numbers: np.ndarray, times: np.ndarray, reader):
+        self.info = info
+        self._numbers = numbers
+        self._times = times
+        self._reader = reader  # callable(positions) -> iterator of images, one per position
+        self._active: list[Iterator] = []
+
+    def __len__(self) -> int:
+        return len(self._numbers)
+
+    def __iter__(self) -> Iterator[Frame]:
+        images = self._reader()
+        self._active.append(images)
+        try:
+            for number, time, image in zip(self._numbers, self._times, images):
+                yield Frame(int(number), float(time), image)
+        finally:
+            images.close()
+            self._active.remove(images)
+
+    def close(self) -> None:
+        for images in list(self._active):
+            images.close()
+
+    def __enter__(self) -> Plate:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_plate(
+    path: str | Path, frames: tuple[int, int] | None = None, conform_fps: float | None = None
+) -> Plate:
+    """Open a video file, a sequence pattern (`plate.####.exr`, `plate.%04d.png`) or one file of a sequence.
+
+    frames: inclusive (first, last) in the plate's own numbering (after conforming, for a conformed video).
+    conform_fps: for a video, serve frames at this constant rate, duplicating or dropping frames by
+    timestamp (each output frame shows the source frame nearest its time); for a sequence, the rate
+    the sequence runs at.
+    """
+    path = Path(path)
+    if _is_sequence(path):
+        return _open_sequence(path, frames, conform_fps)
+    return _open_video(path, frames, conform_fps)
+
+
+def _is_sequence(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _select(path: Path, numbers: np.ndarray, frames: tuple[int, int] | None) -> np.ndarray:
+    """Positions of the frames in `frames` (inclusive), or an error naming what the plate holds."""
+    if frames is None:
+        return np.arange(len(numbers))
+    first, last = frames
+    if first > last:
+        raise MediaError(f"{path}: frame range {first}-{last} is empty (first is after last)")
+    if first < numbers[0] or last > numbers[-1]:
+        raise MediaError(
+            f"{path}: frame range {first}-{last} is outside the plate, which holds frames "
+            f"{numbers[0]}-{numbers[-1]}"
+        )
+    return np.flatnonzero((numbers >= first) & (numbers <= last))
+
+
+# ----------------------------------------------------------------------------------------- video
+
+
+def _open_container(path: Path):
+    if not path.exists():
+        raise MediaError(f"{path}: file not found")
+    try:
+        return av.open(str(path))
+    except av.FFmpegError as error:
+        raise MediaError(f"{path}: cannot be read as video ({error})") from error
+
+
+def _scan_video(path: Path):
+    """Presentation times (stream ticks, sorted) of every frame, from packets alone (no decoding)."""
+    with _open_container(path) as container:
+        if not container.streams.video:
+            raise MediaError(f"{path}: has no video stream")
+        stream = container.streams.video[0]
+        pts, last_duration = [], 0
+        try:
+            for packet in container.demux(stream):
+                # Packets marked discard lie before an edit list's start: the decoder drops them.
+                if packet.size == 0 or packet.is_discard or packet.pts is None:
+                    continue
+                pts.append(packet.pts)
+                last_duration = packet.duration or 0
+        except av.FFmpegError as error:
+            raise MediaError(f"{path}: video data is damaged after {len(pts)} frames ({error})") from error
+        if not pts:
+            raise MediaError(f"{path}: video stream holds no frames")
+        audio = tuple(_audio_stream_info(i, s) for i, s in enumerate(container.streams.audio))
+        return (
+            np.sort(np.asarray(pts, dtype=np.int64)),
+            last_duration,
+            stream,
+            container.format.name,
+            audio,
+        )
+
+
+def _audio_stream_info(index: int, stream) -> AudioStreamInfo:
+    tb = stream.time_base
+    start = float(stream.start_time * tb) if stream.start_time is not None else 0.0
+    duration = float(stream.duration * tb) if stream.duration else None
+    return AudioStreamInfo(
+        index, stream.codec_context.name, stream.codec_context.sample_rate, stream.codec_context.channels,
+        start, duration,
+    )
+
+
+def _open_video(path: Path, frames: tuple[int, int] | None, conform_fps: float | None) -> Plate:
+    pts, last_duration, stream, container_name, audio = _scan_video(path)
+    tb = float(stream.time_base)
+    steps = np.diff(pts)
+    typical_step = float(np.median(steps)) if len(steps) else float(last_duration or 1 / tb / 25)
+    variable = bool(len(steps) and np.any(np.abs(steps - typical_step) > VFR_TOLERANCE * typical_step))
+    nominal_fps = 1.0 / (typical_step * tb)
+    source_times = (pts - pts[0]) * tb
+    end_step = last_duration if last_duration and not variable else typical_step
+    source_duration = float((pts[-1] - pts[0] + end_step) * tb)
+
+    if conform_fps:
+        count = max(1, int(round(source_duration * conform_fps)))
+        times = np.arange(count) / conform_fps
+        # Each output frame shows the source frame whose time is nearest (ties: the earlier one).
+        right = np.clip(np.searchsorted(source_times, times, side="left"), 1, len(pts) - 1)
+        left = right - 1
+        nearer_left = (times - source_times[left]) <= (source_times[right] - times)
+        sources = np.where(nearer_left, left, right) if len(pts) > 1 else np.zeros(count, dtype=int)
+        numbers, fps = np.arange(count), float(conform_fps)
+    else:
+        times, sources, numbers, fps = source_times, np.arange(len(pts)), np.arange(len(pts)), nominal_fps
+
+    chosen = _select(path, numbers, frames)
+    numbers, times, sources = numbers[chosen], times[chosen], sources[chosen]
+    if conform_fps:
+        duration = len(numbers) / fps
+    else:
+        ends = np.append(source_times[1:], source_duration)
+        duration = float(ends[sources[-1]] - times[0])
+
+    info = PlateInfo(
+        path=path, kind="video", container=container_name, codec=stream.codec_context.name,
+        width=stream.codec_context.width, height=stream.codec_context.height,
+        fps=fps, variable_fps=variable, first=int(numbers[0]), last=int(numbers[-1]),
+        frame_count=len(numbers), duration=duration, audio=audio, dtype="uint8", channels=3,
+        start_time=float(pts[0] * tb), source_fps=len(pts) / source_duration, conformed=bool(conform_fps),
+    )
+    return Plate(info, numbers, times, lambda: _decode_video(path, pts, sources))
+
+
+def _decode_video(path: Path, pts: np.ndarray, sources: np.ndarray) -> Iterator[np.ndarray]:
+    """RGB uint8 images for source frame indices `sources` (non-decreasing; a repeat duplicates a frame,
+    a skipped index drops one)."""
+    index_of = {int(p): i for i, p in enumerate(pts)}
+    first, last = int(sources[0]), int(sources[-1])
+    repeats = np.bincount(sources - first, minlength=last - first + 1)
+    next_wanted = first  # the lowest source index not yet delivered
+    seek = first > 0
+    while True:
+        restart = False
+        with _open_container(path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            if seek:
+                container.seek(int(pts[first]), stream=stream, backward=True)
+            position = -1
+            for frame in _decoded_frames(path, container, stream):
+                if frame.pts is None and seek:
+                    restart = True  # without timestamps only counting from the start places frames
+                    break
+                position = position + 1 if frame.pts is None else index_of.get(frame.pts, position + 1)
+                if position < next_wanted:
+                    continue
+                if position > next_wanted:
+                    if seek and next_wanted == first:
+                        restart = True  # the seek landed past the first wanted frame
+                        break
+                    raise MediaError(f"{path}: frame {next_wanted} could not be decoded (damaged data)")
+                image = frame.to_ndarray(format="rgb24")
+                for _ in range(repeats[position - first]):
+                    yield image
+                next_wanted = position + 1
+                if position >= last:
+                    return
+        if not restart:
+            raise MediaError(
+                f"{path}: video ends after frame {next_wanted - 1}, before frame {last} "
+                "(the file looks truncated or damaged)"
+            )
+        seek = False
+
+
+def _decoded_frames(path: Path, container, stream):
+    try:
+        yield from container.decode(stream)
+    except av.FFmpegError as error:
+        raise MediaError(f"{path}: video data is damaged ({error})") from error
+
+
+# -------------------------------------------------------------------------------------- sequences
+
+_HASHES = re.compile(r"#+")
+_PRINTF = re.compile(r"%(0?\d*)d")
+_NUMBERED_NAME = re.compile(r"^(.*?)(\d+)(\.[^.]+)$")
+
+
+def sequence_files(path: Path) -> dict[int, Path]:
+    """Frame number -> file for a pattern (`plate.####.exr`, `plate.%04d.png`) or any one file of a
+    sequence (`plate.1001.exr`: its numbered siblings). A file without a number is a one-frame plate."""
+    name = path.name
+    hashes, printf = _HASHES.search(name), _PRINTF.search(name)
+    if hashes or printf:
+        match = hashes or printf
+        padding = len(match.group(0)) if hashes else int(match.group(1) or 1)
+        prefix, suffix = name[: match.start()], name[match.end() :]
+    else:
+        numbered = _NUMBERED_NAME.match(name)
+        if not numbered:
+            if not path.exists():
+                raise MediaError(f"{path}: file not found")
+            return {0: path}
+        prefix, digits, suffix = numbered.groups()
+        padding = len(digits)
+    pattern = re.compile(re.escape(prefix) + r"(\d{%d,})" % padding + re.escape(suffix) + "$")
+    directory = path.parent
+    if not directory.is_dir():
+        raise MediaError(f"{path}: folder {directory} not found")
+    files = {}
+    for candidate in directory.iterdir():
+        found = pattern.match(candidate.name)
+        if found:
+            files[int(found.group(1))] = candidate
+    if not files:
+        raise MediaError(f"{path}: no frames of this sequence found in {directory}")
+    return dict(sorted(files.items()))
+
+
+def _ranges_text(numbers) -> str:
+    """'1003-1005, 1010' for a sorted list of frame numbers."""
+    parts, start = [], None
+    for i, n in enumerate(numbers):
+        if start is None:
+            start = n
+        if i + 1 == len(numbers) or numbers[i + 1] != n + 1:
+            parts.append(str(start) if start == n else f"{start}-{n}")
+            start = None
+    return ", ".join(parts)
+
+
+def _open_sequence(path: Path, frames: tuple[int, int] | None, fps: float | None) -> Plate:
+    files = sequence_files(path)
+    all_numbers = np.fromiter(files, dtype=np.int64)
+    numbers = all_numbers[_select(path, all_numbers, frames)]
+    missing = sorted(set(range(int(numbers[0]), int(numbers[-1]) + 1)) - set(numbers.tolist()))
+    if missing:
+        raise MediaError(f"{path}: frames {_ranges_text(missing)} are missing from the sequence")
+    first_file = files[int(numbers[0])]
+    sample = read_image(first_file)
+    header = read_exr_header(first_file) if first_file.suffix.lower() == ".exr" else {}
+    if not fps:
+        # EXR carries the shot's rate when the writing application filled it in.
+        rate = header.get("framesPerSecond")
+        fps = float(rate[0]) / float(rate[1]) if rate is not None else DEFAULT_SEQUENCE_FPS
+    info = PlateInfo(
+        path=path, kind="sequence", container="image sequence", codec=first_file.suffix.lower().lstrip("."),
+        width=sample.shape[1], height=sample.shape[0], fps=float(fps), variable_fps=False,
+        first=int(numbers[0]), last=int(numbers[-1]), frame_count=len(numbers), duration=len(numbers) / fps,
+        audio=(), dtype=str(sample.dtype), channels=sample.shape[2],
+    )
+    times = (numbers - all_numbers[0]) / fps
+    paths = [files[int(n)] for n in numbers]
+    return Plate(info, numbers, times, lambda: _read_sequence(paths, sample.shape, sample.dtype))
+
+
+def _read_sequence(paths: list[Path], shape: tuple, dtype) -> Iterator[np.ndarray]:
+    for path in paths:
+        image = read_image(path)
+        if image.shape != shape or image.dtype != dtype:
+            raise MediaError(
+                f"{path}: is {image.shape[1]}x{image.shape[0]}x{image.shape[2]} {image.dtype}, but the sequence "
+                f"starts as {shape[1]}x{shape[0]}x{shape[2]} {dtype}"
+            )
+        yield image

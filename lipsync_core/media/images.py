@@ -1,0 +1,136 @@
+"""Single image files: read and write EXR (OpenEXR 3.x bindings) and PNG/TIFF/JPEG (OpenCV).
+
+Images are HxWx3 (RGB) or HxWx4 (RGBA) numpy arrays in the dtype stored in the file: EXR stays
+half/float (linear light), PNG stays uint8/uint16.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import OpenEXR
+
+from ..errors import MediaError
+
+# Header attributes that describe the pixel layout of the file being written, not the shot:
+# never copied from a source header.
+_LAYOUT_ATTRIBUTES = {"channels", "dataWindow", "displayWindow", "type", "tiles", "chunkCount", "compression"}
+_EXR_COMPRESSION = {
+    "none": OpenEXR.NO_COMPRESSION,
+    "zip": OpenEXR.ZIP_COMPRESSION,
+    "zips": OpenEXR.ZIPS_COMPRESSION,
+    "piz": OpenEXR.PIZ_COMPRESSION,
+    "dwaa": OpenEXR.DWAA_COMPRESSION,
+}
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(f"{path}: file not found")
+    if path.suffix.lower() == ".exr":
+        return _read_exr(path)[0]
+    data = np.fromfile(path, dtype=np.uint8)  # imdecode, unlike imread, accepts any path on any OS
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise MediaError(f"{path}: cannot be read as an image (unreadable, truncated or not an image)")
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_exr_header(path: str | Path) -> dict:
+    """The EXR header as a dict (attribute name -> value), e.g. to carry it over to a written result."""
+    return _read_exr(Path(path))[1]
+
+
+def _read_exr(path: Path) -> tuple[np.ndarray, dict]:
+    if not path.exists():
+        raise MediaError(f"{path}: file not found")
+    try:
+        with OpenEXR.File(str(path)) as exr:
+            header = exr.header()
+            channels = {name: channel.pixels for name, channel in exr.channels().items()}
+    except (RuntimeError, ValueError, OSError) as error:
+        raise MediaError(f"{path}: cannot be read as OpenEXR (unreadable or truncated: {error})") from error
+    for group in ("RGBA", "RGB"):
+        if group in channels:
+            image = channels[group]
+            break
+    else:
+        if all(c in channels for c in "RGB"):  # channels of mixed precision are not grouped by the bindings
+            names = "RGBA" if "A" in channels else "RGB"
+            dtype = np.result_type(*(channels[c] for c in names))
+            image = np.stack([channels[c].astype(dtype) for c in names], axis=2)
+        elif "Y" in channels:
+            image = np.repeat(channels["Y"][:, :, None], 3, axis=2)
+        else:
+            raise MediaError(f"{path}: has no RGB or Y channels (it holds {', '.join(sorted(channels))})")
+    return _to_display_window(image, header), header
+
+
+def _to_display_window(image: np.ndarray, header: dict) -> np.ndarray:
+    """Place the data window inside the display window: frames of a plate then share one size.
+    Pixels outside the data window are zero; overscan beyond the display window is cut."""
+    data_min, data_max = (np.asarray(v) for v in header["dataWindow"])
+    show_min, show_max = (np.asarray(v) for v in header.get("displayWindow", header["dataWindow"]))
+    if np.array_equal(data_min, show_min) and np.array_equal(data_max, show_max):
+        return image
+    width, height = (show_max - show_min + 1).tolist()
+    result = np.zeros((height, width, image.shape[2]), dtype=image.dtype)
+    x0, y0 = (data_min - show_min).tolist()
+    src_x0, src_y0 = max(0, -x0), max(0, -y0)
+    dst_x0, dst_y0 = max(0, x0), max(0, y0)
+    w = min(image.shape[1] - src_x0, width - dst_x0)
+    h = min(image.shape[0] - src_y0, height - dst_y0)
+    if w > 0 and h > 0:
+        result[dst_y0 : dst_y0 + h, dst_x0 : dst_x0 + w] = image[src_y0 : src_y0 + h, src_x0 : src_x0 + w]
+    return result
+
+
+def write_exr(
+    path: str | Path,
+    image: np.ndarray,
+    layers: dict[str, np.ndarray] | None = None,
+    header: dict | None = None,
+    compression: str = "zip",
+) -> None:
+    """Write RGB/RGBA (float16 or float32) plus extra named single-channel layers (e.g. `lipsync.mask`).
+
+    header: attributes to carry over (e.g. from `read_exr_header` of the source plate); the pixel
+    layout attributes are always those of `image`.
+    """
+    if image.dtype not in (np.float16, np.float32) or image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise MediaError(f"{path}: EXR needs an HxWx3 or HxWx4 float16/float32 image, got {image.dtype} {image.shape}")
+    out_header = {k: v for k, v in (header or {}).items() if k not in _LAYOUT_ATTRIBUTES}
+    out_header["compression"] = _EXR_COMPRESSION[compression]
+    out_header["type"] = OpenEXR.scanlineimage
+    # The bindings read the buffer as if it were C-contiguous, whatever its strides: copy views.
+    channels = {"RGBA" if image.shape[2] == 4 else "RGB": np.ascontiguousarray(image)}
+    for name, layer in (layers or {}).items():
+        if layer.shape != image.shape[:2]:
+            raise MediaError(f"{path}: layer {name} is {layer.shape}, the image is {image.shape[:2]}")
+        channels[name] = np.ascontiguousarray(layer)
+    try:
+        with OpenEXR.File(out_header, channels) as exr:
+            exr.write(str(path))
+    except (RuntimeError, ValueError, OSError, TypeError) as error:
+        raise MediaError(f"{path}: cannot write OpenEXR ({error})") from error
+
+
+def write_png(path: str | Path, image: np.ndarray) -> None:
+    """Write RGB/RGBA uint8 or uint16 losslessly. PNG has no float: convert first (see colour.py)."""
+    if image.dtype not in (np.uint8, np.uint16) or image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise MediaError(f"{path}: PNG needs an HxWx3 or HxWx4 uint8/uint16 image, got {image.dtype} {image.shape}")
+    code = cv2.COLOR_RGBA2BGRA if image.shape[2] == 4 else cv2.COLOR_RGB2BGR
+    ok, data = cv2.imencode(".png", cv2.cvtColor(image, code))
+    if not ok:
+        raise MediaError(f"{path}: PNG encoding failed")
+    try:
+        data.tofile(str(path))
+    except OSError as error:
+        raise MediaError(f"{path}: cannot write ({error})") from error

@@ -1,0 +1,73 @@
+"""Model files: .safetensors only (never unpickled), with the config and training facts in the metadata."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from ..errors import ModelError
+from .config import ModelConfig
+
+MODEL_VERSION = "stylelipsync-1"
+
+
+def save_checkpoint(path: str | Path, modules: dict[str, nn.Module], config: ModelConfig, facts: dict | None = None) -> None:
+    """Write `modules` (name -> module) with the config and `facts` (JSON-able) atomically."""
+    path = Path(path)
+    tensors = {
+        f"{name}.{key}": value.detach().cpu().contiguous()
+        for name, module in modules.items()
+        for key, value in module.state_dict().items()
+    }
+    metadata = {"format": MODEL_VERSION, "config": config.to_json(), "facts": json.dumps(facts or {}, sort_keys=True)}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+
+
+def read_metadata(path: str | Path) -> tuple[ModelConfig, dict]:
+    """The config and training facts stored in a model file, without loading its tensors."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ModelError(f"{path}: model files must be .safetensors (pickled .pt/.pth files are never loaded)")
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+    except Exception as error:  # safetensors raises its own error types for corrupt headers
+        raise ModelError(f"{path}: not a readable .safetensors file ({error})") from None
+    if metadata.get("format") != MODEL_VERSION:
+        raise ModelError(f"{path}: model format {metadata.get('format')!r}, this version reads {MODEL_VERSION!r}")
+    return ModelConfig.from_json(metadata["config"]), json.loads(metadata.get("facts", "{}"))
+
+
+def load_checkpoint(path: str | Path, modules: dict[str, nn.Module], config: ModelConfig | None = None) -> dict:
+    """Load weights into `modules` (name -> module, each exactly matching the file). Returns the facts.
+
+    Refuses a file whose config differs from `config` or whose tensors do not fit, naming the difference.
+    """
+    stored_config, facts = read_metadata(path)
+    if config is not None and stored_config != config:
+        raise ModelError(
+            f"{path}: trained with config {stored_config.name!r} ({stored_config.size} px, w_dim {stored_config.w_dim}), "
+            f"but config {config.name!r} ({config.size} px, w_dim {config.w_dim}) was asked for"
+        )
+    with safe_open(str(path), framework="pt") as f:
+        keys = set(f.keys())
+        for name, module in modules.items():
+            prefix = f"{name}."
+            state = {k[len(prefix):]: f.get_tensor(k) for k in keys if k.startswith(prefix)}
+            if not state:
+                raise ModelError(f"{path}: has no weights for {name!r}")
+            try:
+                module.load_state_dict(state, strict=True)
+            except RuntimeError as error:
+                raise ModelError(f"{path}: weights for {name!r} do not fit this model: {error}") from None
+    return facts

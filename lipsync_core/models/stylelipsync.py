@@ -1,0 +1,51 @@
+"""StyleLipSync: masked frames + one reference + per-frame audio -> generated frames."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+from .decoder import StyleDecoder
+from .encoders import AudioEncoder, FaceEncoder, ReferenceEncoder
+from .mals import MaLS
+
+
+class StyleLipSync(nn.Module):
+    """w_t = w_avg + w_ref + MaLS(a)_t, decoded by G with SaMF fusing E_face's features.
+
+    Temporal coupling lives only in the codes (MaLS), so a long shot is rendered by computing the
+    codes for the whole range once (cheap) and decoding frames in any batches: the result is the same
+    as one full pass (see `codes` and `decode`).
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.face_encoder = FaceEncoder(config)
+        self.ref_encoder = ReferenceEncoder(config)
+        self.audio_encoder = AudioEncoder(config)
+        self.mals = MaLS(config.w_dim, config.mals_weights)
+        self.w_avg = nn.Parameter(torch.zeros(config.n_codes, config.w_dim))
+        self.decoder = StyleDecoder(config)
+
+    def codes(self, ref: torch.Tensor, mels: torch.Tensor) -> torch.Tensor:
+        """ref: (B, 3, S, S); mels: (B, T, mel_window, n_mels) -> W+ codes (B, T, 2L, C)."""
+        b, t = mels.shape[:2]
+        audio = self.audio_encoder(mels.flatten(0, 1)).view(b, t, self.config.n_codes, self.config.w_dim)
+        w_ref = self.ref_encoder(ref)[:, None]
+        return self.w_avg + w_ref + self.mals(audio)
+
+    def decode(self, masked: torch.Tensor, mask: torch.Tensor, ref: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """Per-frame decoding. masked: (N, 3, S, S), mask: (N, 1, S, S), ref: (N, 3, S, S), codes: (N, 2L, C)."""
+        features = self.face_encoder(torch.cat([masked, mask, ref], dim=1))
+        return self.decoder(codes, features)
+
+    def forward(self, masked: torch.Tensor, mask: torch.Tensor, ref: torch.Tensor, mels: torch.Tensor) -> torch.Tensor:
+        """A clip window. masked: (B, T, 3, S, S) in [-1, 1] with the mask region zeroed; mask: (B, T, 1, S, S);
+        ref: (B, 3, S, S); mels: (B, T, mel_window, n_mels) -> (B, T, 3, S, S)."""
+        b, t = masked.shape[:2]
+        codes = self.codes(ref, mels)
+        refs = ref[:, None].expand(-1, t, -1, -1, -1)
+        out = self.decode(masked.flatten(0, 1), mask.flatten(0, 1), refs.flatten(0, 1), codes.flatten(0, 1))
+        return out.view(b, t, *out.shape[1:])

@@ -1,0 +1,107 @@
+"""`lipsync train prepare|syncnet|model`: the training module's command line."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..device import pick_device, set_cpu_threads
+from ..errors import LipSyncError
+from ..models.config import CONFIGS, get_config
+from .data import load_cache
+
+DEFAULT_CACHE = Path("cache/train")
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train", help="prepare training data, train SyncNet, train the generator",
+        description="Train LipSync models on your own footage. Order: prepare, syncnet, model. "
+        "Every step resumes where it stopped when run again with the same folders.",
+    )
+    steps = parser.add_subparsers(dest="step", metavar="STEP", required=True)
+
+    prep = steps.add_parser("prepare", help="build the training cache from clips (incremental)")
+    prep.add_argument("clips", nargs="*", type=Path, help="video files or folders of them (default: --manifest)")
+    prep.add_argument("--manifest", type=Path, help="a manifest.csv like ../shared/data/manifest.csv")
+    prep.add_argument("--split", default="train", help="split for clips given directly (default: train)")
+    _common(prep)
+    prep.set_defaults(run=run_prepare)
+
+    sync = steps.add_parser("syncnet", help="train SyncNet contrastively, early-stopped on the dev split")
+    _common(sync)
+    sync.add_argument("--run", type=Path, default=Path("runs/syncnet"), help="run folder (resumes if it holds a state)")
+    sync.add_argument("--steps", type=int, default=3000)
+    sync.add_argument("--batch", type=int, default=64)
+    sync.add_argument("--lr", type=float, default=5e-4)
+    sync.set_defaults(run=run_syncnet)
+
+    model = steps.add_parser("model", help="train the generator")
+    _common(model)
+    model.add_argument("--run", type=Path, default=Path("runs/model"), help="run folder (resumes if it holds a state)")
+    model.add_argument("--syncnet", type=Path, help="trained SyncNet (.safetensors) for the sync loss")
+    model.add_argument("--init", type=Path, help="start from this model file's generator weights")
+    model.add_argument("--steps", type=int, default=20000)
+    model.add_argument("--batch", type=int, default=4, help="windows of 5 frames per step")
+    model.add_argument("--lr", type=float, default=1e-3)
+    model.add_argument("--lambda-rec", type=float, default=10.0)
+    model.add_argument("--lambda-sync", type=float, default=0.1)
+    model.add_argument("--sync-start", type=int, default=0, help="steps before the sync loss joins")
+    model.add_argument("--save-every", type=int, default=100)
+    model.add_argument("--eval-every", type=int, default=500)
+    model.set_defaults(run=run_model)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help=f"training cache folder (default: {DEFAULT_CACHE})")
+    parser.add_argument("--config", default="cpu", choices=sorted(CONFIGS), help="model config (default: cpu)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run_prepare(args) -> int:
+    from .prepare import clips_from_folder, clips_from_manifest, prepare, ClipSource
+
+    sources = []
+    if args.manifest:
+        sources += clips_from_manifest(args.manifest)
+    for path in args.clips:
+        sources += clips_from_folder(path, args.split) if path.is_dir() else [ClipSource(path, None, args.split)]
+    if not sources:
+        raise LipSyncError("no clips: give video files/folders or --manifest")
+    skipped = prepare(sources, args.cache, get_config(args.config).size)
+    print(f"prepared {len(sources) - len(skipped)} of {len(sources)} clips into {args.cache}")
+    for name, reason in skipped.items():
+        print(f"  skipped {name}: {reason}")
+    return 0
+
+
+def _splits(args):
+    train, dev = load_cache(args.cache, "train", 5), load_cache(args.cache, "dev", 5)
+    if not train:
+        raise LipSyncError(f"{args.cache}: no prepared train clips; run `lipsync train prepare` first")
+    return train, dev or train[:1]
+
+
+def run_syncnet(args) -> int:
+    from .syncnet_trainer import train_syncnet
+
+    set_cpu_threads()
+    train, dev = _splits(args)
+    best = train_syncnet(train, dev, args.run, get_config(args.config), steps=args.steps, batch=args.batch,
+                         lr=args.lr, seed=args.seed, device=pick_device(args.device))
+    print(f"best SyncNet: {best}")
+    return 0
+
+
+def run_model(args) -> int:
+    from .generator_trainer import train_generator
+
+    set_cpu_threads()
+    train, dev = _splits(args)
+    path = train_generator(train, dev, args.run, get_config(args.config), steps=args.steps, syncnet_path=args.syncnet,
+                           batch=args.batch, lr=args.lr, lambda_rec=args.lambda_rec, lambda_sync=args.lambda_sync,
+                           sync_start=args.sync_start, seed=args.seed, save_every=args.save_every,
+                           eval_every=args.eval_every, device=pick_device(args.device), init_from=args.init)
+    print(f"model: {path}")
+    return 0

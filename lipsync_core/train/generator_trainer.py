@@ -1,0 +1,127 @@
+"""`lipsync train model`: the StyleLipSync generator on T-frame windows with one reference frame.
+
+Loss: lambda_rec * (mouth-weighted L1 + multi-scale structural term) + lambda_sync * (1 - cos) from a
+frozen, trained SyncNet. Resumable; EMA weights are what ships.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..models.checkpoint import load_checkpoint, save_checkpoint
+from ..models.config import ModelConfig
+from ..models.stylelipsync import StyleLipSync
+from ..models.syncnet import SyncNet
+from .augment import colour_jitter
+from .data import PreparedClip, WindowSampler
+from .log import RunLog
+from .losses import multiscale_structural, sync_loss, weighted_l1
+from .state import EMA, load_state, save_state
+
+WINDOW = 5  # frames per training window (the paper's T)
+
+
+def masked_input(frames: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """The generator's view of a frame: the mask region blanked (soft edge from the feathered mask)."""
+    return frames * (1 - masks)
+
+
+def generator_losses(model: StyleLipSync, syncnet: SyncNet | None, batch: dict, lambda_rec: float, lambda_sync: float) -> dict:
+    frames, masks, weights = batch["frames"], batch["masks"], batch["weights"]
+    out = model(masked_input(frames, masks), masks, batch["ref"], batch["mels"])
+    flat = dict(pred=out.flatten(0, 1), target=frames.flatten(0, 1), weight=weights.flatten(0, 1))
+    l1 = weighted_l1(**flat)
+    structural = multiscale_structural(**flat)
+    losses = {"l1": l1, "structural": structural, "loss": lambda_rec * (l1 + structural)}
+    if syncnet is not None:
+        sync = sync_loss(syncnet.similarity(out, batch["mels"][:, WINDOW // 2]))
+        losses["sync"] = sync
+        losses["loss"] = losses["loss"] + lambda_sync * sync
+    return losses
+
+
+@torch.no_grad()
+def dev_losses(model: StyleLipSync, syncnet: SyncNet | None, sampler: WindowSampler, batches: int, lambda_rec: float, lambda_sync: float, device) -> dict:
+    """Losses on a fixed set of dev windows (same windows at every evaluation)."""
+    state = sampler.state()
+    sampler.rng = np.random.default_rng(1234)
+    model.eval()
+    totals: dict[str, float] = {}
+    for _ in range(batches):
+        b = {k: v.to(device) for k, v in sampler.windows(4).items()}
+        for k, v in generator_losses(model, syncnet, b, lambda_rec, lambda_sync).items():
+            totals[f"dev_{k}"] = totals.get(f"dev_{k}", 0.0) + v.item() / batches
+    model.train()
+    sampler.set_state(state)
+    return totals
+
+
+def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir: Path, config: ModelConfig, *,
+                    steps: int, syncnet_path: Path | None, batch: int = 4, lr: float = 1e-3,
+                    lambda_rec: float = 10.0, lambda_sync: float = 0.1, sync_start: int = 0, seed: int = 0,
+                    ema_decay: float = 0.995, save_every: int = 100, eval_every: int = 500,
+                    device: torch.device = torch.device("cpu"), init_from: Path | None = None) -> Path:
+    """Train (or continue) the generator. Writes run_dir/state.safetensors (full resume point, every
+    `save_every` steps) and run_dir/model.safetensors (EMA generator + SyncNet: the shippable file).
+    `sync_start`: the sync loss joins after this many steps, once the frames look like faces."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    model = StyleLipSync(config).to(device)
+    syncnet = None
+    if syncnet_path is not None:
+        syncnet = SyncNet(config).to(device)
+        load_checkpoint(syncnet_path, {"syncnet": syncnet}, config)
+        syncnet.eval().requires_grad_(False)
+    if init_from is not None:
+        load_checkpoint(init_from, {"generator": model}, config)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.5, 0.99))
+    ema = EMA(model, ema_decay)
+    sampler = WindowSampler(train, WINDOW, config.mel_window, seed)
+    dev_sampler = WindowSampler(dev, WINDOW, config.mel_window, seed)
+    log = RunLog(run_dir)
+    state_path, model_path = run_dir / "state.safetensors", run_dir / "model.safetensors"
+    meta = {"step": 0}
+    if state_path.exists():
+        meta = load_state(state_path, {"generator": model}, {"generator": ema}, {"generator": opt})
+        sampler.set_state(meta["sampler"])
+        log.truncate_after(meta["step"])
+    gen = torch.Generator().manual_seed(seed + meta["step"])
+    shipped = StyleLipSync(config)
+
+    def checkpoint(step: int, record: dict) -> None:
+        meta.update(step=step, sampler=sampler.state())
+        save_state(state_path, {"generator": model}, {"generator": ema}, {"generator": opt}, meta)
+        ema.copy_to(shipped)
+        modules = {"generator": shipped} | ({"syncnet": syncnet} if syncnet is not None else {})
+        save_checkpoint(model_path, modules, config, {"step": step, "data": sorted(c.name for c in train), **record})
+
+    bar = tqdm(total=steps, initial=meta["step"], desc="model", unit="step")
+    for step in range(meta["step"] + 1, steps + 1):
+        b = sampler.windows(batch)
+        # One jitter for the reference and its window: they come from the same shot.
+        jittered = colour_jitter(torch.cat([b["ref"][:, None], b["frames"]], dim=1), gen)
+        b["ref"], b["frames"] = jittered[:, 0], jittered[:, 1:]
+        b = {k: v.to(device) for k, v in b.items()}
+        use_sync = syncnet if step > sync_start else None
+        losses = generator_losses(model, use_sync, b, lambda_rec, lambda_sync)
+        opt.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        opt.step()
+        ema.update(model)
+        record = {"step": step, "time": time.time(), **{k: v.item() for k, v in losses.items()}}
+        bar.update(1)
+        bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("l1", "sync")})
+        if step % eval_every == 0 or step == steps:
+            record.update(dev_losses(model, syncnet, dev_sampler, 4, lambda_rec, lambda_sync, device))
+            bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k.startswith("dev_")))
+        log.write(record)
+        if step % save_every == 0 or step == steps:
+            checkpoint(step, record)
+    bar.close()
+    log.plot()
+    return model_path

@@ -1,0 +1,63 @@
+"""Training losses: mouth-weighted L1, multi-scale structural similarity, SyncNet sync loss, contrastive sync."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _gaussian_window(size: int = 7, sigma: float = 1.5, device=None) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float32, device=device) - size // 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :])[None, None]
+
+
+def ssim_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-pixel SSIM of two image batches in [0, 1] (N, C, H, W), Gaussian window 7, sigma 1.5."""
+    c = a.shape[1]
+    window = _gaussian_window(device=a.device).expand(c, 1, -1, -1)
+
+    def blur(x):
+        return F.conv2d(x, window, padding=window.shape[-1] // 2, groups=c)
+
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a**2
+    var_b = blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
+    c1, c2 = 0.01**2, 0.03**2
+    return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+
+
+def weighted_l1(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """L1 with a per-pixel weight map (N, 1, H, W), normalised by the weight sum."""
+    return ((pred - target).abs() * weight).sum() / (weight.sum() * pred.shape[1])
+
+
+def multiscale_structural(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, scales: int = 3) -> torch.Tensor:
+    """Mean of weighted (1 - SSIM) over `scales` dyadic scales. Images in [-1, 1]."""
+    loss = 0.0
+    a, b, w = (pred + 1) / 2, (target + 1) / 2, weight
+    for i in range(scales):
+        if i:
+            a, b, w = (F.avg_pool2d(x, 2) for x in (a, b, w))
+        loss = loss + ((1 - ssim_map(a, b)) * w).sum() / (w.sum() * a.shape[1])
+    return loss / scales
+
+
+def sync_loss(similarity: torch.Tensor) -> torch.Tensor:
+    """The paper's SyncNet loss: 1 - cos(f_v, f_a)."""
+    return (1 - similarity).mean()
+
+
+def contrastive_sync_loss(video: torch.Tensor, audio: torch.Tensor, shifted_audio: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:
+    """InfoNCE for SyncNet: each video window against every audio window of the batch (in-batch negatives)
+    and against time-shifted audio of its own clip (hard negatives). All embeddings unit length.
+
+    video, audio: (B, D); shifted_audio: (B, K, D).
+    """
+    in_batch = video @ audio.T  # (B, B): diagonal is the positive
+    shifted = torch.einsum("bd,bkd->bk", video, shifted_audio)
+    logits = torch.cat([in_batch, shifted], dim=1) / temperature
+    target = torch.arange(video.shape[0], device=video.device)
+    return F.cross_entropy(logits, target)

@@ -1,0 +1,82 @@
+"""`lipsync train syncnet`: contrastive SyncNet training with early stopping on the dev split."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..metrics import sync_scores
+from ..models.checkpoint import save_checkpoint
+from ..models.config import ModelConfig
+from ..models.syncnet import SyncNet
+from .augment import colour_jitter
+from .data import PreparedClip, WindowSampler
+from .log import RunLog
+from .losses import contrastive_sync_loss
+from .state import load_state, save_state
+
+
+def dev_accuracy(syncnet: SyncNet, clips: list[PreparedClip]) -> dict:
+    syncnet.eval()
+    scores = [sync_scores(syncnet, c.crops, c.mel_windows(syncnet.config.mel_window), c.valid) for c in clips]
+    syncnet.train()
+    scores = [s for s in scores if s["windows"]]
+    return {
+        "dev_offset_accuracy": float(np.mean([s["offset_accuracy"] for s in scores])),
+        "dev_lse_c": float(np.mean([s["lse_c"] for s in scores])),
+    }
+
+
+def train_syncnet(train: list[PreparedClip], dev: list[PreparedClip], run_dir: Path, config: ModelConfig, *,
+                  steps: int, batch: int = 64, lr: float = 5e-4, seed: int = 0, eval_every: int = 200,
+                  patience: int = 5, device: torch.device = torch.device("cpu")) -> Path:
+    """Train until `steps` or until dev AV-offset accuracy stops improving for `patience` evaluations.
+    Writes run_dir/state.safetensors (resume point) and run_dir/syncnet.safetensors (best on dev)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    model = SyncNet(config).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sampler = WindowSampler(train, config.syncnet_frames, config.mel_window, seed)
+    log = RunLog(run_dir)
+    state_path, best_path = run_dir / "state.safetensors", run_dir / "syncnet.safetensors"
+    meta = {"step": 0, "best": -1.0, "since_best": 0}
+    if state_path.exists():
+        meta = load_state(state_path, {"syncnet": model}, {}, {"syncnet": opt})
+        sampler.set_state(meta["sampler"])
+        log.truncate_after(meta["step"])
+    gen = torch.Generator().manual_seed(seed + meta["step"])
+    bar = tqdm(total=steps, initial=meta["step"], desc="syncnet", unit="step")
+    for step in range(meta["step"] + 1, steps + 1):
+        b = sampler.sync_batch(batch)
+        frames = colour_jitter(b["frames"], gen).to(device)
+        video = model.embed_video(frames)
+        audio = model.embed_audio(b["mel"].to(device))
+        shifted = model.embed_audio(b["shifted"].flatten(0, 1).to(device)).view(batch, -1, audio.shape[-1])
+        loss = contrastive_sync_loss(video, audio, shifted)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        record = {"step": step, "time": time.time(), "loss": loss.item()}
+        if step % eval_every == 0 or step == steps:
+            record.update(dev_accuracy(model, dev))
+            if record["dev_offset_accuracy"] > meta["best"]:
+                meta.update(best=record["dev_offset_accuracy"], since_best=0)
+                save_checkpoint(best_path, {"syncnet": model}, config, {"step": step, **record})
+            else:
+                meta["since_best"] += 1
+            meta.update(step=step, sampler=sampler.state())
+            save_state(state_path, {"syncnet": model}, {}, {"syncnet": opt}, meta)
+            bar.write(f"step {step}: dev AV-offset accuracy {record['dev_offset_accuracy']:.3f} (best {meta['best']:.3f})")
+        log.write(record)
+        if meta["since_best"] >= patience:
+            bar.write(f"early stop at step {step}: no dev improvement in {patience} evaluations")
+            break
+    bar.close()
+    log.plot()
+    return best_path

@@ -1,0 +1,1 @@
+"""Host adapters (OpenFX-style, Nuke, DaVinci Resolve): thin translations onto lipsync_core operations."""

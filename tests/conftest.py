@@ -1,0 +1,25 @@
+"""Fixtures shared by every test: the real media set beside the repository."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The folder of real talking-face media (`../shared/data` beside the repository); skips when absent."""
+    if not (SHARED_DATA / "manifest.csv").is_file():
+        pytest.skip(f"real test media not found at {SHARED_DATA} (expected ../shared/data beside the repository)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def manifest(shared_data: Path) -> list[dict[str, str]]:
+    """Rows of shared/data/manifest.csv (file, paired_audio, kind, split, duration_s, fps, resolution, audio, ...)."""
+    with open(shared_data / "manifest.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
