@@ -9,8 +9,8 @@ from .landmarks import face_size
 # Cut-offs in Hz; speeds are measured in face heights per second, so the same numbers suit a face of
 # 80 px and one of 800 px. Tuned on the av/ clips (see benchmarks/bench_analyze.py for the jitter and
 # lag they give).
-MIN_CUTOFF = 1.5
-BETA = 2.0
+MIN_CUTOFF = 1.0
+BETA = 8.0
 DERIVATIVE_CUTOFF = 1.0
 
 

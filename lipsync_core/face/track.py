@@ -8,9 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FaceError
+from ..shot import MaskOverrides
+from .geometry import alignment_matrix
 from .landmarks import COUNT, face_size
+from .mask import lower_face_mask
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: per-face shape
 
 
 @dataclass
@@ -20,6 +23,22 @@ class FaceTrack:
     landmarks: np.ndarray  # (frames, 478, 3) float32 plate pixels (z in the x scale), NaN where absent
     present: np.ndarray  # (frames,) bool: the face was found on that frame
     partial: np.ndarray  # (frames,) bool: found, but its outline runs past the frame edge
+    shape: np.ndarray  # (478, 3) float32: this person's own face in the canonical frame (geometry.face_shape)
+
+    def alignment(self, index: int, size: int) -> np.ndarray | None:
+        """Plate -> aligned crop transform on the track's index-th frame (None where absent)."""
+        if not self.present[index]:
+            return None
+        return alignment_matrix(self.landmarks[index], size, self.shape)
+
+    def mask(
+        self, index: int, shape_hw: tuple[int, int], M: np.ndarray | None = None, overrides: MaskOverrides | None = None
+    ) -> np.ndarray:
+        """The lower-face mask on the track's index-th frame, in the plate or (with M) the crop; empty
+        where the face is absent."""
+        if not self.present[index]:
+            return np.zeros(shape_hw, np.float32)
+        return lower_face_mask(self.landmarks[index], shape_hw, M, overrides, self.shape)
 
     def size(self) -> float:
         """Median face height in pixels over the frames it is present."""
@@ -75,6 +94,7 @@ class Track:
             landmarks=np.array([f.landmarks for f in self.faces], np.float32).reshape(-1, n, COUNT, 3),
             present=np.array([f.present for f in self.faces], bool).reshape(-1, n),
             partial=np.array([f.partial for f in self.faces], bool).reshape(-1, n),
+            shape=np.array([f.shape for f in self.faces], np.float32).reshape(-1, COUNT, 3),
         )
         temporary.replace(path)
 
@@ -86,6 +106,6 @@ class Track:
             raise FaceError(f"{path}: not a readable face track ({error})") from error
         if int(data["version"]) != FORMAT_VERSION:
             raise FaceError(f"{path}: face track format {int(data['version'])}, expected {FORMAT_VERSION}: re-run analyze")
-        faces = [FaceTrack(lm, pr, pa) for lm, pr, pa in zip(data["landmarks"], data["present"], data["partial"])]
+        faces = [FaceTrack(*arrays) for arrays in zip(data["landmarks"], data["present"], data["partial"], data["shape"])]
         width, height = (int(v) for v in data["size"])
         return cls(str(data["plate"]), data["frames"], data["times"], width, height, faces)

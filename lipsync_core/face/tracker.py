@@ -3,12 +3,14 @@ face ids across frames, One Euro smoothing. `track_plate(path)` is the one call 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 
+from ..media.colour import to_display
+from ..media.frames import open_plate
+from .geometry import face_shape
 from .landmarks import COUNT, FACE_OVAL, face_size
 from .smoothing import one_euro
 from .track import FaceTrack, Track
@@ -24,12 +26,6 @@ CROP_MARGIN = 2.2
 # the next frame).
 SAME_FACE_IOU = 0.3
 MAX_FACES = 4
-
-
-def _quiet_mediapipe() -> None:
-    # MediaPipe's C++ logging prints several lines per graph to stderr; a user does not need them.
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def _box(points: np.ndarray) -> np.ndarray:
@@ -55,8 +51,7 @@ class FaceMeshDetector:
     """
 
     def __init__(self, max_faces: int = MAX_FACES, redetect_every: int = REDETECT_EVERY):
-        _quiet_mediapipe()
-        import mediapipe as mp
+        import mediapipe as mp  # imported here: loading it takes a second and a CLI's --help needs none
 
         self._mesh = mp.solutions.face_mesh.FaceMesh(
             static_image_mode=False, max_num_faces=max_faces, refine_landmarks=True,
@@ -210,7 +205,7 @@ def _face_tracks(found, shapes, times, smooth) -> list[FaceTrack]:
         if smooth:
             landmarks = one_euro(landmarks, times)
         partial = np.array([present[i] and _outside(landmarks[i], *shapes[i]) for i in range(count)], dtype=bool)
-        tracks.append(FaceTrack(landmarks, present, partial))
+        tracks.append(FaceTrack(landmarks, present, partial, face_shape(landmarks)))
     # Main face first: the one covering the most screen over time.
     return sorted(tracks, key=lambda t: -float(np.nansum(face_size(t.landmarks))))
 
@@ -222,15 +217,10 @@ def _outside(points: np.ndarray, height: int, width: int) -> bool:
 
 def to_uint8_rgb(image: np.ndarray) -> np.ndarray:
     """The 8-bit display RGB image MediaPipe wants, from a plate frame of any kind (float plates are
-    scene-linear: converted to display first)."""
-    image = image[..., :3]
+    scene-linear: encoded to display first)."""
     if image.dtype == np.uint8:
-        return image
-    if image.dtype == np.uint16:
-        return (image >> 8).astype(np.uint8)
-    from ..media.colour import to_display
-
-    return (np.clip(to_display(image), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        return image[..., :3]
+    return (to_display(image) * 255.0 + 0.5).astype(np.uint8)
 
 
 def track_plate(
@@ -241,8 +231,6 @@ def track_plate(
 ) -> Track:
     """Track every face in a plate (video file or image sequence), optionally over an inclusive range
     of the plate's own frame numbers."""
-    from ..media.frames import open_plate
-
     with open_plate(path, frames=frames) as plate:
         numbers, times = [], []
 

@@ -1,1 +1,2 @@
-
+"""Media I/O: `frames` (one reader for every plate), `audio` (16 kHz, log-mel, per-frame windows),
+`writers` (mp4/mov/EXR/PNG, atomic), `colour` (plates <-> model input, compositing), `probe` (CLI)."""

@@ -70,6 +70,7 @@ class PlateInfo:
     start_time: float = 0.0  # seconds on the file's timeline where frame time 0 lies (video only)
     source_fps: float | None = None  # the file's average rate, before conforming (video only)
     conformed: bool = False
+    warnings: tuple[str, ...] = ()  # problems found while opening that did not stop it (a truncated file)
 
 
 class Plate:
@@ -153,31 +154,57 @@ def _open_container(path: Path):
         raise MediaError(f"{path}: cannot be read as video ({error})") from error
 
 
-def _scan_video(path: Path):
-    """Presentation times (stream ticks, sorted) of every frame, from packets alone (no decoding)."""
+@dataclass(frozen=True)
+class _VideoScan:
+    """What reading a video's packets (without decoding) tells: every frame's presentation time."""
+
+    pts: np.ndarray  # sorted, in stream ticks
+    keyframes: np.ndarray  # pts of the frames a decoder can start from
+    last_duration: int  # ticks the last frame lasts, 0 when unknown
+    time_base: float
+    codec: str
+    width: int
+    height: int
+    container: str
+    audio: tuple[AudioStreamInfo, ...]
+    warnings: tuple[str, ...]
+
+
+def _scan_video(path: Path) -> _VideoScan:
     with _open_container(path) as container:
         if not container.streams.video:
             raise MediaError(f"{path}: has no video stream")
         stream = container.streams.video[0]
-        pts, last_duration = [], 0
+        pts, keyframes, last_duration, present = [], [], 0, 0
         try:
             for packet in container.demux(stream):
+                present += packet.size > 0
                 # Packets marked discard lie before an edit list's start: the decoder drops them.
                 if packet.size == 0 or packet.is_discard or packet.pts is None:
                     continue
                 pts.append(packet.pts)
+                if packet.is_keyframe:
+                    keyframes.append(packet.pts)
                 last_duration = packet.duration or 0
         except av.FFmpegError as error:
             raise MediaError(f"{path}: video data is damaged after {len(pts)} frames ({error})") from error
         if not pts:
             raise MediaError(f"{path}: video stream holds no frames")
+        notes = ()
+        if stream.frames > present:
+            notes = (
+                f"the file's index lists {stream.frames} frames but only {present} are present: "
+                "the file looks truncated",
+            )
         audio = tuple(_audio_stream_info(i, s) for i, s in enumerate(container.streams.audio))
-        return (
-            np.sort(np.asarray(pts, dtype=np.int64)),
-            last_duration,
-            stream,
-            container.format.name,
-            audio,
+        # FFmpeg names a demuxer by every extension it serves ("mov,mp4,m4a,..."): keep the one in use.
+        names = container.format.name.split(",")
+        container_name = path.suffix.lower().lstrip(".") if path.suffix.lower().lstrip(".") in names else names[0]
+        return _VideoScan(
+            pts=np.sort(np.asarray(pts, dtype=np.int64)), keyframes=np.sort(np.asarray(keyframes, dtype=np.int64)),
+            last_duration=last_duration, time_base=float(stream.time_base), codec=stream.codec_context.name,
+            width=stream.codec_context.width, height=stream.codec_context.height, container=container_name,
+            audio=audio, warnings=notes,
         )
 
 
@@ -192,8 +219,8 @@ def _audio_stream_info(index: int, stream) -> AudioStreamInfo:
 
 
 def _open_video(path: Path, frames: tuple[int, int] | None, conform_fps: float | None) -> Plate:
-    pts, last_duration, stream, container_name, audio = _scan_video(path)
-    tb = float(stream.time_base)
+    scan = _scan_video(path)
+    pts, last_duration, tb = scan.pts, scan.last_duration, scan.time_base
     steps = np.diff(pts)
     typical_step = float(np.median(steps)) if len(steps) else float(last_duration or 1 / tb / 25)
     variable = bool(len(steps) and np.any(np.abs(steps - typical_step) > VFR_TOLERANCE * typical_step))
@@ -205,10 +232,11 @@ def _open_video(path: Path, frames: tuple[int, int] | None, conform_fps: float |
     if conform_fps:
         count = max(1, int(round(source_duration * conform_fps)))
         times = np.arange(count) / conform_fps
-        # Each output frame shows the source frame whose time is nearest (ties: the earlier one).
+        # Each output frame shows the source frame whose time is nearest. A tie (within a microsecond,
+        # so float rounding cannot decide it) goes to the earlier frame: the one on screen at that time.
         right = np.clip(np.searchsorted(source_times, times, side="left"), 1, len(pts) - 1)
         left = right - 1
-        nearer_left = (times - source_times[left]) <= (source_times[right] - times)
+        nearer_left = (times - source_times[left]) <= (source_times[right] - times) + 1e-6
         sources = np.where(nearer_left, left, right) if len(pts) > 1 else np.zeros(count, dtype=int)
         numbers, fps = np.arange(count), float(conform_fps)
     else:
@@ -223,18 +251,22 @@ def _open_video(path: Path, frames: tuple[int, int] | None, conform_fps: float |
         duration = float(ends[sources[-1]] - times[0])
 
     info = PlateInfo(
-        path=path, kind="video", container=container_name, codec=stream.codec_context.name,
-        width=stream.codec_context.width, height=stream.codec_context.height,
+        path=path, kind="video", container=scan.container, codec=scan.codec, width=scan.width, height=scan.height,
         fps=fps, variable_fps=variable, first=int(numbers[0]), last=int(numbers[-1]),
-        frame_count=len(numbers), duration=duration, audio=audio, dtype="uint8", channels=3,
+        frame_count=len(numbers), duration=duration, audio=scan.audio, dtype="uint8", channels=3,
         start_time=float(pts[0] * tb), source_fps=len(pts) / source_duration, conformed=bool(conform_fps),
+        warnings=scan.warnings,
     )
-    return Plate(info, numbers, times, lambda: _decode_video(path, pts, sources))
+    return Plate(info, numbers, times, lambda: _decode_video(path, pts, scan.keyframes, sources))
 
 
-def _decode_video(path: Path, pts: np.ndarray, sources: np.ndarray) -> Iterator[np.ndarray]:
+def _decode_video(path: Path, pts: np.ndarray, keyframes: np.ndarray, sources: np.ndarray) -> Iterator[np.ndarray]:
     """RGB uint8 images for source frame indices `sources` (non-decreasing; a repeat duplicates a frame,
-    a skipped index drops one)."""
+    a skipped index drops one).
+
+    A range that starts late seeks to the keyframe before it. Seeking is approximate in some
+    containers (MPEG program streams): when it does not land before the first wanted frame, decoding
+    starts again from the beginning, which is always right."""
     index_of = {int(p): i for i, p in enumerate(pts)}
     first, last = int(sources[0]), int(sources[-1])
     repeats = np.bincount(sources - first, minlength=last - first + 1)
@@ -246,7 +278,8 @@ def _decode_video(path: Path, pts: np.ndarray, sources: np.ndarray) -> Iterator[
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             if seek:
-                container.seek(int(pts[first]), stream=stream, backward=True)
+                earlier = keyframes[keyframes <= pts[first]]
+                container.seek(int(earlier[-1] if len(earlier) else pts[0]), stream=stream, backward=True)
             position = -1
             for frame in _decoded_frames(path, container, stream):
                 if frame.pts is None and seek:
@@ -260,12 +293,15 @@ def _decode_video(path: Path, pts: np.ndarray, sources: np.ndarray) -> Iterator[
                         restart = True  # the seek landed past the first wanted frame
                         break
                     raise MediaError(f"{path}: frame {next_wanted} could not be decoded (damaged data)")
-                image = frame.to_ndarray(format="rgb24")
+                # The frame's own range tag: full-range footage tagged as such must not be expanded again.
+                image = frame.to_ndarray(format="rgb24", src_color_range=frame.color_range)
                 for _ in range(repeats[position - first]):
                     yield image
                 next_wanted = position + 1
                 if position >= last:
                     return
+            else:
+                restart = seek and next_wanted == first  # the seek found nothing wanted before the end
         if not restart:
             raise MediaError(
                 f"{path}: video ends after frame {next_wanted - 1}, before frame {last} "

@@ -53,7 +53,7 @@ def _read_exr(path: Path) -> tuple[np.ndarray, dict]:
         raise MediaError(f"{path}: file not found")
     try:
         with OpenEXR.File(str(path)) as exr:
-            header = exr.header()
+            header = dict(exr.header())  # the bindings empty their own dict when the file closes
             channels = {name: channel.pixels for name, channel in exr.channels().items()}
     except (RuntimeError, ValueError, OSError) as error:
         raise MediaError(f"{path}: cannot be read as OpenEXR (unreadable or truncated: {error})") from error

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import MediaError
 from .audio import decode_audio
-from .frames import IMAGE_EXTENSIONS, sequence_files
+from .frames import IMAGE_EXTENSIONS
 from .images import write_exr, write_png
 
 VIDEO_FORMATS = {".mp4": "mp4", ".mov": "mov"}
@@ -128,6 +128,13 @@ class VideoWriter(_Writer):
             self._container = av.open(str(self._temp), "w", format=VIDEO_FORMATS[self.path.suffix.lower()])
         except (av.FFmpegError, OSError) as error:
             raise MediaError(f"{self.path}: cannot create ({error})") from error
+        try:
+            self._add_streams(width, height, crf, preset)
+        except (av.FFmpegError, ValueError) as error:
+            self.abort()
+            raise MediaError(f"{self.path}: cannot set up the encoder ({error})") from error
+
+    def _add_streams(self, width: int, height: int, crf: int, preset: str) -> None:
         if self._prores:
             self._video = self._container.add_stream("prores_ks", rate=self._rate)
             self._video.pix_fmt = "yuva444p10le"
@@ -154,6 +161,8 @@ class VideoWriter(_Writer):
             self._audio.time_base = Fraction(1, self._audio_rate)
 
     def write(self, image: np.ndarray, number: int | None = None) -> None:
+        """Append one frame. `number` is accepted so every writer is called alike; a video numbers its
+        frames by the order they are written."""
         frame = self._to_frame(image)
         frame.pts = self._frames
         self._frames += 1
@@ -244,8 +253,10 @@ class _SequenceWriter(_Writer):
         self.path = Path(pattern)
         if not _is_pattern(self.path):
             raise MediaError(f"{self.path}: a sequence needs a frame-number pattern, e.g. name.####.exr or name.%04d.exr")
-        if not self.path.parent.is_dir():
-            raise MediaError(f"{self.path}: folder {self.path.parent} does not exist")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)  # render outputs often go to a new folder
+        except OSError as error:
+            raise MediaError(f"{self.path}: cannot create folder {self.path.parent} ({error})") from error
         self.fps, self.width, self.height = fps, width, height
         self._current: Path | None = None
 

@@ -59,6 +59,9 @@ def load_checkpoint(path: str | Path, modules: dict[str, nn.Module], config: Mod
             f"{path}: trained with config {stored_config.name!r} ({stored_config.size} px, w_dim {stored_config.w_dim}), "
             f"but config {config.name!r} ({config.size} px, w_dim {config.w_dim}) was asked for"
         )
+    # Check every module before loading any: a refused file must leave the models as they were
+    # (load_state_dict copies the tensors that fit before it reports the ones that do not).
+    states = {}
     with safe_open(str(path), framework="pt") as f:
         keys = set(f.keys())
         for name, module in modules.items():
@@ -66,8 +69,19 @@ def load_checkpoint(path: str | Path, modules: dict[str, nn.Module], config: Mod
             state = {k[len(prefix):]: f.get_tensor(k) for k in keys if k.startswith(prefix)}
             if not state:
                 raise ModelError(f"{path}: has no weights for {name!r}")
-            try:
-                module.load_state_dict(state, strict=True)
-            except RuntimeError as error:
-                raise ModelError(f"{path}: weights for {name!r} do not fit this model: {error}") from None
+            expected = module.state_dict()
+            problems = [f"missing {k}" for k in sorted(expected.keys() - state.keys())]
+            problems += [f"unexpected {k}" for k in sorted(state.keys() - expected.keys())]
+            problems += [f"{k}: {tuple(state[k].shape)} in the file, {tuple(v.shape)} in the model"
+                         for k, v in expected.items() if k in state and state[k].shape != v.shape]
+            if problems:
+                model_config = getattr(module, "config", None)
+                asked = f" (config {model_config.name!r})" if isinstance(model_config, ModelConfig) else ""
+                raise ModelError(
+                    f"{path}: weights for {name!r} (trained with config {stored_config.name!r}) do not fit "
+                    f"this model{asked}: {len(problems)} tensor(s) differ, e.g. {'; '.join(problems[:3])}"
+                )
+            states[name] = state
+    for name, module in modules.items():
+        module.load_state_dict(states[name], strict=True)
     return facts

@@ -70,11 +70,11 @@ class MelTower(nn.Sequential):
 
     def __init__(self, config: ModelConfig, width: int):
         t, f = config.mel_window, config.n_mels
-        layers = [ConvAct(1, 32)]
-        c = 32
-        for c_out in (64, 128, 128):
-            layers.append(ConvAct(c, c_out, stride=2))
-            t, f, c = (t + 1) // 2, (f + 1) // 2, c_out
+        # Strided from the first layer: full-resolution convs on every window cost more than the rest.
+        layers, c = [], 1
+        for c_out, stride in ((32, 2), (64, 2), (128, 2), (128, 1)):
+            layers.append(ConvAct(c, c_out, stride=stride))
+            t, f, c = (t + stride - 1) // stride, (f + stride - 1) // stride, c_out
         super().__init__(*layers, nn.Flatten(), EqualLinear(c * t * f, width), nn.LeakyReLU(0.2))
 
 

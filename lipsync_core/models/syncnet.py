@@ -33,10 +33,17 @@ class SyncNet(nn.Module):
         self.audio = nn.Sequential(MelTower(config, config.embed_dim), EqualLinear(config.embed_dim, config.embed_dim))
         self.config = config
 
+    def mouths(self, frames: torch.Tensor) -> torch.Tensor:
+        """What the visual tower sees: (B, n, 3, S, S) aligned crops -> their lower halves, resized."""
+        return lower_half(frames, self.config.syncnet_size)
+
+    def embed_mouths(self, mouths: torch.Tensor) -> torch.Tensor:
+        """mouths: (B, n, 3, h, w) from `mouths` -> (B, D) unit vectors."""
+        return F.normalize(self.visual(mouths.flatten(1, 2)), dim=-1)
+
     def embed_video(self, frames: torch.Tensor) -> torch.Tensor:
         """frames: (B, n, 3, S, S) consecutive aligned crops in [-1, 1] -> (B, D) unit vectors."""
-        half = lower_half(frames, self.config.syncnet_size)
-        return F.normalize(self.visual(half.flatten(1, 2)), dim=-1)
+        return self.embed_mouths(self.mouths(frames))
 
     def embed_audio(self, mel: torch.Tensor) -> torch.Tensor:
         """mel: (B, mel_window, n_mels) centred on the middle frame -> (B, D) unit vectors."""

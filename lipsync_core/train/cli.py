@@ -25,20 +25,21 @@ def add_parser(subparsers) -> None:
     prep.add_argument("clips", nargs="*", type=Path, help="video files or folders of them (default: --manifest)")
     prep.add_argument("--manifest", type=Path, help="a manifest.csv like ../shared/data/manifest.csv")
     prep.add_argument("--split", default="train", help="split for clips given directly (default: train)")
+    prep.add_argument("--splits", default="train,dev", help="manifest splits to prepare (default: train,dev)")
     _common(prep)
     prep.set_defaults(run=run_prepare)
 
     sync = steps.add_parser("syncnet", help="train SyncNet contrastively, early-stopped on the dev split")
     _common(sync)
-    sync.add_argument("--run", type=Path, default=Path("runs/syncnet"), help="run folder (resumes if it holds a state)")
+    sync.add_argument("--run", dest="run_dir", type=Path, default=Path("runs/syncnet"), help="run folder (resumes if it holds a state)")
     sync.add_argument("--steps", type=int, default=3000)
-    sync.add_argument("--batch", type=int, default=64)
+    sync.add_argument("--batch", type=int, default=48)
     sync.add_argument("--lr", type=float, default=5e-4)
     sync.set_defaults(run=run_syncnet)
 
     model = steps.add_parser("model", help="train the generator")
     _common(model)
-    model.add_argument("--run", type=Path, default=Path("runs/model"), help="run folder (resumes if it holds a state)")
+    model.add_argument("--run", dest="run_dir", type=Path, default=Path("runs/model"), help="run folder (resumes if it holds a state)")
     model.add_argument("--syncnet", type=Path, help="trained SyncNet (.safetensors) for the sync loss")
     model.add_argument("--init", type=Path, help="start from this model file's generator weights")
     model.add_argument("--steps", type=int, default=20000)
@@ -50,6 +51,14 @@ def add_parser(subparsers) -> None:
     model.add_argument("--save-every", type=int, default=100)
     model.add_argument("--eval-every", type=int, default=500)
     model.set_defaults(run=run_model)
+
+    card = steps.add_parser("card", help="measure a model on the dev split and write its model card")
+    _common(card)
+    card.add_argument("model", type=Path, help="model file (.safetensors with generator and SyncNet)")
+    card.add_argument("--out", type=Path, help="folder for the card, video and contact sheet (default: beside the model)")
+    card.add_argument("--cross-audio", type=Path, required=True, help="speech not from the dev clips, for cross-audio dubbing")
+    card.add_argument("--manifest", type=Path, help="manifest.csv naming each clip's license")
+    card.set_defaults(run=run_card)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -64,7 +73,7 @@ def run_prepare(args) -> int:
 
     sources = []
     if args.manifest:
-        sources += clips_from_manifest(args.manifest)
+        sources += clips_from_manifest(args.manifest, tuple(args.splits.split(",")))
     for path in args.clips:
         sources += clips_from_folder(path, args.split) if path.is_dir() else [ClipSource(path, None, args.split)]
     if not sources:
@@ -88,7 +97,7 @@ def run_syncnet(args) -> int:
 
     set_cpu_threads()
     train, dev = _splits(args)
-    best = train_syncnet(train, dev, args.run, get_config(args.config), steps=args.steps, batch=args.batch,
+    best = train_syncnet(train, dev, args.run_dir, get_config(args.config), steps=args.steps, batch=args.batch,
                          lr=args.lr, seed=args.seed, device=pick_device(args.device))
     print(f"best SyncNet: {best}")
     return 0
@@ -99,9 +108,27 @@ def run_model(args) -> int:
 
     set_cpu_threads()
     train, dev = _splits(args)
-    path = train_generator(train, dev, args.run, get_config(args.config), steps=args.steps, syncnet_path=args.syncnet,
+    path = train_generator(train, dev, args.run_dir, get_config(args.config), steps=args.steps, syncnet_path=args.syncnet,
                            batch=args.batch, lr=args.lr, lambda_rec=args.lambda_rec, lambda_sync=args.lambda_sync,
                            sync_start=args.sync_start, seed=args.seed, save_every=args.save_every,
                            eval_every=args.eval_every, device=pick_device(args.device), init_from=args.init)
     print(f"model: {path}")
+    return 0
+
+
+def run_card(args) -> int:
+    import csv
+
+    from .card import markdown_table, write_card
+
+    set_cpu_threads()
+    dev = load_cache(args.cache, "dev", 5)
+    if not dev:
+        raise LipSyncError(f"{args.cache}: no prepared dev clips; run `lipsync train prepare` first")
+    licenses = {}
+    if args.manifest:
+        with args.manifest.open(newline="") as f:
+            licenses = {Path(r["file"]).stem: r["license"] for r in csv.DictReader(f)}
+    summary = write_card(args.model, dev, args.out or args.model.parent, args.cross_audio, licenses)
+    print(markdown_table(summary))
     return 0

@@ -27,7 +27,7 @@ class PreparedClip:
     name: str
     crops: np.ndarray  # (N, S, S, 3) uint8
     masks: np.ndarray  # (N, S, S) uint8
-    landmarks: np.ndarray  # (N, 478, 3) float32, crop pixel coordinates, NaN without a face
+    landmarks: np.ndarray  # (N, 478, 2) float32, crop pixel coordinates, NaN without a face
     valid: np.ndarray  # (N,) bool
     mel: np.ndarray  # (M, n_mels) float32
     meta: dict
@@ -73,7 +73,7 @@ def to_tensor_images(crops: np.ndarray) -> torch.Tensor:
 
 
 def mouth_weight(landmarks: np.ndarray, size: int, margin: float = 0.35) -> np.ndarray:
-    """(N, 478, 3) crop landmarks -> (N, size, size) float32 boxes around the lips, widened by `margin`."""
+    """(N, 478, 2) crop landmarks -> (N, size, size) float32 boxes around the lips, widened by `margin`."""
     out = np.zeros((len(landmarks), size, size), np.float32)
     for i, pts in enumerate(landmarks[:, LIPS, :2]):
         if np.isnan(pts).any():

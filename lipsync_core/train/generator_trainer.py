@@ -2,15 +2,22 @@
 
 Loss: lambda_rec * (mouth-weighted L1 + multi-scale structural term) + lambda_sync * (1 - cos) from a
 frozen, trained SyncNet. Resumable; EMA weights are what ships.
+
+Across GPUs or nodes, start it with torchrun (it reads WORLD_SIZE/RANK/LOCAL_RANK):
+    torchrun --nproc_per_node=8 -m lipsync_core.cli train model --device cuda ...
+Each rank draws its own windows; rank 0 alone logs and writes checkpoints.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from ..models.checkpoint import load_checkpoint, save_checkpoint
@@ -69,6 +76,10 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
     """Train (or continue) the generator. Writes run_dir/state.safetensors (full resume point, every
     `save_every` steps) and run_dir/model.safetensors (EMA generator + SyncNet: the shippable file).
     `sync_start`: the sync loss joins after this many steps, once the frames look like faces."""
+    rank, world = _distributed(device)
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     model = StyleLipSync(config).to(device)
@@ -81,17 +92,19 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
         load_checkpoint(init_from, {"generator": model}, config)
     opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.5, 0.99))
     ema = EMA(model, ema_decay)
-    sampler = WindowSampler(train, WINDOW, config.mel_window, seed)
+    sampler = WindowSampler(train, WINDOW, config.mel_window, seed + 1000 * rank)
     dev_sampler = WindowSampler(dev, WINDOW, config.mel_window, seed)
     log = RunLog(run_dir)
     state_path, model_path = run_dir / "state.safetensors", run_dir / "model.safetensors"
+    shipped = StyleLipSync(config)  # built before the RNG state is restored: building draws random numbers
     meta = {"step": 0}
     if state_path.exists():
         meta = load_state(state_path, {"generator": model}, {"generator": ema}, {"generator": opt})
-        sampler.set_state(meta["sampler"])
+        if rank == 0:  # other ranks keep their own seeds so ranks do not draw the same windows
+            sampler.set_state(meta["sampler"])
         log.truncate_after(meta["step"])
-    gen = torch.Generator().manual_seed(seed + meta["step"])
-    shipped = StyleLipSync(config)
+    gen = torch.Generator()  # jitter RNG, seeded from (seed, rank, step) so a resumed run draws what an uninterrupted one would
+    trained = DistributedDataParallel(model) if world > 1 else model
 
     def checkpoint(step: int, record: dict) -> None:
         meta.update(step=step, sampler=sampler.state())
@@ -100,15 +113,16 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
         modules = {"generator": shipped} | ({"syncnet": syncnet} if syncnet is not None else {})
         save_checkpoint(model_path, modules, config, {"step": step, "data": sorted(c.name for c in train), **record})
 
-    bar = tqdm(total=steps, initial=meta["step"], desc="model", unit="step")
+    bar = tqdm(total=steps, initial=meta["step"], desc="model", unit="step", disable=rank > 0)
     for step in range(meta["step"] + 1, steps + 1):
         b = sampler.windows(batch)
+        gen.manual_seed(int(np.random.SeedSequence([seed, rank, step]).generate_state(1)[0]))
         # One jitter for the reference and its window: they come from the same shot.
         jittered = colour_jitter(torch.cat([b["ref"][:, None], b["frames"]], dim=1), gen)
         b["ref"], b["frames"] = jittered[:, 0], jittered[:, 1:]
         b = {k: v.to(device) for k, v in b.items()}
         use_sync = syncnet if step > sync_start else None
-        losses = generator_losses(model, use_sync, b, lambda_rec, lambda_sync)
+        losses = generator_losses(trained, use_sync, b, lambda_rec, lambda_sync)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
         opt.step()
@@ -116,6 +130,8 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
         record = {"step": step, "time": time.time(), **{k: v.item() for k, v in losses.items()}}
         bar.update(1)
         bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("l1", "sync")})
+        if rank > 0:
+            continue
         if step % eval_every == 0 or step == steps:
             record.update(dev_losses(model, syncnet, dev_sampler, 4, lambda_rec, lambda_sync, device))
             bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k.startswith("dev_")))
@@ -123,5 +139,16 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
         if step % save_every == 0 or step == steps:
             checkpoint(step, record)
     bar.close()
-    log.plot()
+    if rank == 0:
+        log.plot()
+    if world > 1:
+        dist.destroy_process_group()
     return model_path
+
+
+def _distributed(device: torch.device) -> tuple[int, int]:
+    """(rank, world size); joins the process group when started by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return (dist.get_rank() if world > 1 else 0), world

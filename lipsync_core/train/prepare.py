@@ -17,7 +17,7 @@ from tqdm import tqdm
 from ..errors import LipSyncError
 from ..face import geometry
 from ..face.mask import lower_face_mask
-from ..face.track import track_plate
+from ..face.tracker import to_uint8_rgb, track_frames
 from ..media.audio import load_audio, log_mel
 from ..media.frames import open_plate
 from .data import CACHE_FPS, PreparedClip, save_clip
@@ -38,11 +38,11 @@ class ClipSource:
         return self.video.stem
 
 
-def clips_from_manifest(manifest: Path, kinds: tuple[str, ...] = ("av",)) -> list[ClipSource]:
-    """The clips of `../shared/data/manifest.csv` (or a studio's own manifest with the same columns)."""
+def clips_from_manifest(manifest: Path, splits: tuple[str, ...] = ("train", "dev"), kinds: tuple[str, ...] = ("av",)) -> list[ClipSource]:
+    """The talking clips of `../shared/data/manifest.csv` (or a studio's own manifest with the same columns)."""
     root = manifest.parent
     with manifest.open(newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["kind"] in kinds]
+        rows = [r for r in csv.DictReader(f) if r["kind"] in kinds and r.get("split", "train") in splits]
     return [
         ClipSource(root / r["file"], root / r["paired_audio"] if r.get("paired_audio") else None,
                    r.get("split", "train"), r.get("speaker", ""), r.get("license", ""))
@@ -59,18 +59,20 @@ def clips_from_folder(folder: Path, split: str = "train") -> list[ClipSource]:
 def prepare_clip(source: ClipSource, size: int) -> PreparedClip:
     with open_plate(source.video, conform_fps=CACHE_FPS) as plate:
         start_time = plate.info.start_time
-        track = track_plate(plate)
-        face = track.default_face()
+        faces = track_frames((to_uint8_rgb(f.image) for f in plate), fps=CACHE_FPS)
+        if not faces:
+            raise LipSyncError(f"{source.video}: no face found")
+        face = faces[0]
         crops = np.zeros((len(plate), size, size, 3), np.uint8)
         masks = np.zeros((len(plate), size, size), np.uint8)
-        landmarks = np.full((len(plate), 478, 3), np.nan, np.float32)
+        landmarks = np.full((len(plate), 478, 2), np.nan, np.float32)
         valid = np.zeros(len(plate), bool)
         for i, frame in enumerate(plate):
             points = face.landmarks[i]
             if not face.present[i]:
                 continue
             matrix = geometry.alignment_matrix(points, size)
-            crops[i] = geometry.warp_to_crop(frame.image, matrix, size)
+            crops[i] = geometry.warp_to_crop(to_uint8_rgb(frame.image), matrix, size)
             masks[i] = np.round(lower_face_mask(points, (size, size), matrix) * 255)
             landmarks[i] = geometry.transform_points(points, matrix)
             valid[i] = True

@@ -32,7 +32,7 @@ def dev_accuracy(syncnet: SyncNet, clips: list[PreparedClip]) -> dict:
 
 
 def train_syncnet(train: list[PreparedClip], dev: list[PreparedClip], run_dir: Path, config: ModelConfig, *,
-                  steps: int, batch: int = 64, lr: float = 5e-4, seed: int = 0, eval_every: int = 200,
+                  steps: int, batch: int = 48, lr: float = 5e-4, seed: int = 0, eval_every: int = 200,
                   patience: int = 5, device: torch.device = torch.device("cpu")) -> Path:
     """Train until `steps` or until dev AV-offset accuracy stops improving for `patience` evaluations.
     Writes run_dir/state.safetensors (resume point) and run_dir/syncnet.safetensors (best on dev)."""
@@ -48,12 +48,12 @@ def train_syncnet(train: list[PreparedClip], dev: list[PreparedClip], run_dir: P
         meta = load_state(state_path, {"syncnet": model}, {}, {"syncnet": opt})
         sampler.set_state(meta["sampler"])
         log.truncate_after(meta["step"])
-    gen = torch.Generator().manual_seed(seed + meta["step"])
+    gen = torch.Generator()  # jitter RNG, seeded from (seed, step) so a resumed run draws what an uninterrupted one would
     bar = tqdm(total=steps, initial=meta["step"], desc="syncnet", unit="step")
     for step in range(meta["step"] + 1, steps + 1):
-        b = sampler.sync_batch(batch)
-        frames = colour_jitter(b["frames"], gen).to(device)
-        video = model.embed_video(frames)
+        b = sampler.sync_batch(batch, n_shifts=2)
+        gen.manual_seed(int(np.random.SeedSequence([seed, step]).generate_state(1)[0]))
+        video = model.embed_mouths(colour_jitter(model.mouths(b["frames"]), gen).to(device))
         audio = model.embed_audio(b["mel"].to(device))
         shifted = model.embed_audio(b["shifted"].flatten(0, 1).to(device)).view(batch, -1, audio.shape[-1])
         loss = contrastive_sync_loss(video, audio, shifted)

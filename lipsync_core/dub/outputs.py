@@ -1,0 +1,110 @@
+"""The result files of a dub: which writer an output name means, and each frame converted for it.
+
+    .mp4            H.264, 8-bit display RGB, the dub audio muxed in
+    .mov            ProRes 4444, 16-bit display RGB, the blend mask as alpha, the dub audio muxed in
+    name.####.exr   half or float linear RGB(A) as the plate, the blend mask as layer `lipsync.mask`,
+                    the source frame's EXR header attributes kept
+    name.####.png   8 or 16 bit display RGB(A) as the plate
+
+A frame is converted only as far as the format needs: an EXR plate written to EXR, or an 8/16-bit
+plate written to PNG, keeps its pixel values exactly (which is what makes "outside the mask the
+output equals the input" hold bit for bit).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import MediaError
+from ..face.tracker import to_uint8_rgb
+from ..media.colour import from_display, srgb_decode, to_display
+from ..media.frames import PlateInfo, sequence_files
+from ..media.images import read_exr_header
+from ..media.writers import open_writer
+
+MASK_LAYER = "lipsync.mask"
+KINDS = {".mp4": "mp4", ".mov": "mov", ".exr": "exr", ".png": "png"}
+
+
+def output_kind(path: Path) -> str:
+    """'mp4', 'mov', 'exr' or 'png'; an error for any other name, before anything is computed."""
+    kind = KINDS.get(path.suffix.lower())
+    if kind is None:
+        raise MediaError(f"{path}: unknown output type '{path.suffix}' (use .mp4, .mov, name.####.exr or name.####.png)")
+    if kind in ("exr", "png") and "#" not in path.name and "%" not in path.name:
+        raise MediaError(f"{path}: an image sequence output needs a frame-number pattern, e.g. out.####.{kind}")
+    return kind
+
+
+class DubOutput:
+    """A writer for one dub, taking plate-dtype frames and their blend masks.
+
+    Use as a context manager: leaving it by an exception removes the partial video (or the frame
+    being written), so nothing half-written appears under the final name.
+    """
+
+    def __init__(self, path: Path, info: PlateInfo, audio: Path | None, audio_offset_s: float, inputs: list[Path]):
+        self.path = Path(path)
+        self.kind = output_kind(self.path)
+        self._plate_dtype = np.dtype(info.dtype)
+        # EXR plates carry their headers (timecode, camera data) into the result, frame by frame.
+        self._headers = sequence_files(info.path) if info.kind == "sequence" and info.codec == "exr" else None
+        options = {}
+        if self.kind == "exr":
+            options["pixel_type"] = "float" if self._plate_dtype == np.float32 else "half"
+        self._writer = open_writer(
+            self.path, fps=info.fps, width=info.width, height=info.height,
+            audio=audio if self.kind in ("mp4", "mov") else None, audio_offset_s=audio_offset_s,
+            inputs=inputs, **options,
+        )
+
+    def frame_path(self, number: int) -> Path | None:
+        """The file a sequence frame goes to (None for a video)."""
+        return self._writer.frame_path(number) if self.kind in ("exr", "png") else None
+
+    def write(self, number: int, image: np.ndarray, mask: np.ndarray) -> None:
+        if self.kind == "mp4":
+            self._writer.write(to_uint8_rgb(image))
+        elif self.kind == "mov":
+            rgb = _display_integer(image, np.uint16)
+            alpha = np.round(np.clip(mask, 0.0, 1.0) * 65535).astype(np.uint16)
+            self._writer.write(np.dstack([rgb[..., :3], alpha]))
+        elif self.kind == "exr":
+            header = read_exr_header(self._headers[number]) if self._headers else None
+            self._writer.write(_linear(image), number, layers={MASK_LAYER: mask}, header=header)
+        else:
+            self._writer.write(_display_integer(image, np.uint16 if image.dtype.kind == "f" else image.dtype), number)
+
+    def __enter__(self) -> DubOutput:
+        self._writer.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._writer.__exit__(*exc)
+
+
+def _display_integer(image: np.ndarray, dtype) -> np.ndarray:
+    """Display-encoded integer RGB(A) of `dtype` (alpha kept) from any plate image."""
+    dtype = np.dtype(dtype)
+    if image.dtype == dtype:
+        return image
+    if image.dtype == np.uint8 and dtype == np.uint16:
+        return image.astype(np.uint16) * 257  # exact: 255 -> 65535
+    rgb = from_display(to_display(image), np.empty((0, 0, 3), dtype))
+    if image.shape[-1] == 4:
+        scale = np.iinfo(dtype).max
+        alpha = image[..., 3:] if image.dtype.kind != "f" else np.round(np.clip(image[..., 3:], 0, 1) * scale)
+        rgb = np.concatenate([rgb, alpha.astype(dtype)], axis=-1)
+    return rgb
+
+
+def _linear(image: np.ndarray) -> np.ndarray:
+    """Scene-linear float RGB(A) for EXR: float plates as they are, integer plates sRGB-decoded."""
+    if image.dtype.kind == "f":
+        return image
+    rgb = srgb_decode(to_display(image))
+    if image.shape[-1] == 4:
+        rgb = np.concatenate([rgb, image[..., 3:] / np.float32(np.iinfo(image.dtype).max)], axis=-1)
+    return rgb.astype(np.float16)

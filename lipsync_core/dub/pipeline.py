@@ -1,0 +1,414 @@
+"""The generate operation: a plate and dub audio in, the lip-synced plate out.
+
+`dub(...)` renders a frame range to a file and returns a `DubReport`; `Renderer` is the same work
+frame by frame for callers that keep the frames (host nodes, the panel).
+
+Per frame: the aligned crop (display RGB, 8-bit, exactly as the model was trained on it) with the
+lower face blanked by the crop-space mask, the shot's reference crop and the mel window centred on
+the frame's own time go through the model; the generated crop is warped back and blended into the
+plate inside the feathered plate-space mask, in linear light for float plates. Outside the mask
+every pixel is the plate's own.
+
+Why frames are rendered in fixed cells: the model's codes depend on MaLS.CONTEXT neighbouring frames
+each side, and a batched convolution does not give bit-identical results for a frame in batches of
+different sizes. So frames are grouped in cells of `batch` frames counted from the shot's first
+frame, each cell's codes come from the cell plus its context (clipped at the shot's ends), and a
+cell is always decoded whole. A render of any sub-range (a farm chunk, a resumed render, one frame
+for a host) then computes every frame exactly as a render of the whole shot does.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from ..device import pick_device, set_cpu_threads
+from ..errors import FaceError, LipSyncError, MediaError, ModelError
+from ..face import geometry
+from ..face.track import Track
+from ..face.tracker import to_uint8_rgb, track_plate
+from ..media.audio import audio_for_range, load_audio, log_mel, mel_windows
+from ..media.colour import composite
+from ..media.frames import Frame, _ranges_text, open_plate
+from ..models.checkpoint import load_checkpoint, read_metadata
+from ..models.mals import MaLS
+from ..models.stylelipsync import StyleLipSync
+from ..shot import Shot
+from ..train.data import to_tensor_images
+from ..train.generator_trainer import masked_input
+from .outputs import DubOutput, output_kind
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "stylelipsync_cpu.safetensors"
+DEFAULT_BATCH = 8
+STAGES = ("decode", "analyze", "features", "generate", "composite", "encode")
+
+# Why a frame is passed through untouched.
+NO_FACE = "no face"
+PARTIAL = "face partly out of frame"
+BYPASSED = "bypassed in the shot"
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+class Cancelled(LipSyncError):
+    """The render was cancelled; nothing was left under the output's final name."""
+
+
+@dataclass
+class DubbedFrame:
+    number: int
+    image: np.ndarray  # the plate's dtype and channels
+    mask: np.ndarray  # (H, W) float32 blend mask, zero where the frame passed through
+    skipped: str | None  # why the frame passed through untouched, None when it was dubbed
+
+
+@dataclass
+class DubReport:
+    plate: Path
+    output: Path | None
+    first: int
+    last: int
+    dubbed: list[int] = field(default_factory=list)
+    passed: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # reason -> frames
+    audio: str | None = None  # what was padded or trimmed
+    resumed_from: int | None = None
+    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))  # seconds per stage
+
+    def lines(self) -> list[str]:
+        """What a user reads at the end of a render."""
+        rendered = len(self.dubbed) + sum(len(frames) for frames in self.passed.values())
+        lines = [f"dubbed {len(self.dubbed)} of {rendered} frames rendered ({self.first}-{self.last})"]
+        if self.resumed_from is not None:
+            lines.append(f"resumed at frame {self.resumed_from}: frames before it were already written")
+        for reason, frames in self.passed.items():
+            lines.append(f"{reason} in frames {_ranges_text(sorted(frames))} (passed through)")
+        if self.audio:
+            lines.append(self.audio)
+        if self.output is not None:
+            lines.append(f"wrote {self.output}")
+        return lines
+
+
+def load_model(path: str | Path | None, device: torch.device) -> StyleLipSync:
+    """The generator of a model file (default: the bundled one), in eval mode on `device`."""
+    path = Path(path) if path else DEFAULT_MODEL
+    if path == DEFAULT_MODEL and not path.is_file():
+        raise ModelError(f"the bundled model {path} is not there yet: pass a trained model with --model")
+    config, _ = read_metadata(path)
+    model = StyleLipSync(config)
+    load_checkpoint(path, {"generator": model}, config)
+    return model.eval().to(device)
+
+
+def offset_seconds(value: str | float, fps: float) -> float:
+    """An audio offset in seconds from '3f' (frames at the plate's rate), '0.12s' or a plain number of seconds."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    match = re.fullmatch(r"\s*([+-]?\d+(?:\.\d*)?|[+-]?\.\d+)\s*(f|s)?\s*", str(value))
+    if not match:
+        raise LipSyncError(f"audio offset {value!r}: write frames as '3f' or seconds as '0.12s'")
+    number, unit = float(match.group(1)), match.group(2)
+    return number / fps if unit == "f" else number
+
+
+def _as_check(cancel) -> Callable[[], bool]:
+    if cancel is None:
+        return lambda: False
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set
+    return cancel
+
+
+class Renderer:
+    """One shot made ready to render: its track, reference crop, dub audio and model.
+
+    The audio is anchored at the shot's first frame (the sidecar's range, or the plate's first frame):
+    dub time = frame time - first frame's time - audio_offset. A positive offset starts the dub later.
+    Rendering a sub-range never moves the audio, so chunks line up with a full render.
+    """
+
+    def __init__(
+        self,
+        plate: str | Path,
+        audio: str | Path,
+        *,
+        shot: str | Path | None = None,
+        face: int | None = None,
+        audio_offset: str | float = 0.0,
+        model: str | Path | None = None,
+        device: str = "auto",
+        batch: int = DEFAULT_BATCH,
+        progress: Progress | None = None,
+        cancel: threading.Event | Callable[[], bool] | None = None,
+    ):
+        if batch < 1:
+            raise LipSyncError(f"batch {batch}: must be at least 1")
+        self.plate_path = Path(plate)
+        self.audio_path = Path(audio)
+        self.batch = batch
+        self.timings = dict.fromkeys(STAGES, 0.0)
+        self._progress = progress or (lambda stage, done, total: None)
+        self._cancelled = _as_check(cancel)
+
+        with open_plate(self.plate_path) as whole:
+            self.info = whole.info
+        self.shot = Shot.for_plate(self.plate_path, shot)
+        first, last = self.shot.frames or (self.info.first, self.info.last)
+        with open_plate(self.plate_path, frames=(first, last)) as ranged:  # checks the shot's range
+            self.info = ranged.info
+        self.offset_s = offset_seconds(audio_offset, self.info.fps)
+        self.audio = load_audio(self.audio_path)
+        self.device = pick_device(device)
+        if self.device.type == "cpu":
+            set_cpu_threads()
+        self.model = load_model(model, self.device)
+        self.size = self.model.config.size
+
+        self.track = self._analysis()
+        self.face_id = face if face is not None else (self.shot.face or 0)
+        self.face = self.track.face(self.face_id)
+        started = time.perf_counter()
+        self.mel = log_mel(self.audio)
+        self.audio_times = self.track.times - self.track.times[0] - self.offset_s
+        self.timings["features"] += time.perf_counter() - started
+        self.reference = self._reference()
+
+    # ------------------------------------------------------------------------------- preparation
+
+    def _analysis(self) -> Track:
+        """The shot's face track: the cached one when it covers exactly this plate and range."""
+        started = time.perf_counter()
+        first, last = self.info.first, self.info.last
+        cache = self.shot.track_path()
+        track = None
+        if cache.is_file():
+            try:
+                track = Track.load(cache)
+            except FaceError:
+                track = None  # an unreadable or older cache is simply recomputed
+            if track is not None and not self.shot.track_matches(track, (first, last)):
+                track = None
+        if track is None:
+            total = last - first + 1
+
+            def report(done: int) -> None:
+                if self._cancelled():
+                    raise Cancelled("cancelled during face analysis")
+                self._progress("analyze", done, total)
+
+            track = track_plate(self.plate_path, frames=(first, last), progress=report)
+            try:
+                track.save(cache)
+            except OSError:
+                pass  # a read-only plate folder: the render goes on, the next one tracks again
+        self.timings["analyze"] += time.perf_counter() - started
+        return track
+
+    def _usable(self, index: int) -> str | None:
+        """Why the frame at track index `index` cannot be dubbed, or None when it can."""
+        number = int(self.track.frames[index])
+        if self.shot.bypassed(number):
+            return BYPASSED
+        if not self.face.present[index]:
+            return NO_FACE
+        if self.face.partial[index]:
+            return PARTIAL
+        return None
+
+    def _reference(self) -> torch.Tensor | None:
+        """The reference crop (1, 3, S, S): the sidecar's reference frame, else the shot's first frame
+        with a whole face in view. None when the face is never usable (every frame passes through)."""
+        if self.shot.reference is not None:
+            number = self.shot.reference
+            index = self.track.index(number)
+            if not self.face.present[index]:
+                raise FaceError(f"{self.shot.path}: reference frame {number} has no face {self.face_id}")
+        else:
+            usable = [i for i in range(len(self.track)) if self._usable(i) is None]
+            if not usable:
+                return None
+            index, number = usable[0], int(self.track.frames[usable[0]])
+        with open_plate(self.plate_path, frames=(number, number)) as plate:
+            image = next(iter(plate)).image
+        crop, _ = self._crop(image, index)
+        return to_tensor_images(crop)[None].to(self.device)
+
+    def _crop(self, image: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The aligned uint8 crop of one frame and its plate -> crop matrix."""
+        M = self.face.alignment(index, self.size)
+        return geometry.warp_to_crop(to_uint8_rgb(image), M, self.size), M
+
+    # ------------------------------------------------------------------------------- rendering
+
+    @property
+    def first(self) -> int:
+        return int(self.track.frames[0])
+
+    @property
+    def last(self) -> int:
+        return int(self.track.frames[-1])
+
+    def frames(self, first: int | None = None, last: int | None = None) -> Iterator[DubbedFrame]:
+        """The dubbed frames `first`..`last` (inclusive, default the shot), in order."""
+        first = self.first if first is None else first
+        last = self.last if last is None else last
+        if not (self.first <= first <= last <= self.last):
+            raise MediaError(f"{self.plate_path}: frames {first}-{last} are outside the shot's range {self.first}-{self.last}")
+        start, end = self.track.index(first), self.track.index(last)
+        # Whole cells: from the start of the cell holding `first` to the end of the one holding `last`.
+        cell_start = start // self.batch * self.batch
+        cell_end = min((end // self.batch + 1) * self.batch, len(self.track)) - 1
+        cell: list[Frame] = []
+        with open_plate(self.plate_path, frames=(int(self.track.frames[cell_start]), int(self.track.frames[cell_end]))) as plate:
+            frames = iter(plate)
+            position = cell_start
+            while position <= cell_end:
+                started = time.perf_counter()
+                frame = next(frames)
+                self.timings["decode"] += time.perf_counter() - started
+                cell.append(frame)
+                position += 1
+                if position % self.batch == 0 or position > cell_end:
+                    yield from self._render_cell(cell, position - len(cell), first, last)
+                    cell = []
+
+    @torch.inference_mode()
+    def _render_cell(self, cell: list[Frame], start: int, first: int, last: int) -> list[DubbedFrame]:
+        """Render one cell (track indices start .. start + len(cell) - 1); return its frames in first..last."""
+        if self._cancelled():
+            raise Cancelled("cancelled")
+        started = time.perf_counter()
+        reasons = [self._usable(start + i) if self.reference is not None else NO_FACE for i in range(len(cell))]
+        dub = [i for i, reason in enumerate(reasons) if reason is None]
+        generated: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        if dub:
+            crops, masks, matrices = [], [], []
+            for i in dub:
+                index = start + i
+                crop, M = self._crop(cell[i].image, index)
+                mask = self.face.mask(index, (self.size, self.size), M, self.shot.overrides(cell[i].number))
+                crops.append(crop)
+                # The model was trained on masks stored as 8-bit: it sees them quantised the same way.
+                masks.append(np.round(mask * 255) / 255)
+                matrices.append(M)
+            lo, hi = max(0, start - MaLS.CONTEXT), min(len(self.track), start + len(cell) + MaLS.CONTEXT)
+            mels = mel_windows(self.mel, self.audio_times[lo:hi], self.model.config.mel_window)
+            crops_t = to_tensor_images(np.stack(crops)).to(self.device)
+            masks_t = torch.from_numpy(np.stack(masks).astype(np.float32))[:, None].to(self.device)
+            mels_t = torch.from_numpy(mels)[None].to(self.device)
+            self.timings["features"] += time.perf_counter() - started
+
+            started = time.perf_counter()
+            codes = self.model.codes(self.reference, mels_t)[0, start - lo : start - lo + len(cell)]
+            out = self.model.decode(
+                masked_input(crops_t, masks_t), masks_t, self.reference.expand(len(dub), -1, -1, -1), codes[dub]
+            )
+            display = ((out.clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).float().cpu().numpy()
+            self.timings["generate"] += time.perf_counter() - started
+            generated = {i: (display[k], matrices[k]) for k, i in enumerate(dub)}
+
+        started = time.perf_counter()
+        results = []
+        for i, frame in enumerate(cell):
+            if not first <= frame.number <= last:
+                continue  # decoded only so that its cell is the same batch as in a full render
+            if i in generated:
+                image, mask = self._composite(frame, *generated[i])
+                results.append(DubbedFrame(frame.number, image, mask, None))
+            else:
+                results.append(DubbedFrame(frame.number, frame.image, np.zeros(frame.image.shape[:2], np.float32), reasons[i]))
+        self.timings["composite"] += time.perf_counter() - started
+        return results
+
+    def _composite(self, frame: Frame, crop: np.ndarray, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Blend a generated display crop into the plate frame inside the plate-space mask."""
+        index = self.track.index(frame.number)
+        image = frame.image
+        mask = self.face.mask(index, image.shape[:2], None, self.shot.overrides(frame.number))
+        mask = self.shot.apply_painted(mask, frame.number)
+        ys, xs = np.nonzero(mask)
+        if not len(ys):
+            return image, mask
+        x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+        # Only the mask's box is warped back and blended: a 4K plate needs no full-frame work per face.
+        box = M.copy()
+        box[:, 2] += M[:, :2] @ np.array([x0, y0], dtype=np.float64)
+        generated = geometry.warp_from_crop(crop, box, (y1 - y0, x1 - x0))
+        # Where the mask would reach past the crop there is nothing generated: keep the plate there.
+        inside = geometry.warp_from_crop(np.ones(crop.shape[:2], np.float32), box, (y1 - y0, x1 - x0))
+        mask[y0:y1, x0:x1] *= inside
+        result = image.copy()
+        result[y0:y1, x0:x1] = composite(image[y0:y1, x0:x1], generated, mask[y0:y1, x0:x1])
+        return result, mask
+
+
+def dub(
+    plate: str | Path,
+    audio: str | Path,
+    output: str | Path,
+    *,
+    frames: tuple[int, int] | None = None,
+    resume: bool = False,
+    shot: str | Path | None = None,
+    face: int | None = None,
+    audio_offset: str | float = 0.0,
+    model: str | Path | None = None,
+    device: str = "auto",
+    batch: int = DEFAULT_BATCH,
+    progress: Progress | None = None,
+    cancel: threading.Event | Callable[[], bool] | None = None,
+) -> DubReport:
+    """Dub `plate` with `audio` into `output` (.mp4, .mov, name.####.exr, name.####.png).
+
+    frames: the inclusive range to render (default: the shot's); the audio stays anchored at the
+    shot's first frame, so a chunk equals the same frames of a full render.
+    resume: for an image sequence, keep the frames already written and render from the first missing one.
+    progress(stage, done, total) is called per frame ('analyze', then 'render'); `cancel` (an Event or
+    a callable) stops the render between frames with `Cancelled`. Nothing half-written is ever left
+    under the output's name; a cancelled sequence keeps its finished frames (resume continues it).
+    """
+    output = Path(output)
+    kind = output_kind(output)
+    if resume and kind not in ("exr", "png"):
+        raise LipSyncError(f"{output}: --resume continues image sequences; a video output is always rendered whole")
+    renderer = Renderer(
+        plate, audio, shot=shot, face=face, audio_offset=audio_offset, model=model, device=device,
+        batch=batch, progress=progress, cancel=cancel,
+    )
+    first, last = frames or (renderer.first, renderer.last)
+    if not (renderer.first <= first <= last <= renderer.last):
+        raise MediaError(f"{plate}: frames {first}-{last} are outside the shot's range {renderer.first}-{renderer.last}")
+    report = DubReport(renderer.plate_path, output, first, last)
+    start_time = float(renderer.audio_times[renderer.track.index(first)])
+    _, report.audio = audio_for_range(renderer.audio, start_time, (last - first + 1) / renderer.info.fps)
+
+    cancelled = _as_check(cancel)
+    with DubOutput(output, renderer.info, renderer.audio_path, start_time, [renderer.plate_path, renderer.audio_path]) as out:
+        start = first
+        if resume:
+            while start <= last and out.frame_path(start).exists():
+                start += 1
+            report.resumed_from = start if start > first else None
+        total = last - start + 1
+        for done, result in enumerate(renderer.frames(start, last) if start <= last else [], 1):
+            if result.skipped:
+                report.passed[result.skipped].append(result.number)
+            else:
+                report.dubbed.append(result.number)
+            started = time.perf_counter()
+            out.write(result.number, result.image, result.mask)
+            renderer.timings["encode"] += time.perf_counter() - started
+            if progress:
+                progress("render", done, total)
+            if cancelled():
+                raise Cancelled("cancelled")
+    report.timings = renderer.timings
+    return report
