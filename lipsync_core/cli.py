@@ -16,6 +16,7 @@ from .errors import LipSyncError
 # (module, purpose) in the order `--help` lists them.
 SUBCOMMANDS = [
     "lipsync_core.media.probe",
+    "lipsync_core.face.analyze",
     "lipsync_core.train.cli",
 ]
 

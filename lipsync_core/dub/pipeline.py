@@ -138,7 +138,7 @@ class Renderer:
     def __init__(
         self,
         plate: str | Path,
-        audio: str | Path,
+        audio: str | Path | None,
         *,
         shot: str | Path | None = None,
         face: int | None = None,
@@ -152,7 +152,6 @@ class Renderer:
         if batch < 1:
             raise LipSyncError(f"batch {batch}: must be at least 1")
         self.plate_path = Path(plate)
-        self.audio_path = Path(audio)
         self.batch = batch
         self.timings = dict.fromkeys(STAGES, 0.0)
         self._progress = progress or (lambda stage, done, total: None)
@@ -165,15 +164,21 @@ class Renderer:
         with open_plate(self.plate_path, frames=(first, last)) as ranged:  # checks the shot's range
             self.info = ranged.info
         self.offset_s = offset_seconds(audio_offset, self.info.fps)
+        if audio is None and self.shot.audio_path is None:
+            raise LipSyncError(f"{self.plate_path}: no dub audio given, and the shot {self.shot.path} names none")
+        self.audio_path = Path(audio) if audio is not None else self.shot.audio_path
         self.audio = load_audio(self.audio_path)
-        self.device = pick_device(device)
+        try:
+            self.device = pick_device(device)
+        except RuntimeError as error:  # asking for CUDA on a machine without it
+            raise LipSyncError(str(error)) from None
         if self.device.type == "cpu":
             set_cpu_threads()
         self.model = load_model(model, self.device)
         self.size = self.model.config.size
 
         self.track = self._analysis()
-        self.face_id = face if face is not None else (self.shot.face or 0)
+        self.face_id = face if face is not None else self.shot.face
         self.face = self.track.face(self.face_id)
         started = time.perf_counter()
         self.mel = log_mel(self.audio)
@@ -187,9 +192,10 @@ class Renderer:
         """The shot's face track: the cached one when it covers exactly this plate and range."""
         started = time.perf_counter()
         first, last = self.info.first, self.info.last
-        cache = self.shot.track_path()
+        # A sidecar brought from elsewhere (--shot) may belong to another plate: its cache is not ours.
+        cache = self.shot.track_path() if self.shot.plate.resolve() == self.plate_path.resolve() else None
         track = None
-        if cache.is_file():
+        if cache is not None and cache.is_file():
             try:
                 track = Track.load(cache)
             except FaceError:
@@ -205,10 +211,11 @@ class Renderer:
                 self._progress("analyze", done, total)
 
             track = track_plate(self.plate_path, frames=(first, last), progress=report)
-            try:
-                track.save(cache)
-            except OSError:
-                pass  # a read-only plate folder: the render goes on, the next one tracks again
+            if cache is not None:
+                try:
+                    track.save(cache)
+                except OSError:
+                    pass  # a read-only plate folder: the render goes on, the next one tracks again
         self.timings["analyze"] += time.perf_counter() - started
         return track
 
@@ -245,6 +252,13 @@ class Renderer:
         """The aligned uint8 crop of one frame and its plate -> crop matrix."""
         M = self.face.alignment(index, self.size)
         return geometry.warp_to_crop(to_uint8_rgb(image), M, self.size), M
+
+    def _mask(self, index: int, shape_hw: tuple[int, int], M: np.ndarray | None = None) -> np.ndarray:
+        """The shot's mask on one frame (its overrides and painted mask applied): in the plate, or
+        with M in the crop."""
+        number = int(self.track.frames[index])
+        mask = self.face.mask(index, shape_hw, M, self.shot.overrides(number))
+        return self.shot.apply_painted(mask, number, M)
 
     # ------------------------------------------------------------------------------- rendering
 
@@ -294,7 +308,7 @@ class Renderer:
             for i in dub:
                 index = start + i
                 crop, M = self._crop(cell[i].image, index)
-                mask = self.face.mask(index, (self.size, self.size), M, self.shot.overrides(cell[i].number))
+                mask = self._mask(index, (self.size, self.size), M)
                 crops.append(crop)
                 # The model was trained on masks stored as 8-bit: it sees them quantised the same way.
                 masks.append(np.round(mask * 255) / 255)
@@ -330,10 +344,8 @@ class Renderer:
 
     def _composite(self, frame: Frame, crop: np.ndarray, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Blend a generated display crop into the plate frame inside the plate-space mask."""
-        index = self.track.index(frame.number)
         image = frame.image
-        mask = self.face.mask(index, image.shape[:2], None, self.shot.overrides(frame.number))
-        mask = self.shot.apply_painted(mask, frame.number)
+        mask = self._mask(self.track.index(frame.number), image.shape[:2])
         ys, xs = np.nonzero(mask)
         if not len(ys):
             return image, mask
@@ -352,7 +364,7 @@ class Renderer:
 
 def dub(
     plate: str | Path,
-    audio: str | Path,
+    audio: str | Path | None,
     output: str | Path,
     *,
     frames: tuple[int, int] | None = None,
@@ -379,6 +391,8 @@ def dub(
     kind = output_kind(output)
     if resume and kind not in ("exr", "png"):
         raise LipSyncError(f"{output}: --resume continues image sequences; a video output is always rendered whole")
+    if frames is not None:
+        open_plate(plate, frames=frames).close()  # a range outside the plate fails before any analysis
     renderer = Renderer(
         plate, audio, shot=shot, face=face, audio_offset=audio_offset, model=model, device=device,
         batch=batch, progress=progress, cancel=cancel,

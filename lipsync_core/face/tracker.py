@@ -3,6 +3,7 @@ face ids across frames, One Euro smoothing. `track_plate(path)` is the one call 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -11,21 +12,38 @@ import numpy as np
 from ..media.colour import to_display
 from ..media.frames import open_plate
 from .geometry import face_shape
-from .landmarks import COUNT, FACE_OVAL, face_size
+from .landmarks import COUNT, FACE_OVAL, LEFT_EYE_CORNERS, RIGHT_EYE_CORNERS, face_size
 from .smoothing import one_euro
 from .track import FaceTrack, Track
 
-# The mesh's own short-range detector misses faces under ~15% of the frame height. The full-range
-# detector finds them; it runs when the mesh finds nothing, and every REDETECT_EVERY frames to find
-# small faces beside a large one. Between those frames a small face is followed by cropping around
-# where it was on the previous frame.
+# The mesh's own short-range detector misses faces under ~15% of the frame height, and faces turned
+# or dimly lit. The full-range detector finds them; it runs when the mesh finds nothing, and every
+# REDETECT_EVERY frames to find such faces beside one the mesh tracks (over square tiles of the
+# frame, so a wide frame's faces are not shrunk to fit the detector's square input), and whenever a
+# face followed so far is lost. The landmark model then runs
+# on the detector's box directly (the same model the mesh uses, without its detector), and on later
+# frames on the box of the face's previous landmarks, as the mesh itself tracks.
 REDETECT_EVERY = 5
-# Crop side around a small face, in face boxes: room for the mesh's own detector to see a whole face.
-CROP_MARGIN = 2.2
+# Landmark model input around a face box, as MediaPipe sizes it: 1.5 times the box's longer side.
+ROI_SCALE = 1.5
 # Two faces whose boxes overlap more than this are the same face (duplicates, or the same person on
 # the next frame).
 SAME_FACE_IOU = 0.3
 MAX_FACES = 4
+
+# MediaPipe's face landmark subgraph fed a region of interest: the mesh's second half.
+_LANDMARKS_IN_ROI = """
+input_stream: "image"
+input_stream: "roi"
+output_stream: "face_landmarks"
+node {
+  calculator: "FaceLandmarkCpu"
+  input_stream: "IMAGE:image"
+  input_stream: "ROI:roi"
+  input_side_packet: "WITH_ATTENTION:with_attention"
+  output_stream: "LANDMARKS:face_landmarks"
+}
+"""
 
 
 def _box(points: np.ndarray) -> np.ndarray:
@@ -43,6 +61,25 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
 
 
+@dataclass(frozen=True)
+class _Region:
+    """Where to run the landmark model: a square around a face, turned with it (pixels, radians)."""
+
+    centre: tuple[float, float]
+    side: float
+    rotation: float
+
+    @classmethod
+    def around(cls, box: np.ndarray, right_eye: np.ndarray, left_eye: np.ndarray) -> _Region:
+        dx, dy = left_eye - right_eye
+        centre = (box[:2] + box[2:]) / 2
+        return cls((float(centre[0]), float(centre[1])), float(max(box[2:] - box[:2])) * ROI_SCALE, float(np.arctan2(dy, dx)))
+
+    def box(self) -> np.ndarray:
+        half = self.side / ROI_SCALE / 2
+        return np.array([self.centre[0] - half, self.centre[1] - half, self.centre[0] + half, self.centre[1] + half])
+
+
 class FaceMeshDetector:
     """Per-frame landmarks of every face in a stream of RGB uint8 images (in order: it tracks).
 
@@ -52,22 +89,26 @@ class FaceMeshDetector:
 
     def __init__(self, max_faces: int = MAX_FACES, redetect_every: int = REDETECT_EVERY):
         import mediapipe as mp  # imported here: loading it takes a second and a CLI's --help needs none
+        from google.protobuf import text_format
+        from mediapipe.framework import calculator_pb2
+        from mediapipe.framework.formats import rect_pb2
+        from mediapipe.python.solution_base import SolutionBase
 
         self._mesh = mp.solutions.face_mesh.FaceMesh(
             static_image_mode=False, max_num_faces=max_faces, refine_landmarks=True,
             min_detection_confidence=0.5, min_tracking_confidence=0.5,
         )
-        # Crops are unrelated images from call to call: static mode, one face each.
-        self._crop_mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.5,
-        )
+        graph = text_format.Parse(_LANDMARKS_IN_ROI, calculator_pb2.CalculatorGraphConfig())
+        self._roi_landmarks = SolutionBase(graph_config=graph, side_inputs={"with_attention": True})
+        self._rect = rect_pb2.NormalizedRect
         self._detector = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
         self._redetect_every = redetect_every
         self._frame = 0
-        self._small_faces: list[np.ndarray] = []  # boxes of faces found through crops on the last frame
+        self._followed: list[_Region] = []  # faces found outside the mesh on the last frame
+        self._expected = 0  # faces on the frame of the last detection
 
     def close(self) -> None:
-        for graph in (self._mesh, self._crop_mesh, self._detector):
+        for graph in (self._mesh, self._roi_landmarks, self._detector):
             graph.close()
 
     def __enter__(self) -> FaceMeshDetector:
@@ -78,53 +119,66 @@ class FaceMeshDetector:
 
     def __call__(self, image: np.ndarray) -> list[np.ndarray]:
         image = np.ascontiguousarray(image)
-        height, width = image.shape[:2]
-        faces = self._mesh_faces(self._mesh, image, (0, 0, width, height))
-        regions = list(self._small_faces)
-        if not faces or self._frame % self._redetect_every == 0:
-            regions += self._detections(image)
+        scale = np.array([image.shape[1], image.shape[0], image.shape[1]], dtype=np.float32)  # z is normalized like x
+        faces = [self._points(face, scale) for face in self._mesh.process(image).multi_face_landmarks or []]
+        followed = self._add_faces(image, self._followed, faces)
+        # Detect again on schedule, and at once when a face followed so far was lost on this frame.
+        if not faces or self._frame % self._redetect_every == 0 or len(faces) < self._expected:
+            followed += self._add_faces(image, self._detections(image), faces)
+            self._expected = len(faces)
+        self._followed = [
+            _Region.around(_box(points), points[RIGHT_EYE_CORNERS[0], :2], points[LEFT_EYE_CORNERS[0], :2])
+            for points in followed
+        ]
         self._frame += 1
-        self._small_faces = []
-        for region in regions:
-            if any(_iou(region, _box(face)) > SAME_FACE_IOU for face in faces):
-                continue
-            found = self._mesh_faces(self._crop_mesh, image, self._crop_box(region, width, height))
-            if found and not any(_iou(_box(found[0]), _box(face)) > SAME_FACE_IOU for face in faces):
-                faces.append(found[0])
-                self._small_faces.append(_box(found[0]))
         return faces
 
-    def _detections(self, image: np.ndarray) -> list[np.ndarray]:
+    def _add_faces(self, image: np.ndarray, regions: list[_Region], faces: list[np.ndarray]) -> list[np.ndarray]:
+        """Run the landmark model on each region not already holding a face; append what it finds to
+        `faces` and return the new ones."""
         height, width = image.shape[:2]
-        boxes = []
-        for detection in self._detector.process(image).detections or []:
-            b = detection.location_data.relative_bounding_box
-            boxes.append(np.array([b.xmin * width, b.ymin * height, (b.xmin + b.width) * width, (b.ymin + b.height) * height]))
-        return boxes
+        scale = np.array([width, height, width], dtype=np.float32)
+        added = []
+        for region in regions:
+            if any(_iou(region.box(), _box(face)) > SAME_FACE_IOU for face in faces):
+                continue
+            roi = self._rect(
+                x_center=region.centre[0] / width, y_center=region.centre[1] / height,
+                width=region.side / width, height=region.side / height, rotation=region.rotation,
+            )
+            found = self._roi_landmarks.process({"image": image, "roi": roi}).face_landmarks
+            if found is None:
+                continue  # the landmark model's own face presence score says no face
+            points = self._points(found, scale)
+            if not any(_iou(_box(points), _box(face)) > SAME_FACE_IOU for face in faces):
+                faces.append(points)
+                added.append(points)
+        return added
 
     @staticmethod
-    def _crop_box(box: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
-        centre = (box[:2] + box[2:]) / 2
-        half = max(box[2] - box[0], box[3] - box[1]) * CROP_MARGIN / 2
-        x0, y0 = np.maximum(np.floor(centre - half), 0).astype(int)
-        x1, y1 = np.minimum(np.ceil(centre + half), [width, height]).astype(int)
-        return int(x0), int(y0), int(x1), int(y1)
+    def _points(landmarks, scale: np.ndarray) -> np.ndarray:
+        return np.array([(p.x, p.y, p.z) for p in landmarks.landmark], dtype=np.float32) * scale
 
-    @staticmethod
-    def _mesh_faces(mesh, image: np.ndarray, crop: tuple[int, int, int, int]) -> list[np.ndarray]:
-        x0, y0, x1, y1 = crop
-        if x1 - x0 < 8 or y1 - y0 < 8:
-            return []
-        part = image if (x0, y0, x1, y1) == (0, 0, image.shape[1], image.shape[0]) else np.ascontiguousarray(image[y0:y1, x0:x1])
-        result = mesh.process(part)
-        faces = []
-        for face in result.multi_face_landmarks or []:
-            points = np.array([(p.x, p.y, p.z) for p in face.landmark], dtype=np.float32)
-            # Normalized to the crop; z is in the same scale as x.
-            points *= np.array([x1 - x0, y1 - y0, x1 - x0], dtype=np.float32)
-            points[:, :2] += np.array([x0, y0], dtype=np.float32)
-            faces.append(points)
-        return faces
+    def _detections(self, image: np.ndarray) -> list[_Region]:
+        """Full-range detections over square tiles of the frame: the detector squeezes its input to
+        192 x 192, so a wide or tall frame seen whole would shrink its faces further."""
+        height, width = image.shape[:2]
+        side = min(width, height)
+        count = int(np.ceil(max(width, height) / side - 0.1))  # a frame barely wider than square: one tile
+        starts = np.linspace(0, max(width, height) - side, count).round().astype(int) if count > 1 else [0]
+        regions = []
+        for start in starts:
+            x0, y0 = (start, 0) if width > height else (0, start)
+            tile = image if count == 1 else np.ascontiguousarray(image[y0 : y0 + side, x0 : x0 + side])
+            size = np.array([tile.shape[1], tile.shape[0]])
+            offset = np.array([x0, y0])
+            for detection in self._detector.process(tile).detections or []:
+                b = detection.location_data.relative_bounding_box
+                box = np.array([b.xmin, b.ymin, b.xmin + b.width, b.ymin + b.height]) * np.tile(size, 2) + np.tile(offset, 2)
+                # Keypoint 0 is the right eye, 1 the left.
+                eyes = [np.array([k.x, k.y]) * size + offset for k in detection.location_data.relative_keypoints[:2]]
+                regions.append(_Region.around(box, *eyes))
+        return regions
 
 
 class _Identities:

@@ -1,0 +1,218 @@
+"""The analyze operation: track the faces of a shot once, cache the track, draw a preview a person can
+check, and say what was found.
+
+    lipsync analyze PLATE [--face N] [--frames 1001-1100] [-o track.npz] [--no-preview] [--force]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from ..errors import FaceError
+from ..media.frames import _ranges_text, open_plate
+from ..media.writers import open_writer
+from ..shot import Shot
+from .geometry import euler_angles, head_pose
+from .mask import mask_polygon
+from .track import Track
+from .tracker import to_uint8_rgb, track_plate
+
+PREVIEW_MAX_SIDE = 1280  # the preview is for checking by eye: no need for the plate's full size
+FACE_COLOURS = [(255, 80, 80), (80, 220, 80), (80, 160, 255), (255, 200, 40), (220, 80, 255), (40, 230, 230)]
+
+
+@dataclass
+class Analysis:
+    track: Track
+    track_path: Path
+    face: int
+    cached: bool
+    preview: Path | None = None
+    shot_saved: Path | None = None
+    seconds: float = 0.0
+
+    def summary(self) -> list[str]:
+        """What a person needs to know before dubbing the shot."""
+        track, face = self.track, self.track.face(self.face) if self.track.faces else None
+        frames = track.frames
+        lines = [f"{track.plate}: frames {frames[0]}-{frames[-1]} ({len(track)} frames)"]
+        how = "from the cache" if self.cached else f"in {self.seconds:.1f} s ({len(track) / max(self.seconds, 1e-9):.1f} frames/s)"
+        lines.append(f"  track       {self.track_path} ({how})")
+        lines.append(f"  faces seen  {len(track.faces)}")
+        for i, other in enumerate(track.faces):
+            chosen = "  <- dubbed" if i == self.face else ""
+            lines.append(
+                f"    face {i}: on {int(other.present.sum())} frames, about {other.size():.0f} px tall{chosen}"
+            )
+        if face is None:
+            lines.append("  no face found on any frame: every frame passes through untouched")
+        else:
+            missing = frames[~face.present].tolist()
+            partial = frames[face.partial].tolist()
+            lines.append(f"  with face   {int(face.present.sum())} frames")
+            lines.append(
+                f"  no face     {len(missing)} frames" + (f": {_ranges_text(missing)} (passed through)" if missing else "")
+            )
+            if partial:
+                lines.append(f"  partly out of frame: {_ranges_text(partial)} (passed through)")
+            poses = np.array([euler_angles(head_pose(p, face.shape)[0]) for p in face.landmarks[face.present]])
+            if len(poses):
+                for name, values in zip(("yaw", "pitch", "roll"), poses.T):
+                    lines.append(
+                        f"  {name:<11} {values.min():+.0f} .. {values.max():+.0f} degrees (mean {values.mean():+.0f})"
+                    )
+        if self.preview:
+            lines.append(f"  preview     {self.preview}")
+        if self.shot_saved:
+            lines.append(f"  shot        {self.shot_saved}")
+        return lines
+
+
+def analyze(
+    plate: str | Path,
+    *,
+    frames: tuple[int, int] | None = None,
+    face: int | None = None,
+    output: str | Path | None = None,
+    shot: str | Path | None = None,
+    preview: bool = True,
+    force: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Analysis:
+    """Track the shot's faces (or reuse the cached track), write the preview, and store a face or
+    frame choice given here in the shot's sidecar.
+
+    progress(stage, done, total) is called per frame, stage 'analyze' then 'preview'.
+    """
+    progress = progress or (lambda stage, done, total: None)
+    plate = Path(plate)
+    the_shot = Shot.for_plate(plate, shot)
+    with open_plate(plate, frames=frames or the_shot.frames) as opened:
+        info = opened.info
+    span = (info.first, info.last)
+    track_path = Path(output) if output else the_shot.track_path()
+
+    track, cached, started = None, False, time.perf_counter()
+    if track_path.is_file() and not force:
+        try:
+            track = Track.load(track_path)
+            cached = the_shot.track_matches(track, span)
+        except FaceError:
+            cached = False
+    if not cached:
+        track = track_plate(plate, frames=span, progress=lambda done: progress("analyze", done, info.frame_count))
+        track.save(track_path)
+    result = Analysis(track, track_path, face if face is not None else the_shot.face, cached)
+    result.seconds = time.perf_counter() - started
+    if track.faces:
+        track.face(result.face)  # a face that does not exist is an error naming the ones that do
+    elif face is not None:
+        raise FaceError(f"{plate}: no face was found, so face {face} cannot be chosen")
+
+    if face is not None or frames is not None:
+        the_shot.face = result.face
+        the_shot.frames = span
+        result.shot_saved = the_shot.save()
+    if preview:
+        result.preview = track_path.with_name(_preview_name(track_path))
+        write_preview(
+            plate, track, the_shot, result.face, result.preview, info.fps, lambda done: progress("preview", done, len(track))
+        )
+    return result
+
+
+def _preview_name(track_path: Path) -> str:
+    name = track_path.name
+    stem = name[: -len(".track.npz")] if name.endswith(".track.npz") else track_path.stem
+    return stem + ".preview.mp4"
+
+
+def write_preview(plate: Path, track: Track, shot: Shot, chosen: int, path: Path, fps: float, progress=None) -> None:
+    """The plate with every face's landmarks and id, the chosen face's mask outline (with the shot's
+    overrides) and bypassed frames marked, as an H.264 video."""
+    scale = min(1.0, PREVIEW_MAX_SIDE / max(track.width, track.height))
+    width, height = (int(round(track.width * scale / 2)) * 2, int(round(track.height * scale / 2)) * 2)
+    with open_plate(plate, frames=(int(track.frames[0]), int(track.frames[-1]))) as frames, open_writer(
+        path, fps=fps, width=width, height=height, inputs=[plate]
+    ) as out:
+        for index, frame in enumerate(frames):
+            image = cv2.resize(to_uint8_rgb(frame.image), (width, height), interpolation=cv2.INTER_AREA)
+            _draw(image, track, shot, chosen, index, frame.number, (width / track.width, height / track.height))
+            out.write(image)
+            if progress:
+                progress(index + 1)
+
+
+def _draw(image, track: Track, shot: Shot, chosen: int, index: int, number: int, scale) -> None:
+    sx, sy = scale
+    line = max(1, round(image.shape[0] / 400))
+    for face_id, face in enumerate(track.faces):
+        if not face.present[index]:
+            continue
+        colour = FACE_COLOURS[face_id % len(FACE_COLOURS)]
+        points = face.landmarks[index][:, :2] * [sx, sy]
+        for x, y in points[::2]:
+            cv2.circle(image, (int(x), int(y)), 0, colour, line)
+        top = points[:, 1].min()
+        label = f"face {face_id}" + (" (partly out)" if face.partial[index] else "")
+        cv2.putText(image, label, (int(points[:, 0].min()), max(12, int(top) - 6)), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.4 * line, colour, line, cv2.LINE_AA)
+        if face_id == chosen and not shot.bypassed(number):
+            outline = mask_polygon(face.landmarks[index], overrides=shot.overrides(number), face=face.shape) * [sx, sy]
+            cv2.polylines(image, [np.round(outline).astype(np.int32)], True, (255, 255, 255), line, cv2.LINE_AA)
+    status = f"{number}" + ("  BYPASS" if shot.bypassed(number) else "")
+    cv2.putText(image, status, (8, 8 + 14 * line), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * line, (255, 255, 0), line, cv2.LINE_AA)
+
+
+# ------------------------------------------------------------------------------------ CLI
+
+
+def add_parser(subparsers) -> None:
+    from ..dub.cli import frame_range
+
+    parser = subparsers.add_parser(
+        "analyze",
+        help="track the faces of a shot, cache the track and draw a preview",
+        description="Track every face in PLATE (478 landmarks per face and frame, smoothed), cache the track "
+        "beside the shot's sidecar (PLATE.lipsync.track.npz), write a preview video (landmarks, face ids, the "
+        "mask outline) and print what was found: frames with and without a face, faces seen, head pose range. "
+        "--face and --frames are stored in the shot's sidecar (PLATE.lipsync.json) for later renders.",
+    )
+    parser.add_argument("plate", help="video file, image sequence pattern (plate.####.exr) or one frame of it")
+    parser.add_argument("--face", type=int, help="the face to dub when there are several (0 = the largest)")
+    parser.add_argument("--frames", type=frame_range, metavar="A-B", help="analyze frames A-B of the plate's own numbering")
+    parser.add_argument("-o", "--output", help="where to write the track (.npz; default: beside the sidecar)")
+    parser.add_argument("--shot", help="shot sidecar to use instead of the one next to the plate")
+    parser.add_argument("--no-preview", dest="preview", action="store_false", help="skip the preview video")
+    parser.add_argument("--force", action="store_true", help="track again even when a cached track matches")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            bars[stage] = tqdm(total=total, desc=stage, unit="frame", file=sys.stderr, dynamic_ncols=True)
+        bars[stage].update(done - bars[stage].n)
+
+    try:
+        result = analyze(
+            args.plate, frames=args.frames, face=args.face, output=args.output, shot=args.shot,
+            preview=args.preview, force=args.force, progress=progress,
+        )
+    finally:
+        for bar in bars.values():
+            bar.close()
+    print("\n".join(result.summary()))
+    return 0

@@ -1,0 +1,309 @@
+"""`lipsync dub` on real clips: what a compositor checks in the result.
+
+A tiny random-weight model stands in for a trained one: it draws nonsense inside the mask, which is
+all these tests need (inside the mask the picture changes; outside it must not, to the bit). The
+plate is a 3 s GRID clip copied into a temporary folder, so its track is computed once and reused
+from the cache beside it, as a user's second render would.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import OpenEXR
+import pytest
+import torch
+
+from lipsync_core.cli import main as cli_main
+from lipsync_core.dub.outputs import MASK_LAYER
+from lipsync_core.dub.pipeline import BYPASSED, NO_FACE, Cancelled, dub
+from lipsync_core.face.track import Track
+from lipsync_core.media.audio import SAMPLE_RATE, load_audio
+from lipsync_core.media.colour import srgb_decode, to_display
+from lipsync_core.media.frames import open_plate
+from lipsync_core.media.images import read_exr_header, read_image
+from lipsync_core.media.writers import open_writer
+from lipsync_core.models.checkpoint import save_checkpoint
+from lipsync_core.models.config import ModelConfig
+from lipsync_core.models.stylelipsync import StyleLipSync
+from lipsync_core.models.syncnet import SyncNet
+from lipsync_core.shot import Shot
+
+CLIP = "av/rizkiarm_evaluation_samples_GRID_brbk7n.mpg"  # 75 frames, 360x288, 25 fps
+DUB = "av/rizkiarm_evaluation_samples_GRID_lbax4n.mpg"  # another speaker, another sentence: its audio is the dub
+TINY = ModelConfig(
+    name="tiny", size=64, w_dim=32, channels={4: 32, 8: 32, 16: 32, 32: 16, 64: 8}, embed_dim=32, audio_width=32
+)
+# H.264/AAC put the audio within a frame of where it belongs; the media layer's own tests hold it to that.
+ONE_FRAME_S = 1 / 25
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    save_checkpoint(path, {"generator": StyleLipSync(TINY)}, TINY)
+    return path
+
+
+@pytest.fixture(scope="session")
+def plate(shared_data, tmp_path_factory) -> Path:
+    """The real clip in a folder of its own (its sidecar track cache lands beside it)."""
+    path = tmp_path_factory.mktemp("shot") / "plate.mpg"
+    shutil.copy(shared_data / CLIP, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def dub_audio(shared_data) -> Path:
+    return shared_data / DUB
+
+
+def _images(path, frames=None) -> dict[int, np.ndarray]:
+    with open_plate(path, frames=frames) as source:
+        return {f.number: f.image for f in source}
+
+
+def _plate_masks(plate_path: Path, numbers) -> dict[int, np.ndarray]:
+    """The blend masks of the main face from the cached track (what the render used)."""
+    track = Track.load(Shot.for_plate(plate_path).track_path())
+    face = track.face(0)
+    return {n: face.mask(track.index(n), (track.height, track.width)) for n in numbers}
+
+
+def _dilated(mask: np.ndarray, pixels: int = 3) -> np.ndarray:
+    """Where the result may differ: the mask's support grown by a few pixels of interpolation."""
+    kernel = np.ones((2 * pixels + 1, 2 * pixels + 1), np.uint8)
+    return cv2.dilate((mask > 0).astype(np.uint8), kernel) > 0
+
+
+def _assert_only_mask_changed(original: np.ndarray, result: np.ndarray, mask: np.ndarray, number: int) -> None:
+    outside = ~_dilated(mask)
+    assert np.array_equal(original[outside], result[outside]), f"frame {number}: pixels outside the mask changed"
+    inside = mask > 0.5
+    change = np.abs(original[inside].astype(np.float64) - result[inside].astype(np.float64)).mean()
+    assert change > 0.01 * (255 if original.dtype == np.uint8 else 1), f"frame {number}: the face was not redrawn"
+
+
+# ---------------------------------------------------------------------------------------- results
+
+
+def test_png_sequence_matches_plate_outside_mask_and_is_redrawn_inside(plate, dub_audio, tiny_model, tmp_path):
+    out = tmp_path / "out.####.png"
+    report = dub(plate, dub_audio, out, frames=(20, 31), model=tiny_model, device="cpu", batch=4)
+
+    written = _images(out)
+    assert sorted(written) == list(range(20, 32)) == report.dubbed
+    original = _images(plate, (20, 31))
+    masks = _plate_masks(plate, written)
+    for number, image in written.items():
+        assert image.shape == original[number].shape and image.dtype == np.uint8
+        _assert_only_mask_changed(original[number], image, masks[number], number)
+
+
+def test_mp4_has_the_plates_frames_size_rate_and_the_dub_audio_in_sync(plate, dub_audio, tiny_model, tmp_path):
+    out = tmp_path / "out.mp4"
+    offset_frames = 5
+    report = dub(plate, dub_audio, out, audio_offset=f"{offset_frames}f", model=tiny_model, device="cpu")
+    assert not list(tmp_path.glob(".*partial"))
+
+    with open_plate(plate) as source, open_plate(out) as result:
+        assert (result.info.frame_count, result.info.width, result.info.height) == (
+            source.info.frame_count, source.info.width, source.info.height,
+        )
+        assert result.info.fps == pytest.approx(source.info.fps)
+    assert len(report.dubbed) == 75
+    assert "audio starts 0.2 s after the range: padded with silence" in report.audio
+
+    # The output's audio is the dub's, starting `offset_frames` frames into the shot (within a frame).
+    heard = load_audio(out)
+    dub_samples = load_audio(dub_audio)
+    lag, correlation = _best_lag(heard, dub_samples)
+    assert correlation > 0.9, "the output's audio is not the dub"
+    assert abs(lag - offset_frames / 25) <= ONE_FRAME_S
+
+
+def _best_lag(heard: np.ndarray, source: np.ndarray) -> tuple[float, float]:
+    """Seconds by which `source` is delayed in `heard`, and the normalised correlation there."""
+    n = len(heard) + len(source)
+    spectrum = np.fft.rfft(heard, n) * np.conj(np.fft.rfft(source, n))
+    correlation = np.fft.irfft(spectrum, n)
+    lag = int(np.argmax(correlation))
+    if lag > n // 2:
+        lag -= n
+    shifted = source[max(0, -lag) :][: len(heard) - max(0, lag)]
+    overlap = heard[max(0, lag) : max(0, lag) + len(shifted)]
+    score = float(np.dot(overlap, shifted) / (np.linalg.norm(overlap) * np.linalg.norm(shifted) + 1e-9))
+    return lag / SAMPLE_RATE, score
+
+
+@pytest.fixture(scope="module")
+def exr_plate(plate, tmp_path_factory) -> Path:
+    """A 1001-based half-float linear EXR sequence made from the real clip, with a header attribute
+    a compositor expects to survive (here: an owner and a comment)."""
+    folder = tmp_path_factory.mktemp("exr")
+    pattern = folder / "plate.####.exr"
+    header = {"owner": "lipsync tests", "comments": "shot 010"}
+    with open_writer(pattern, fps=25, width=360, height=288, inputs=[plate], header=header) as out:
+        for number, image in _images(plate, (0, 15)).items():
+            out.write(srgb_decode(to_display(image)).astype(np.float16), number + 1001)
+    return pattern
+
+
+def test_float_exr_plate_keeps_every_bit_outside_mask_and_carries_mask_layer_and_header(exr_plate, dub_audio, tiny_model, tmp_path):
+    out = tmp_path / "dubbed.####.exr"
+    report = dub(exr_plate, dub_audio, out, frames=(1004, 1011), model=tiny_model, device="cpu", batch=4)
+    assert report.dubbed == list(range(1004, 1012))
+
+    for number in report.dubbed:
+        source = read_image(exr_plate.parent / f"plate.{number}.exr")
+        path = tmp_path / f"dubbed.{number}.exr"
+        result = read_image(path)
+        assert result.dtype == np.float16 and result.shape == source.shape
+        with OpenEXR.File(str(path)) as exr:
+            mask = exr.channels()[MASK_LAYER].pixels.astype(np.float32)
+        assert mask.max() == pytest.approx(1.0, abs=1e-3)
+        _assert_only_mask_changed(source, result, mask, number)
+        header = read_exr_header(path)
+        assert header["owner"] == "lipsync tests" and header["comments"] == "shot 010"
+
+
+def test_prores_carries_the_mask_as_alpha(plate, dub_audio, tiny_model, tmp_path):
+    out = tmp_path / "out.mov"
+    dub(plate, dub_audio, out, frames=(40, 43), model=tiny_model, device="cpu", batch=4)
+    masks = _plate_masks(plate, range(40, 44))
+    with av.open(str(out)) as container:
+        frames = [f.to_ndarray(format="rgba64le") for f in container.decode(video=0)]
+    assert len(frames) == 4
+    for number, frame in zip(range(40, 44), frames):
+        alpha = frame[..., 3] / 65535.0
+        assert np.abs(alpha - masks[number]).max() < 0.01
+
+
+# ------------------------------------------------------------------------------ pass-through frames
+
+
+@pytest.fixture(scope="module")
+def sequence_with_gaps(plate, tmp_path_factory) -> tuple[Path, range]:
+    """A PNG sequence 1001-1024 of the real clip where frames 1006-1009 show only the background
+    (a cut to an empty frame: no face)."""
+    folder = tmp_path_factory.mktemp("gaps")
+    pattern = folder / "plate.####.png"
+    images = _images(plate, (0, 23))
+    background = np.full_like(images[0], 0) + images[0][:20, :20].reshape(-1, 3).mean(axis=0).astype(np.uint8)
+    empty = range(1006, 1010)
+    with open_writer(pattern, fps=25, width=360, height=288, inputs=[plate]) as out:
+        for number, image in images.items():
+            out.write(background if number + 1001 in empty else image, number + 1001)
+    return pattern, empty
+
+
+def test_faceless_and_bypassed_frames_pass_through_bit_exactly_and_are_listed(sequence_with_gaps, dub_audio, tiny_model, tmp_path):
+    pattern, empty = sequence_with_gaps
+    shot = Shot.for_plate(pattern)
+    shot.bypass = [(1015, 1017)]
+    shot.save()
+    out = tmp_path / "out.####.png"
+    report = dub(pattern, dub_audio, out, model=tiny_model, device="cpu", batch=4)
+
+    assert report.passed[NO_FACE] == list(empty)
+    assert report.passed[BYPASSED] == [1015, 1016, 1017]
+    assert len(report.dubbed) == 24 - 4 - 3
+    lines = "\n".join(report.lines())
+    assert "no face in frames 1006-1009 (passed through)" in lines
+    assert "bypassed in the shot in frames 1015-1017 (passed through)" in lines
+    for number in [*empty, 1015, 1016, 1017]:
+        assert np.array_equal(read_image(tmp_path / f"out.{number}.png"), read_image(pattern.parent / f"plate.{number}.png"))
+    for number in (1005, 1010, 1014, 1018):
+        assert not np.array_equal(read_image(tmp_path / f"out.{number}.png"), read_image(pattern.parent / f"plate.{number}.png"))
+
+
+# ------------------------------------------------------------------------- chunks, resume, cancel
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_chunks_and_a_resumed_render_equal_a_full_render(plate, dub_audio, tiny_model, tmp_path):
+    common = dict(model=tiny_model, device="cpu", batch=4)
+    full, chunks, resumed = (tmp_path / name for name in ("full", "chunks", "resumed"))
+    for folder in (full, chunks, resumed):
+        folder.mkdir()
+    dub(plate, dub_audio, full / "o.####.png", frames=(10, 29), **common)
+
+    # A farm splits the shot at frames that do not fall on the model's batches.
+    dub(plate, dub_audio, chunks / "o.####.png", frames=(10, 18), **common)
+    dub(plate, dub_audio, chunks / "o.####.png", frames=(19, 29), **common)
+    assert _files(chunks) == _files(full)
+
+    # Interrupted after 7 frames: whole frames only, then --resume finishes the same files.
+    stop = threading.Event()
+
+    def progress(stage, done, total):
+        if stage == "render" and done == 7:
+            stop.set()
+
+    with pytest.raises(Cancelled):
+        dub(plate, dub_audio, resumed / "o.####.png", frames=(10, 29), progress=progress, cancel=stop, **common)
+    assert sorted(p.name for p in resumed.iterdir()) == [f"o.{n:04d}.png" for n in range(10, 17)]
+    report = dub(plate, dub_audio, resumed / "o.####.png", frames=(10, 29), resume=True, **common)
+    assert report.resumed_from == 17 and report.dubbed == list(range(17, 30))
+    assert _files(resumed) == _files(full)
+
+
+def test_cancelled_video_leaves_nothing(plate, dub_audio, tiny_model, tmp_path):
+    calls = []
+    with pytest.raises(Cancelled):
+        dub(plate, dub_audio, tmp_path / "out.mp4", model=tiny_model, device="cpu",
+            progress=lambda stage, done, total: calls.append(done), cancel=lambda: len(calls) >= 10)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------- bad inputs
+
+
+def _cli_error(argv, capsys) -> str:
+    assert cli_main(argv) == 2
+    return capsys.readouterr().err
+
+
+def test_bad_inputs_are_named_and_nothing_is_written(plate, exr_plate, dub_audio, tiny_model, tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = str(out_dir / "out.mp4")
+    model = ["--model", str(tiny_model), "--device", "cpu"]
+
+    err = _cli_error(["dub", str(plate), str(tmp_path / "missing.wav"), "-o", out, *model], capsys)
+    assert "missing.wav: file not found" in err
+
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all" * 100)
+    err = _cli_error(["dub", str(broken), str(dub_audio), "-o", out, *model], capsys)
+    assert "broken.mp4: cannot be read as video" in err
+
+    err = _cli_error(["dub", str(plate), str(dub_audio), "-o", out, "--frames", "70-90", *model], capsys)
+    assert "frame range 70-90 is outside the plate, which holds frames 0-74" in err
+
+    syncnet_only = tmp_path / "syncnet.safetensors"
+    save_checkpoint(syncnet_only, {"syncnet": SyncNet(TINY)}, TINY)
+    err = _cli_error(["dub", str(plate), str(dub_audio), "-o", out, "--model", str(syncnet_only), "--device", "cpu"], capsys)
+    assert "has no weights for 'generator'" in err
+
+    pickled = tmp_path / "model.pt"
+    pickled.write_bytes(b"\x80\x04not really")
+    err = _cli_error(["dub", str(plate), str(dub_audio), "-o", out, "--model", str(pickled), "--device", "cpu"], capsys)
+    assert "must be .safetensors" in err
+
+    err = _cli_error(["dub", str(exr_plate), str(dub_audio), "-o", str(exr_plate), *model], capsys)
+    assert "refusing to write over the input" in err
+
+    err = _cli_error(["dub", str(plate), str(dub_audio), "-o", str(out_dir / "out.avi"), *model], capsys)
+    assert "unknown output type '.avi'" in err
+
+    assert list(out_dir.iterdir()) == []
