@@ -261,6 +261,14 @@ def markdown(results: list[dict], facts: dict) -> str:
         f"torch {facts['torch']}, tcmalloc {'on' if facts['tcmalloc'] else 'off'}, load average at start "
         f"{facts.get('load_average', float('nan')):.2f})",
         "",
+    ]
+    if facts.get("load_average", 0) > 0.5 * (facts["cores"] or 1):
+        lines += [
+            f"**The machine was busy (load average {facts['load_average']:.1f} on {facts['cores']} cores): "
+            "these numbers are not to quote.** Multi-threaded torch suffers most from sharing cores.",
+            "",
+        ]
+    lines += [
         "| model | px | params (M) | batch | frames/s | ms/frame | peak mem (MiB) | fps ours/wav2lip | mem ours/wav2lip |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]

@@ -17,6 +17,9 @@ from .errors import LipSyncError
 SUBCOMMANDS = [
     "lipsync_core.media.probe",
     "lipsync_core.face.analyze",
+    "lipsync_core.dub.cli",
+    "lipsync_core.dub.batch",
+    "lipsync_core.dub.demo",
     "lipsync_core.train.cli",
 ]
 

@@ -201,7 +201,7 @@ class Shot:
         index = self.painted.index(painted)
         image = _read_painted(self.folder, painted, frame, f"painted[{index}].path")
         if M is not None:
-            image = warp_to_crop(image, M, mask.shape[0])
+            image = np.clip(warp_to_crop(image, M, mask.shape[0]), 0.0, 1.0)
         elif image.shape != mask.shape:
             raise ShotError(
                 f"{self.path}: painted[{index}].path: frame {frame} is {image.shape[1]}x{image.shape[0]}, "

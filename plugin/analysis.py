@@ -1,5 +1,6 @@
-"""Face analysis of the open shot in a worker thread, with progress and cancel: the UI never waits
-on it. The track is cached beside the sidecar, where `lipsync dub` finds it too."""
+"""Face analysis of the open shot (`lipsync_core.face.analyze`, the same operation as `lipsync analyze`)
+in a worker thread, with progress and cancel: the UI never waits on it. The track is cached beside
+the sidecar, where `lipsync dub` finds it too."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThread, Signal
 
 from lipsync_core.errors import LipSyncError
-from lipsync_core.face.tracker import track_plate
+from lipsync_core.face.analyze import analyze
 
 
 class _Cancelled(Exception):
@@ -22,24 +23,22 @@ class AnalysisWorker(QObject):
     failed = Signal(str)
     cancelled = Signal()
 
-    def __init__(self, plate: Path, frames: tuple[int, int], cache: Path):
+    def __init__(self, plate: Path, sidecar: Path | None):
         super().__init__()
-        self.plate, self.frames, self.cache = plate, frames, cache
+        self.plate, self.sidecar = plate, sidecar
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
         self._cancel.set()
 
     def run(self) -> None:
-        total = self.frames[1] - self.frames[0] + 1
-
-        def report(done: int) -> None:
+        def report(stage: str, done: int, total: int) -> None:
             if self._cancel.is_set():
                 raise _Cancelled
             self.progress.emit(done, total)
 
         try:
-            track = track_plate(self.plate, frames=self.frames, progress=report)
+            track = analyze(self.plate, shot=self.sidecar, preview=False, progress=report).track
         except _Cancelled:
             self.cancelled.emit()
             return
@@ -49,10 +48,6 @@ class AnalysisWorker(QObject):
         except Exception as error:  # a decoder or MediaPipe failure must not take the panel down
             self.failed.emit(f"face analysis failed: {type(error).__name__}: {error}")
             return
-        try:
-            track.save(self.cache)
-        except OSError:
-            pass  # a read-only shot folder: the panel works on, the render tracks again
         self.finished.emit(track)
 
 
@@ -73,10 +68,11 @@ class Analysis(QObject):
     def running(self) -> bool:
         return self._thread is not None
 
-    def start(self, plate: Path, frames: tuple[int, int], cache: Path) -> None:
+    def start(self, plate: Path, sidecar: Path | None) -> None:
+        """Analyze a plate (with its saved sidecar's range, when there is one)."""
         self.cancel()
         self.wait()
-        worker = AnalysisWorker(plate, frames, cache)
+        worker = AnalysisWorker(plate, sidecar)
         thread = QThread(self)
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
@@ -86,14 +82,15 @@ class Analysis(QObject):
         worker.cancelled.connect(self.cancelled)
         for signal in (worker.finished, worker.failed, worker.cancelled):
             signal.connect(thread.quit)
-        thread.finished.connect(self._done)
+        thread.finished.connect(lambda: self._done(thread))
         self._thread, self._worker = thread, worker
         thread.start()
 
-    def _done(self) -> None:
-        if self._thread is not None:
-            self._thread.wait()
-            self._thread.deleteLater()
+    def _done(self, thread: QThread) -> None:
+        if thread is not self._thread:
+            return  # an earlier run, already waited for
+        thread.wait()
+        thread.deleteLater()
         self._thread, self._worker = None, None
 
     def cancel(self) -> None:
@@ -104,4 +101,4 @@ class Analysis(QObject):
         if self._thread is not None:
             self._thread.quit()
             self._thread.wait()
-            self._done()
+            self._done(self._thread)

@@ -75,6 +75,7 @@ class Viewer(QWidget):
         self._auto: QPainterPath | None = None
         self._final_tint: QImage | None = None
         self._final_outline: QPainterPath | None = None
+        self.final: np.ndarray | None = None
         self._faces: list[tuple[int, np.ndarray]] = []
         self._chosen = 0
         self.message = ""  # drawn in the corner: "no face on this frame", "bypassed", ...
@@ -95,12 +96,16 @@ class Viewer(QWidget):
 
     def set_frame(self, image: np.ndarray, faces: list[tuple[int, np.ndarray]], chosen: int,
                   auto: np.ndarray | None, final: np.ndarray | None, message: str = "") -> None:
+        first = self._image is None
         self._image = to_qimage(image)
+        if first:
+            self.zoomChanged.emit(self.zoom)
         self._faces, self._chosen, self.message = faces, chosen, message
         self._auto = mask_outline(auto) if auto is not None else None
         self.set_final(final)
 
     def set_final(self, final: np.ndarray | None) -> None:
+        self.final = final  # the mask shown, for whoever needs its values
         self._final_tint = mask_tint(final, FINAL_COLOUR) if final is not None else None
         self._final_outline = mask_outline(final) if final is not None else None
         self.update()
@@ -200,6 +205,10 @@ class Viewer(QWidget):
             painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
 
     # ---------------------------------------------------------------------------- mouse
+
+    def resizeEvent(self, event) -> None:
+        if self._zoom is None:
+            self.zoomChanged.emit(self.zoom)
 
     def wheelEvent(self, event) -> None:
         steps = event.angleDelta().y() / 120.0

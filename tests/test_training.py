@@ -21,7 +21,9 @@ from lipsync_core.models.checkpoint import read_metadata, save_checkpoint
 from lipsync_core.models.config import ModelConfig
 from lipsync_core.models.syncnet import SyncNet
 from lipsync_core.train.data import CACHE_FPS, LIPS, PreparedClip, WindowSampler
+from lipsync_core.train import generator_trainer
 from lipsync_core.train.generator_trainer import WINDOW, train_generator
+from lipsync_core.train.log import RunLog
 from lipsync_core.train.syncnet_trainer import train_syncnet
 
 TINY = ModelConfig(
@@ -141,6 +143,32 @@ def test_generator_resume_matches_uninterrupted_run(clips, syncnet_file: Path, t
     assert_same_files(whole, split, "model.safetensors")  # the shipped EMA generator + SyncNet
     config, facts = read_metadata(split / "model.safetensors")
     assert config == TINY and facts["step"] == steps and facts["data"] == ["train-a"]
+
+
+def test_generator_resume_after_an_interruption_between_saves(clips, syncnet_file: Path, tmp_path: Path, monkeypatch) -> None:
+    """Stopped (Ctrl-C) after step 5 with the last state saved at step 4: the resumed run drops the logged
+    step 5, redoes it and ends where an uninterrupted run does."""
+    train, dev = clips
+    steps = 8
+    kwargs = dict(syncnet_path=syncnet_file, batch=2, lr=2e-3, sync_start=2, seed=3, save_every=2, eval_every=4)
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    train_generator(train, dev, whole, TINY, steps=steps, **kwargs)
+
+    class InterruptedLog(RunLog):
+        def write(self, record: dict) -> None:
+            super().write(record)
+            if record["step"] == 5:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(generator_trainer, "RunLog", InterruptedLog)
+    with pytest.raises(KeyboardInterrupt):
+        train_generator(train, dev, cut, TINY, steps=steps, **kwargs)
+    monkeypatch.undo()
+    assert [r["step"] for r in read_log(cut)] == [1, 2, 3, 4, 5]
+    train_generator(train, dev, cut, TINY, steps=steps, **kwargs)
+    assert read_log(cut) == read_log(whole)
+    assert_same_files(whole, cut, "state.safetensors")
+    assert_same_files(whole, cut, "model.safetensors")
 
 
 def test_generator_loss_goes_down(clips, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 
@@ -24,28 +25,32 @@ def add_parser(subparsers) -> None:
     parser.add_argument("plate", help="video file, image sequence pattern (plate.####.exr) or one frame of it")
     parser.add_argument("audio", help="the dub: any audio file (or a video's audio track)")
     parser.add_argument("-o", "--output", required=True, help="out.mp4, out.mov, out.####.exr or out.####.png")
-    add_render_options(parser)
-    parser.add_argument(
-        "--resume", action="store_true",
-        help="continue an interrupted image-sequence render from its first missing frame",
-    )
-    parser.set_defaults(run=run)
-
-
-def add_render_options(parser: argparse.ArgumentParser) -> None:
-    """The options `dub` shares with `batch` (as defaults for every shot)."""
     parser.add_argument(
         "--frames", type=frame_range, metavar="A-B",
         help="render only frames A-B of the plate's own numbering (default: the shot's range). The audio stays "
         "anchored at the shot's first frame, so chunks rendered separately match a full render",
     )
+    parser.add_argument("--shot", help="shot sidecar to use instead of the one next to the plate")
+    add_render_options(parser)
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="continue an interrupted image-sequence render from its first missing frame",
+    )
+    parser.add_argument(
+        "--progress-json", action="store_true",
+        help='report progress as JSON lines on stdout ({"stage": "render", "done": 3, "total": 75}) instead of bars',
+    )
+    parser.set_defaults(run=run)
+
+
+def add_render_options(parser: argparse.ArgumentParser) -> None:
+    """The options `dub` shares with `batch` (where they are the defaults for every shot)."""
     parser.add_argument(
         "--audio-offset", default="0", metavar="OFFSET",
         help="start the dub later (positive) or earlier (negative) than the shot's first frame: frames as 3f, "
         "seconds as 0.12s (default: 0)",
     )
     parser.add_argument("--face", type=int, help="which face to dub when there are several (0 = the largest; default: the shot's choice)")
-    parser.add_argument("--shot", help="shot sidecar to use instead of the one next to the plate")
     parser.add_argument("--model", help=f"model file (.safetensors; default: {DEFAULT_MODEL.name}, bundled)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the model runs (default: auto)")
     parser.add_argument(
@@ -67,7 +72,7 @@ def frame_range(text: str) -> tuple[int, int]:
 
 
 class ProgressBars:
-    """One tqdm bar per stage (analyze, render), each with its rate and ETA."""
+    """One tqdm bar per stage (analyze, render, ...), each with its rate and ETA."""
 
     def __init__(self, label: str = ""):
         self._label = label
@@ -76,6 +81,7 @@ class ProgressBars:
     def __call__(self, stage: str, done: int, total: int) -> None:
         bar = self._bars.get(stage)
         if bar is None:
+            self.close()  # stages follow one another: finish the previous bar before starting the next
             bar = self._bars[stage] = tqdm(
                 total=total, desc=f"{self._label}{stage}", unit="frame", file=sys.stderr, dynamic_ncols=True,
             )
@@ -86,8 +92,18 @@ class ProgressBars:
             bar.close()
 
 
+class JsonProgress:
+    """Progress for programs (the panel): one JSON object per line on stdout, flushed at once."""
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        print(json.dumps({"stage": stage, "done": done, "total": total}), flush=True)
+
+    def close(self) -> None:
+        pass
+
+
 def run(args: argparse.Namespace) -> int:
-    bars = ProgressBars()
+    bars = JsonProgress() if getattr(args, "progress_json", False) else ProgressBars()
     try:
         report = dub(
             args.plate, args.audio, args.output, frames=args.frames, resume=args.resume, shot=args.shot,

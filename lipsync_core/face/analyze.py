@@ -140,8 +140,9 @@ def write_preview(plate: Path, track: Track, shot: Shot, chosen: int, path: Path
     overrides) and bypassed frames marked, as an H.264 video."""
     scale = min(1.0, PREVIEW_MAX_SIDE / max(track.width, track.height))
     width, height = (int(round(track.width * scale / 2)) * 2, int(round(track.height * scale / 2)) * 2)
+    # A preview is looked at once: fast encoding matters more than its size or fidelity.
     with open_plate(plate, frames=(int(track.frames[0]), int(track.frames[-1]))) as frames, open_writer(
-        path, fps=fps, width=width, height=height, inputs=[plate]
+        path, fps=fps, width=width, height=height, inputs=[plate], crf=23, preset="veryfast"
     ) as out:
         for index, frame in enumerate(frames):
             image = cv2.resize(to_uint8_rgb(frame.image), (width, height), interpolation=cv2.INTER_AREA)

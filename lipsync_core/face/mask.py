@@ -10,12 +10,17 @@ the mask instead of the audio.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
 
-from ..shot import MaskOverrides
+from ..shot import MaskOverrides, Shot
 from .geometry import canonical_face, head_pose, scale_of, transform_points
 from .landmarks import CHIN, FACE_OVAL, MOUTH_CORNERS, NOSE_TIP, UPPER_LIP_TOP, face_size
+
+if TYPE_CHECKING:  # track.py imports this module
+    from .track import Track
 
 # The soft edge when no feather is set, as a fraction of the face height (resolution independent).
 DEFAULT_FEATHER = 0.06
@@ -41,6 +46,13 @@ def _lower_face(face: np.ndarray, jaw_extension: float, mouth_margin: float) -> 
     # Sideways room for a wider mouth and stretching cheeks, about the face's midline.
     points[:, 0] *= 1.0 + mouth_margin
     return points
+
+
+def default_feather(landmarks3d: np.ndarray, face: np.ndarray | None = None) -> float:
+    """The soft edge, in plate pixels, when the shot sets none: DEFAULT_FEATHER of the face height,
+    taken from the head's scale and not the observed chin, so it does not change as the mouth opens."""
+    face = canonical_face() if face is None else face
+    return DEFAULT_FEATHER * head_pose(landmarks3d, face)[2] * float(face_size(face))
 
 
 def mask_polygon(
@@ -81,11 +93,7 @@ def lower_face_mask(
     height, width = shape_hw
     pixel = 1.0 if M is None else scale_of(M)
     polygon = mask_polygon(landmarks3d, M, overrides, face)
-    if overrides.feather is None:
-        # From the head's scale, not the observed chin: the mask must not change as the mouth opens.
-        feather = DEFAULT_FEATHER * head_pose(landmarks3d, face)[2] * float(face_size(face))
-    else:
-        feather = overrides.feather
+    feather = default_feather(landmarks3d, face) if overrides.feather is None else overrides.feather
     feather *= pixel
     grow = overrides.grow * pixel
     sigma = feather / 2.0
@@ -108,5 +116,20 @@ def lower_face_mask(
     soft = region.astype(np.float32) / 255.0
     if sigma > 0.3:
         soft = cv2.GaussianBlur(soft, (0, 0), sigma)
-    mask[y0:y1, x0:x1] = soft
+    mask[y0:y1, x0:x1] = np.clip(soft, 0.0, 1.0)
     return mask
+
+
+def shot_mask(shot: Shot, track: Track, frame: int, shape_hw: tuple[int, int], M: np.ndarray | None = None) -> np.ndarray:
+    """The mask a render uses on one plate frame: empty where the shot bypasses the frame, else the
+    shot's face's automatic mask with the frame's overrides, then the frame's painted mask (which
+    may stand where no face was found)."""
+    if shot.bypassed(frame):
+        return np.zeros(shape_hw, np.float32)
+    index = track.index(frame)
+    face = track.face(shot.face)
+    if face.present[index]:
+        mask = lower_face_mask(face.landmarks[index], shape_hw, M, shot.overrides(frame), face.shape)
+    else:
+        mask = np.zeros(shape_hw, np.float32)
+    return shot.apply_painted(mask, frame, M)

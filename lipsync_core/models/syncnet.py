@@ -1,4 +1,5 @@
-"""SyncNet: does this mouth motion go with this audio? Two towers to normalized embeddings."""
+"""SyncNet: does this mouth motion go with this audio? Two towers to normalized embeddings: a visual
+tower on the mouth region of 5 consecutive aligned frames, an audio tower on the matching mel window."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ from .encoders import MelTower
 from .layers import ConvAct, EqualLinear
 
 
-def lower_half(frames: torch.Tensor, width: int) -> torch.Tensor:
-    """(..., 3, S, S) aligned crops in [-1, 1] -> their lower halves resized to (width/2, width)."""
+def mouth_region(frames: torch.Tensor, width: int) -> torch.Tensor:
+    """(..., 3, S, S) aligned crops in [-1, 1] -> the centre of their lower half (rows S/2..7S/8,
+    columns S/4..3S/4: mouth, lips and chin), resized to (3/4 width, width).
+
+    A plain lower half scaled to the tower's size would leave the lips a dozen pixels wide."""
     lead = frames.shape[:-3]
     s = frames.shape[-1]
-    half = frames.reshape(-1, 3, s, s)[:, :, s // 2 :, :]
-    half = F.interpolate(half, size=(width // 2, width), mode="bilinear", align_corners=False, antialias=True)
-    return half.reshape(*lead, 3, width // 2, width)
+    region = frames.reshape(-1, 3, s, s)[:, :, s // 2 : s * 7 // 8, s // 4 : s * 3 // 4]
+    region = F.interpolate(region, size=(width * 3 // 4, width), mode="bilinear", align_corners=False, antialias=True)
+    return region.reshape(*lead, 3, width * 3 // 4, width)
 
 
 class SyncNet(nn.Module):
@@ -25,17 +29,17 @@ class SyncNet(nn.Module):
         super().__init__()
         n = config.syncnet_frames
         w = config.syncnet_size
-        layers, c, h = [ConvAct(3 * n, 32)], 32, w // 2
+        layers, c, h = [ConvAct(3 * n, 32)], 32, w * 3 // 4
         for c_out in (64, 128, 256, 256):
             layers.append(ConvAct(c, c_out, stride=2))
-            c, h = c_out, h // 2
-        self.visual = nn.Sequential(*layers, nn.Flatten(), EqualLinear(c * h * 2 * h, config.embed_dim))
+            c, h, w = c_out, (h + 1) // 2, (w + 1) // 2
+        self.visual = nn.Sequential(*layers, nn.Flatten(), EqualLinear(c * h * w, config.embed_dim))
         self.audio = nn.Sequential(MelTower(config, config.embed_dim), EqualLinear(config.embed_dim, config.embed_dim))
         self.config = config
 
     def mouths(self, frames: torch.Tensor) -> torch.Tensor:
-        """What the visual tower sees: (B, n, 3, S, S) aligned crops -> their lower halves, resized."""
-        return lower_half(frames, self.config.syncnet_size)
+        """What the visual tower sees: (B, n, 3, S, S) aligned crops -> their mouth regions."""
+        return mouth_region(frames, self.config.syncnet_size)
 
     def embed_mouths(self, mouths: torch.Tensor) -> torch.Tensor:
         """mouths: (B, n, 3, h, w) from `mouths` -> (B, D) unit vectors."""

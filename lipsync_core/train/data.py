@@ -133,7 +133,7 @@ class WindowSampler:
             "mels": torch.from_numpy(np.stack(mels)),
         }
 
-    def sync_batch(self, batch: int, n_shifts: int = 4, min_shift: int = 3, max_shift: int = 15) -> dict[str, torch.Tensor]:
+    def sync_batch(self, batch: int, n_shifts: int = 4, min_shift: int = 2, max_shift: int = 15) -> dict[str, torch.Tensor]:
         """A SyncNet batch: frames (B,T,3,S,S), the in-sync mel window of the middle frame (B,W,n_mels),
         and mel windows shifted by min_shift..max_shift frames in the same clip (B,K,W,n_mels)."""
         frames, mels, shifted = [], [], []

@@ -20,6 +20,11 @@ from .losses import contrastive_sync_loss
 from .state import load_state, save_state
 
 
+# Time-shifted negatives per window: in-batch negatives alone can be told apart by who is speaking,
+# the shifted ones only by the timing of the mouth, which is what SyncNet is for.
+SHIFTED_NEGATIVES = 6
+
+
 def dev_accuracy(syncnet: SyncNet, clips: list[PreparedClip]) -> dict:
     syncnet.eval()
     scores = [sync_scores(syncnet, c.crops, c.mel_windows(syncnet.config.mel_window), c.valid) for c in clips]
@@ -51,7 +56,7 @@ def train_syncnet(train: list[PreparedClip], dev: list[PreparedClip], run_dir: P
     gen = torch.Generator()  # jitter RNG, seeded from (seed, step) so a resumed run draws what an uninterrupted one would
     bar = tqdm(total=steps, initial=meta["step"], desc="syncnet", unit="step")
     for step in range(meta["step"] + 1, steps + 1):
-        b = sampler.sync_batch(batch, n_shifts=2)
+        b = sampler.sync_batch(batch, n_shifts=SHIFTED_NEGATIVES)
         gen.manual_seed(int(np.random.SeedSequence([seed, step]).generate_state(1)[0]))
         video = model.embed_mouths(colour_jitter(model.mouths(b["frames"]), gen).to(device))
         audio = model.embed_audio(b["mel"].to(device))

@@ -1,0 +1,331 @@
+"""The Qt panel driven as an artist would, offscreen, on a real GRID clip (75 frames, 360x288, 25 fps)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+pytest.importorskip("pytestqt")
+from PySide6.QtCore import QPoint, QPointF, Qt, QTimer  # noqa: E402
+
+from lipsync_core.shot import Shot  # noqa: E402
+from plugin.jobs import command_available  # noqa: E402
+from plugin.window import MainWindow  # noqa: E402
+
+CLIP = "av/rizkiarm_evaluation_samples_GRID_bbaf2n.mpg"
+DUB = "audio/apt_cards_002.flac"  # 1.96 s of someone else's speech
+
+
+@pytest.fixture(scope="module")
+def analyzed(shared_data, tmp_path_factory) -> Path:
+    """A shot folder with the clip analyzed once (the track cached beside it), reused by each test."""
+    folder = tmp_path_factory.mktemp("shot")
+    shutil.copy(shared_data / CLIP, folder / "plate.mpg")
+    shutil.copy(shared_data / DUB, folder / "dub.flac")
+    return folder
+
+
+@pytest.fixture
+def shot(analyzed, tmp_path) -> Path:
+    """A fresh copy of the shot folder for one test (with the cached track once the first test made it)."""
+    folder = tmp_path / "shot"
+    shutil.copytree(analyzed, folder)
+    return folder
+
+
+class Ticks:
+    """Counts event-loop turns: a timer that only fires while the UI is processing events."""
+
+    def __init__(self, interval_ms: int = 20):
+        self.count = 0
+        self.timer = QTimer()
+        self.timer.timeout.connect(self._tick)
+        self.timer.start(interval_ms)
+
+    def _tick(self) -> None:
+        self.count += 1
+
+
+def open_window(qtbot, folder: Path, audio: bool = True) -> MainWindow:
+    window = MainWindow()
+    window.confirm_close = False
+    qtbot.addWidget(window)
+    window.resize(1400, 860)
+    window.show()
+    assert window.open(plate=folder / "plate.mpg", audio=folder / "dub.flac" if audio else None), window.errors
+    qtbot.waitUntil(lambda: window.document.track is not None, timeout=60000)
+    return window
+
+
+def timeline_x(window: MainWindow, frame: int) -> int:
+    return int(round(window.timeline.scale().x(frame)))
+
+
+def test_open_shows_the_shot_and_analysis_keeps_the_ui_live(qtbot, analyzed):
+    ticks = Ticks()
+    window = MainWindow()
+    window.confirm_close = False
+    qtbot.addWidget(window)
+    window.show()
+    assert window.open(plate=analyzed / "plate.mpg", audio=analyzed / "dub.flac")
+    assert window.document.track is None and window.analysis.running  # analysis runs in a thread
+    before = ticks.count
+    qtbot.waitUntil(lambda: window.document.track is not None, timeout=60000)
+    assert ticks.count - before > 5, "the event loop stalled during face analysis"
+    assert (analyzed / "plate.mpg.lipsync.track.npz").is_file()  # cached where `lipsync dub` looks
+
+    info = window.info.text()
+    assert "360\u00d7288" in info and "25 fps" in info and "frames 0\u201374 (75)" in info and "faces: 1" in info
+    assert (window.timeline.first, window.timeline.last) == (0, 74)
+    assert window.waveform.audio is not None and "dub.flac" in window.waveform.label
+    assert window.viewer.final is not None and window.viewer.final.max() > 0.9  # the mask is on the face
+
+
+def test_scrub_play_zoom_and_overlays(qtbot, shot):
+    window = open_window(qtbot, shot)
+    document, viewer = window.document, window.viewer
+
+    qtbot.mouseClick(window.timeline, Qt.MouseButton.LeftButton, pos=QPoint(timeline_x(window, 40), 20))
+    assert document.frame == 40
+    assert window.transport.spin.value() == 40 and window.waveform.current == 40
+    np.testing.assert_array_equal(document.image(), document.image(40))
+    qtbot.mouseClick(window.waveform, Qt.MouseButton.LeftButton, pos=QPoint(timeline_x(window, 10), 20))
+    assert document.frame == 10
+    window.transport.spin.setValue(60)
+    assert document.frame == 60
+
+    window.transport.start()
+    qtbot.waitUntil(lambda: document.frame >= 64, timeout=5000)
+    window.transport.toggle()
+    assert not window.transport.playing
+
+    viewer.set_zoom(2.0)
+    assert viewer.zoom == 2.0 and window.transport.zoom_label.text() == "200%"
+    viewer.set_zoom(None)
+
+    with_overlays = viewer.grab().toImage()
+    for box in window.overlays.values():
+        box.setChecked(False)
+    assert not (viewer.show_landmarks or viewer.show_auto or viewer.show_final or viewer.show_ids)
+    plain = viewer.grab().toImage()
+    assert plain != with_overlays
+    window.overlays["final"].setChecked(True)
+    assert viewer.show_final and viewer.grab().toImage() not in (plain, with_overlays)
+
+
+def test_keyed_grow_changes_the_sidecar_and_the_mask_exactly_there(qtbot, shot):
+    window = open_window(qtbot, shot)
+    document, row = window.document, window.overrides.rows["grow"]
+    untouched = {f: document.final_mask(f).sum() for f in (20, 35, 49, 50, 60)}
+
+    document.set_frame(20)
+    qtbot.mouseClick(row.key, Qt.MouseButton.LeftButton)  # key grow = 0 at 20
+    document.set_frame(50)
+    row.spin.setValue(15.0)  # a keyed control gets a key where its value is changed
+    assert document.keys("grow") == [20, 50]
+    assert window.timeline.keys == {20, 50}
+    assert row.key.text() == "\u25c6"  # a key on this frame
+
+    assert window.save()
+    saved = json.loads((shot / "plate.mpg.lipsync.json").read_text())
+    assert saved["mask"] == {"grow": {"keys": [[20, 0.0], [50, 15.0]], "interpolation": "linear"}}
+    assert Shot.load(shot / "plate.mpg.lipsync.json").overrides(50).grow == 15.0
+
+    # Linear between the keys: unchanged at 20, half grown at 35, fully at 50 and after.
+    area = {f: document.final_mask(f).sum() for f in untouched}
+    assert area[20] == pytest.approx(untouched[20])
+    assert untouched[35] < area[35] < area[50]
+    assert area[50] > untouched[50] * 1.1 and area[60] > untouched[60] * 1.1
+    assert window.viewer.final.sum() == pytest.approx(area[50])  # the viewer shows it
+
+    # Held keys: the change starts exactly at frame 50.
+    row.interpolation.setCurrentText("hold")
+    assert document.final_mask(49).sum() == pytest.approx(untouched[49])
+    assert document.final_mask(50).sum() == pytest.approx(area[50])
+
+    # Undo/redo walks the same steps back and forth.
+    document.undo.undo()  # hold -> linear
+    document.undo.undo()  # the key at 50
+    assert document.keys("grow") == [20]
+    document.undo.redo()
+    assert document.keys("grow") == [20, 50]
+    document.set_frame(50)
+    qtbot.mouseClick(row.key, Qt.MouseButton.LeftButton)  # the key button removes the key here
+    assert document.keys("grow") == [20]
+
+
+def test_paint_and_erase_strokes(qtbot, shot):
+    window = open_window(qtbot, shot)
+    document, viewer = window.document, window.viewer
+    document.set_frame(30)
+    landmarks = document.track.landmarks(30)
+    forehead = landmarks[10, :2] + [0, 20]  # above the eyes: never in the automatic mask
+    mouth = landmarks[13, :2]  # inner upper lip: always in it
+    assert document.final_mask(30)[int(forehead[1]), int(forehead[0])] == 0
+
+    qtbot.mouseClick(window.paint.brush, Qt.MouseButton.LeftButton)
+    assert viewer.brush
+    start = viewer.to_widget(QPointF(*forehead)).toPoint()
+    end = viewer.to_widget(QPointF(forehead[0] + 30, forehead[1])).toPoint()
+    qtbot.mousePress(viewer, Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(viewer, pos=end)
+    qtbot.mouseRelease(viewer, Qt.MouseButton.LeftButton, pos=end)
+    painted = document.final_mask(30)
+    assert painted[int(forehead[1]), int(forehead[0]) + 15] == pytest.approx(1.0)
+    assert 30 in window.timeline.painted
+    assert document.final_mask(31)[int(forehead[1]), int(forehead[0])] == 0  # only on this frame
+
+    window.paint.erase_mode.setChecked(True)
+    at_mouth = viewer.to_widget(QPointF(*mouth)).toPoint()
+    qtbot.mousePress(viewer, Qt.MouseButton.LeftButton, pos=at_mouth)
+    qtbot.mouseRelease(viewer, Qt.MouseButton.LeftButton, pos=at_mouth)
+    assert document.final_mask(30)[int(mouth[1]), int(mouth[0])] == 0
+
+    document.undo.undo()  # the erase
+    assert document.final_mask(30)[int(mouth[1]), int(mouth[0])] > 0.9
+    assert window.save()
+    saved = Shot.load(shot / "plate.mpg.lipsync.json")
+    assert [(p.path, p.frames, p.mode) for p in saved.painted] == [("roto/plate.mpg.paint.####.png", (30, 30), "replace")]
+    assert (shot / "roto" / "plate.mpg.paint.0030.png").is_file()
+    # What the render reads back from the sidecar is the painted mask.
+    read = saved.apply_painted(np.zeros_like(painted), 30)
+    assert np.abs(read - painted).max() < 1e-3
+
+    qtbot.mouseClick(window.paint.clear, Qt.MouseButton.LeftButton)
+    assert 30 not in document.painted
+    assert window.save()
+    assert Shot.load(shot / "plate.mpg.lipsync.json").painted == []
+    assert not (shot / "roto" / "plate.mpg.paint.0030.png").exists()
+
+
+def test_bypass_range_and_face_choice(qtbot, shot):
+    window = open_window(qtbot, shot)
+    document, bypass = window.document, window.bypass
+    bypass.first.setValue(60)
+    bypass.last.setValue(65)
+    qtbot.mouseClick(bypass.add, Qt.MouseButton.LeftButton)
+    document.set_frame(62)
+    assert "bypassed" in window.viewer.message and window.viewer.final.max() == 0
+    assert window.timeline.bypass == [(60, 65)]
+    qtbot.mouseClick(bypass.toggle, Qt.MouseButton.LeftButton)  # un-bypass 62 alone
+    assert document.shot.bypass == [(60, 61), (63, 65)]
+    assert window.save()
+    assert json.loads((shot / "plate.mpg.lipsync.json").read_text())["bypass"] == [[60, 61], [63, 65]]
+
+    # A click on the face picks it (the one face here); a click beside it changes nothing.
+    nose = document.track.landmarks(62)[1, :2]
+    qtbot.mouseClick(window.viewer, Qt.MouseButton.LeftButton, pos=window.viewer.to_widget(QPointF(*nose)).toPoint())
+    assert document.shot.face == 0 and window.face.currentData() == 0
+    assert document.face_at(5, 5) is None
+
+
+def test_errors_are_messages_not_crashes(qtbot, shot):
+    window = MainWindow()
+    window.confirm_close = False
+    qtbot.addWidget(window)
+    (shot / "broken.mp4").write_bytes(b"not a video")
+    assert not window.open(plate=shot / "broken.mp4")
+    assert "broken.mp4" in window.errors[-1]
+    (shot / "bad.lipsync.json").write_text('{"version": 1, "source": "plate.mpg", "mask": {"grow": "big"}}')
+    assert not window.open(sidecar=shot / "bad.lipsync.json")
+    assert "mask.grow" in window.errors[-1]
+    assert window.open(plate=shot / "plate.mpg")  # and the panel works on
+    qtbot.waitUntil(lambda: window.document.track is not None, timeout=60000)
+    assert not window.render_panel.render()
+    assert "dub audio" in window.errors[-1]
+
+
+def test_personalize_tab_says_when_it_is_not_available(qtbot):
+    window = MainWindow()
+    qtbot.addWidget(window)
+    panel = window.personalize
+    if command_available("personalize"):
+        pytest.skip("this build has `lipsync personalize`")
+    window.show()
+    window.side.setCurrentWidget(panel)
+    assert panel.available is False
+    assert not panel.start.isEnabled() and "not available in this build" in panel.status.text()
+
+
+# ------------------------------------------------------------------------------------ render
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    """A random-weight model file of the CPU config: enough to exercise the render path."""
+    import torch
+
+    from lipsync_core.models.checkpoint import save_checkpoint
+    from lipsync_core.models.config import get_config
+    from lipsync_core.models.stylelipsync import StyleLipSync
+    from lipsync_core.models.syncnet import SyncNet
+
+    torch.manual_seed(0)
+    config = get_config("cpu")
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    save_checkpoint(path, {"generator": StyleLipSync(config), "syncnet": SyncNet(config)}, config)
+    return path
+
+
+needs_dub = pytest.mark.skipif(not command_available("dub", "--progress-json"),
+                               reason="this build's `lipsync` has no `dub --progress-json`")
+
+
+@needs_dub
+@pytest.mark.slow
+def test_render_a_few_frames_then_compare(qtbot, shot, tiny_model):
+    window = open_window(qtbot, shot)
+    panel = window.render_panel
+    panel.model.setText(str(tiny_model))
+    panel.device.setCurrentText("cpu")
+    panel.whole.setChecked(False)
+    panel.first.setValue(8)
+    panel.last.setValue(15)
+    output = shot / "renders" / "plate_dub.mp4"
+    assert panel.output.text() == str(output)  # the default
+    reports = []
+    panel.job.progress.connect(reports.append)
+    ticks = Ticks()
+    with qtbot.waitSignal(panel.job.finished, timeout=240000) as finished:
+        assert panel.render()
+        assert panel.running and not panel.start.isEnabled() and panel.cancel.isEnabled()
+    assert finished.args[0], finished.args[1]
+    assert ticks.count > 20, "the UI stopped processing events during the render"
+    assert output.is_file() and not (shot / "renders" / ".plate_dub.mp4.partial").exists()
+    assert reports and reports[-1] == {"stage": "render", "done": 8, "total": 8}
+    assert "Done" in panel.status.text()
+
+    # Compare: the window switches to original | dubbed on the first rendered frame.
+    assert window.views.currentIndex() == 1 and window.document.frame == 8
+    dubbed = window.dubbed.image(8)
+    assert dubbed.shape == (288, 360, 3)
+    assert window.dubbed.image(20) is None  # not rendered
+    window.compare_mode.setCurrentText("wipe")
+    qtbot.mouseClick(window.compare, Qt.MouseButton.LeftButton, pos=QPoint(window.compare.width() // 4, 100))
+    assert window.compare.wipe < 0.5
+
+
+@needs_dub
+@pytest.mark.slow
+def test_cancel_a_render_leaves_nothing_under_the_output_name(qtbot, shot, tiny_model):
+    window = open_window(qtbot, shot)
+    panel = window.render_panel
+    panel.model.setText(str(tiny_model))
+    panel.device.setCurrentText("cpu")
+    output = shot / "renders" / "cancelled.mp4"
+    panel.output.setText(str(output))
+    with qtbot.waitSignal(panel.job.progress, timeout=240000):
+        assert panel.render()
+    with qtbot.waitSignal(panel.job.finished, timeout=60000) as finished:
+        qtbot.mouseClick(panel.cancel, Qt.MouseButton.LeftButton)
+    assert finished.args == [False, "cancelled"]
+    assert not output.exists()
+    assert list((shot / "renders").iterdir()) == []
+    assert "Cancelled" in panel.status.text() and panel.start.isEnabled()
