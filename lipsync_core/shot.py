@@ -165,7 +165,7 @@ class Shot:
 
     def track_path(self) -> Path:
         """Where `lipsync analyze` caches this shot's face track: beside the sidecar."""
-        return self.path.with_name(self.path.name[: -len(".json")] + TRACK_SUFFIX)
+        return self.path.with_suffix(TRACK_SUFFIX)
 
     def track_matches(self, track, frames: tuple[int, int]) -> bool:
         """Whether a cached track was computed on this shot's plate over exactly `frames`."""

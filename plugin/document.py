@@ -22,12 +22,12 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from lipsync_core.errors import FaceError, LipSyncError, MediaError, ShotError
+from lipsync_core.errors import FaceError, MediaError, ShotError
 from lipsync_core.face.track import Track
-from lipsync_core.media.audio import SAMPLE_RATE, load_audio
+from lipsync_core.media.audio import load_audio
 from lipsync_core.media.frames import PlateInfo, open_plate
 from lipsync_core.media.images import write_png
-from lipsync_core.shot import MASK_LIMITS, Keyframes, MaskOverrides, PaintedMask, Shot, _read_painted
+from lipsync_core.shot import MASK_LIMITS, Keyframes, MaskOverrides, PaintedMask, Shot
 
 from .frames import FrameCache
 
@@ -107,6 +107,9 @@ class ShotDocument(QObject):
         Raises LipSyncError with a readable message; the document is unchanged then."""
         if plate is None and sidecar is None:
             raise ShotError("open a plate or a shot sidecar")
+        # Absolute paths: the render runs in another process, from another folder.
+        plate = None if plate is None else Path(plate).absolute()
+        sidecar = None if sidecar is None else Path(sidecar).absolute()
         shot = Shot.load(sidecar) if plate is None else Shot.for_plate(plate, sidecar)
         if not shot.plate.exists() and "#" not in shot.source and "%" not in shot.source:
             raise MediaError(f"{shot.plate}: the shot's plate is not there")
@@ -116,22 +119,25 @@ class ShotDocument(QObject):
         if shot.frames:
             with open_plate(shot.plate, frames=shot.frames) as ranged:  # checks the range
                 info = ranged.info
-        dub = None
-        if shot.audio_path is not None:
-            dub = load_audio(shot.audio_path)
+        audio_before = shot.audio
+        if audio is not None:
+            shot.audio = _inside_folder(shot.folder, Path(audio))
+        dub = None if shot.audio_path is None else load_audio(shot.audio_path)
         painted = {}
         pattern = self._paint_pattern(shot)
+        blank = np.zeros((info.height, info.width), np.float32)
         for entry in shot.painted:
-            if entry.path == pattern:
+            if entry.path == pattern:  # the panel's own painting: edited in memory, written on save
+                alone = dataclasses.replace(shot, painted=[entry])
                 for number in range(entry.frames[0], entry.frames[1] + 1):
-                    painted[number] = _read_painted(shot.folder, entry, number, "painted")
+                    painted[number] = alone.apply_painted(blank, number)
         self.shot, self.info, self.audio, self.painted = shot, info, dub, painted
         self.frames = FrameCache(shot.plate, info)
         self.track = None
         self.undo.clear()
+        if shot.audio != audio_before:
+            self.undo.resetClean()  # the new dub audio is not in the sidecar yet
         self.frame = first
-        if audio is not None:
-            self._set_audio_now(audio)
         self.opened.emit()
         self.frameChanged.emit(self.frame)
         cached = self._cached_track()
@@ -156,26 +162,6 @@ class ShotDocument(QObject):
             self.shot.face = 0
         self.trackChanged.emit()
         self.edited.emit()
-
-    def _set_audio_now(self, path: str | Path) -> None:
-        relative = self._inside_folder(Path(path))
-        self.audio = load_audio(self.shot.folder / relative)
-        self.shot.audio = relative
-
-    def _inside_folder(self, path: Path) -> str:
-        """The path relative to the shot folder; a file from elsewhere is copied into it (the sidecar's
-        paths stay inside the shot folder, so the folder moves and versions as a whole)."""
-        folder = self.shot.folder.resolve()
-        path = path.resolve()
-        if not path.is_file():
-            raise MediaError(f"{path}: file not found")
-        if not path.is_relative_to(folder):
-            target = folder / "audio" / path.name
-            target.parent.mkdir(exist_ok=True)
-            if not target.exists():
-                shutil.copy2(path, target)
-            path = target
-        return path.relative_to(folder).as_posix()
 
     @property
     def is_open(self) -> bool:
@@ -372,7 +358,7 @@ class ShotDocument(QObject):
             self.edit(f"dub face {face_id}", lambda: setattr(self.shot, "face", face_id))
 
     def set_audio(self, path: str | Path) -> None:
-        relative = self._inside_folder(Path(path))
+        relative = _inside_folder(self.shot.folder, Path(path))
         self.audio = load_audio(self.shot.folder / relative)
         self.edit(f"dub audio {Path(relative).name}", lambda: setattr(self.shot, "audio", relative))
 
@@ -478,6 +464,21 @@ class ShotDocument(QObject):
         return path
 
 
+def _inside_folder(folder: Path, path: Path) -> str:
+    """The path relative to the shot folder; a file from elsewhere is copied into the folder's audio/
+    (the sidecar's paths stay inside the shot folder, so the folder moves and versions as a whole)."""
+    folder, path = folder.resolve(), path.resolve()
+    if not path.is_file():
+        raise MediaError(f"{path}: file not found")
+    if not path.is_relative_to(folder):
+        target = folder / "audio" / path.name
+        target.parent.mkdir(exist_ok=True)
+        if not target.exists():
+            shutil.copy2(path, target)
+        path = target
+    return path.relative_to(folder).as_posix()
+
+
 def _frame_file(pattern: str, frame: int) -> str:
     return pattern.replace("####", f"{frame:04d}")
 
@@ -523,5 +524,3 @@ def _label(control: str) -> str:
 def _show(value: float | None) -> str:
     return "auto" if value is None else f"{value:g}"
 
-
-__all__ = ["CONTROLS", "ShotDocument", "LipSyncError", "SAMPLE_RATE"]

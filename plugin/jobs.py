@@ -3,15 +3,15 @@ stops it cleanly. Progress comes as JSON lines on its stdout (`--progress-json`)
 
     {"stage": "render", "done": 12, "total": 75}          (more keys, e.g. "loss", are passed on)
 
-Cancel sends SIGINT (the CLI's KeyboardInterrupt path removes partial outputs), then kills the
-process if it has not stopped within `grace` seconds.
+Cancel asks the process to stop (QProcess.terminate: SIGTERM, on which `lipsync dub` stops between
+frames and removes its partial output), then kills it if it has not stopped within `grace` seconds.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signa
 REPO = Path(__file__).resolve().parents[1]
 
 
+@functools.lru_cache(maxsize=None)
 def command_available(name: str, option: str | None = None) -> bool:
     """Whether this build's `lipsync` CLI has subcommand `name` (and, if given, its `option`)."""
     import argparse
@@ -42,7 +43,7 @@ class CliJob(QObject):
     output = Signal(str)  # a line of the command's ordinary output (its report)
     finished = Signal(bool, str)  # ok, message (the CLI's error, or "cancelled")
 
-    def __init__(self, parent: QObject | None = None, grace: float = 15.0):
+    def __init__(self, parent: QObject | None = None, grace: float = 60.0):
         super().__init__(parent)
         self.grace = grace
         self.process: QProcess | None = None
@@ -78,12 +79,8 @@ class CliJob(QObject):
         if process is None or self._cancelled:
             return
         self._cancelled = True
-        pid = process.processId()
-        if pid and hasattr(signal, "SIGINT") and os.name == "posix":
-            os.kill(pid, signal.SIGINT)
-            QTimer.singleShot(int(self.grace * 1000), lambda: self.process is process and process.kill())
-        else:
-            process.kill()
+        process.terminate()
+        QTimer.singleShot(int(self.grace * 1000), lambda: self.process is process and process.kill())
 
     def _read_stdout(self) -> None:
         self._stdout += bytes(self.process.readAllStandardOutput())

@@ -3,7 +3,7 @@ at the current frame. A keyed control shows a filled key where the current frame
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QLabel, QSlider, QToolButton, QWidget,
 )

@@ -41,20 +41,23 @@ def format_seconds(seconds: float) -> str:
 
 
 class Rate:
-    """Frames per second and ETA of one stage, from its progress reports."""
+    """Frames per second and ETA of the stage running, from its progress reports. A stage is timed from
+    where the one before it ended (or from the start): the model renders a batch of frames at once and
+    reports them together, so the time between two reports says little."""
 
-    def __init__(self):
-        self.stage, self.started, self.done0 = None, 0.0, 0
+    def __init__(self, now: float | None = None):
+        self.stage = None
+        self.started = self.last = time.monotonic() if now is None else now
 
     def update(self, stage: str, done: int, total: int, now: float | None = None) -> tuple[float | None, float | None]:
         now = time.monotonic() if now is None else now
         if stage != self.stage:
-            self.stage, self.started, self.done0 = stage, now, done
-            return None, None
+            self.stage, self.started = stage, self.last
+        self.last = now
         elapsed = now - self.started
-        if elapsed <= 0 or done <= self.done0:
+        if elapsed <= 0 or done <= 0:
             return None, None
-        fps = (done - self.done0) / elapsed
+        fps = done / elapsed
         return fps, (total - done) / fps
 
 
@@ -165,6 +168,8 @@ class RenderPanel(QWidget):
                 raise LipSyncError("this build's `lipsync` has no `dub --progress-json` command: rendering is not available")
             sidecar = document.save()
             output = Path(self.output.text().strip() or default_output(document))
+            if not output.is_absolute():
+                output = document.shot.folder / output
             output.parent.mkdir(parents=True, exist_ok=True)
         except (LipSyncError, OSError) as error:
             self._fail(str(error))

@@ -17,6 +17,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt, QTimer  # noqa: E402
 
 from lipsync_core.shot import Shot  # noqa: E402
 from plugin.jobs import command_available  # noqa: E402
+from plugin.render import Rate, format_seconds  # noqa: E402
 from plugin.window import MainWindow  # noqa: E402
 
 CLIP = "av/rizkiarm_evaluation_samples_GRID_bbaf2n.mpg"
@@ -197,6 +198,10 @@ def test_paint_and_erase_strokes(qtbot, shot):
     # What the render reads back from the sidecar is the painted mask.
     read = saved.apply_painted(np.zeros_like(painted), 30)
     assert np.abs(read - painted).max() < 1e-3
+    # Reopening the sidecar brings the painting back for more work.
+    assert window.open(sidecar=shot / "plate.mpg.lipsync.json")
+    assert sorted(document.painted) == [30] and np.abs(document.painted[30] - painted).max() < 1e-3
+    document.set_frame(30)
 
     qtbot.mouseClick(window.paint.clear, Qt.MouseButton.LeftButton)
     assert 30 not in document.painted
@@ -252,9 +257,30 @@ def test_personalize_tab_says_when_it_is_not_available(qtbot):
     window.side.setCurrentWidget(panel)
     assert panel.available is False
     assert not panel.start.isEnabled() and "not available in this build" in panel.status.text()
+    assert not panel.personalize()  # nothing is started
+
+
+def test_personalize_progress_feeds_the_bar_and_the_loss_plot(qtbot):
+    window = MainWindow()
+    qtbot.addWidget(window)
+    panel = window.personalize
+    for step, loss, sync in ((10, 0.9, 0.5), (20, 0.7, 0.6), (30, 0.6, 0.65)):
+        panel._progress({"stage": "train", "done": step, "total": 100, "loss": loss, "sync": sync})
+    assert panel.progress.value() == 30 and panel.progress.maximum() == 100
+    assert panel.plot.series == {"loss": [(10, 0.9), (20, 0.7), (30, 0.6)], "sync": [(10, 0.5), (20, 0.6), (30, 0.65)]}
+    assert "step 30 of 100" in panel.status.text()
 
 
 # ------------------------------------------------------------------------------------ render
+
+
+def test_fps_and_eta_time_a_stage_from_where_the_one_before_ended():
+    rate = Rate(now=0.0)
+    assert rate.update("analyze", 10, 75, now=1.0) == (10.0, 6.5)
+    # Rendering reports a batch at once: it is timed from the last analyze report, not between batches.
+    assert rate.update("render", 8, 16, now=5.0) == (2.0, 4.0)
+    assert rate.update("render", 16, 16, now=9.0) == (2.0, 0.0)
+    assert format_seconds(65) == "1:05" and format_seconds(3725) == "1:02:05"
 
 
 @pytest.fixture(scope="module")
@@ -290,8 +316,9 @@ def test_render_a_few_frames_then_compare(qtbot, shot, tiny_model):
     panel.last.setValue(15)
     output = shot / "renders" / "plate_dub.mp4"
     assert panel.output.text() == str(output)  # the default
-    reports = []
+    reports, shown = [], []
     panel.job.progress.connect(reports.append)
+    panel.job.progress.connect(lambda _: shown.append(panel.status.text()))
     ticks = Ticks()
     with qtbot.waitSignal(panel.job.finished, timeout=240000) as finished:
         assert panel.render()
@@ -300,6 +327,7 @@ def test_render_a_few_frames_then_compare(qtbot, shot, tiny_model):
     assert ticks.count > 20, "the UI stopped processing events during the render"
     assert output.is_file() and not (shot / "renders" / ".plate_dub.mp4.partial").exists()
     assert reports and reports[-1] == {"stage": "render", "done": 8, "total": 8}
+    assert any("Rendering: 8 of 8 frames" in text and "fps" in text and "ETA 0:00" in text for text in shown), shown
     assert "Done" in panel.status.text()
 
     # Compare: the window switches to original | dubbed on the first rendered frame.
@@ -329,3 +357,28 @@ def test_cancel_a_render_leaves_nothing_under_the_output_name(qtbot, shot, tiny_
     assert not output.exists()
     assert list((shot / "renders").iterdir()) == []
     assert "Cancelled" in panel.status.text() and panel.start.isEnabled()
+
+
+def test_face_ids_and_a_click_choosing_the_face_to_dub(qtbot, shared_data, tmp_path):
+    """A multi-face stage clip: both faces get their id; clicking the smaller one dubs it."""
+    shutil.copy(shared_data / "assets/ageitgey_examples_short_hamilton_clip.mp4", tmp_path / "stage.mp4")
+    (tmp_path / "stage.mp4.lipsync.json").write_text('{"version": 1, "source": "stage.mp4", "frames": [0, 9]}')
+    window = MainWindow()
+    window.confirm_close = False
+    qtbot.addWidget(window)
+    window.show()
+    assert window.open(sidecar=tmp_path / "stage.mp4.lipsync.json"), window.errors
+    qtbot.waitUntil(lambda: window.document.track is not None, timeout=120000)
+    document, viewer = window.document, window.viewer
+    assert (window.timeline.first, window.timeline.last) == (0, 9) and "faces: 2" in window.info.text()
+    assert [face_id for face_id, _ in viewer._faces] == [0, 1] and document.shot.face == 0
+
+    other = document.track.landmarks(0, 1)
+    qtbot.mouseClick(viewer, Qt.MouseButton.LeftButton, pos=viewer.to_widget(QPointF(*other[1, :2])).toPoint())
+    assert document.shot.face == 1 and window.face.currentData() == 1
+    ys, xs = np.nonzero(viewer.final > 0.5)  # the mask moved onto that face
+    (x0, y0), (x1, y1) = other[:, :2].min(axis=0), other[:, :2].max(axis=0)
+    assert x0 <= xs.mean() <= x1 and y0 <= ys.mean() <= y1 + 0.3 * (y1 - y0)
+    assert window.save() and Shot.load(tmp_path / "stage.mp4.lipsync.json").face == 1
+    document.undo.undo()
+    assert document.shot.face == 0

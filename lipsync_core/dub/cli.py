@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import signal
 import sys
+import threading
 
 from tqdm import tqdm
 
@@ -28,7 +30,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--frames", type=frame_range, metavar="A-B",
         help="render only frames A-B of the plate's own numbering (default: the shot's range). The audio stays "
-        "anchored at the shot's first frame, so chunks rendered separately match a full render",
+        "anchored at the shot's first frame and the face is tracked over the whole shot, so chunks rendered "
+        "separately match a full render. The shot is the sidecar's range, else the whole plate: to dub part "
+        "of a long plate, set the shot's range once with `lipsync analyze PLATE --frames A-B`",
     )
     parser.add_argument("--shot", help="shot sidecar to use instead of the one next to the plate")
     add_render_options(parser)
@@ -104,11 +108,14 @@ class JsonProgress:
 
 def run(args: argparse.Namespace) -> int:
     bars = JsonProgress() if getattr(args, "progress_json", False) else ProgressBars()
+    # SIGTERM (how the panel cancels) stops the render between frames, leaving nothing half-written.
+    cancel = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: cancel.set())
     try:
         report = dub(
             args.plate, args.audio, args.output, frames=args.frames, resume=args.resume, shot=args.shot,
             face=args.face, audio_offset=args.audio_offset, model=args.model, device=args.device,
-            batch=args.batch, progress=bars,
+            batch=args.batch, progress=bars, cancel=cancel,
         )
     finally:
         bars.close()

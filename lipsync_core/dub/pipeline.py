@@ -179,7 +179,9 @@ class Renderer:
 
         self.track = self._analysis()
         self.face_id = face if face is not None else self.shot.face
-        self.face = self.track.face(self.face_id)
+        # A shot where no face was ever found passes through whole; asking for a face that is not
+        # there is an error naming the faces that are.
+        self.face = self.track.face(self.face_id) if self.track.faces or face is not None else None
         started = time.perf_counter()
         self.mel = log_mel(self.audio)
         self.audio_times = self.track.times - self.track.times[0] - self.offset_s
@@ -224,7 +226,7 @@ class Renderer:
         number = int(self.track.frames[index])
         if self.shot.bypassed(number):
             return BYPASSED
-        if not self.face.present[index]:
+        if self.face is None or not self.face.present[index]:
             return NO_FACE
         if self.face.partial[index]:
             return PARTIAL
@@ -233,6 +235,8 @@ class Renderer:
     def _reference(self) -> torch.Tensor | None:
         """The reference crop (1, 3, S, S): the sidecar's reference frame, else the shot's first frame
         with a whole face in view. None when the face is never usable (every frame passes through)."""
+        if self.face is None:
+            return None
         if self.shot.reference is not None:
             number = self.shot.reference
             index = self.track.index(number)
@@ -270,23 +274,28 @@ class Renderer:
     def last(self) -> int:
         return int(self.track.frames[-1])
 
-    def frames(self, first: int | None = None, last: int | None = None) -> Iterator[DubbedFrame]:
-        """The dubbed frames `first`..`last` (inclusive, default the shot), in order."""
+    def check_range(self, first: int | None, last: int | None) -> tuple[int, int]:
+        """(first, last), the shot's ends where not given; an error when they leave the shot."""
         first = self.first if first is None else first
         last = self.last if last is None else last
         if not (self.first <= first <= last <= self.last):
             raise MediaError(f"{self.plate_path}: frames {first}-{last} are outside the shot's range {self.first}-{self.last}")
+        return first, last
+
+    def frames(self, first: int | None = None, last: int | None = None) -> Iterator[DubbedFrame]:
+        """The dubbed frames `first`..`last` (inclusive, default the shot), in order."""
+        first, last = self.check_range(first, last)
         start, end = self.track.index(first), self.track.index(last)
         # Whole cells: from the start of the cell holding `first` to the end of the one holding `last`.
         cell_start = start // self.batch * self.batch
         cell_end = min((end // self.batch + 1) * self.batch, len(self.track)) - 1
         cell: list[Frame] = []
         with open_plate(self.plate_path, frames=(int(self.track.frames[cell_start]), int(self.track.frames[cell_end]))) as plate:
-            frames = iter(plate)
+            source = iter(plate)
             position = cell_start
             while position <= cell_end:
                 started = time.perf_counter()
-                frame = next(frames)
+                frame = next(source)
                 self.timings["decode"] += time.perf_counter() - started
                 cell.append(frame)
                 position += 1
@@ -397,9 +406,7 @@ def dub(
         plate, audio, shot=shot, face=face, audio_offset=audio_offset, model=model, device=device,
         batch=batch, progress=progress, cancel=cancel,
     )
-    first, last = frames or (renderer.first, renderer.last)
-    if not (renderer.first <= first <= last <= renderer.last):
-        raise MediaError(f"{plate}: frames {first}-{last} are outside the shot's range {renderer.first}-{renderer.last}")
+    first, last = renderer.check_range(*(frames or (None, None)))
     report = DubReport(renderer.plate_path, output, first, last)
     start_time = float(renderer.audio_times[renderer.track.index(first)])
     _, report.audio = audio_for_range(renderer.audio, start_time, (last - first + 1) / renderer.info.fps)

@@ -174,9 +174,9 @@ def face_shape(landmarks: np.ndarray) -> np.ndarray:
 
 
 def euler_angles(R: np.ndarray) -> tuple[float, float, float]:
-    """(yaw, pitch, roll) in degrees for R = Rz(roll) @ Ry(yaw) @ Rx(pitch), in image axes (x right,
-    y down, z away from the camera): yaw > 0 turns the face towards the image's left... see tests for
-    the measured signs."""
+    """(yaw, pitch, roll) in degrees, with R = Rz(roll) @ Ry(yaw) @ Rx(pitch) in image axes (x right,
+    y down, z away from the camera). In the image: yaw > 0 turns the nose towards the image's left,
+    pitch > 0 tips it down, roll > 0 tilts the head clockwise."""
     yaw = np.degrees(np.arcsin(np.clip(-R[2, 0], -1.0, 1.0)))
     pitch = np.degrees(np.arctan2(R[2, 1], R[2, 2]))
     roll = np.degrees(np.arctan2(R[1, 0], R[0, 0]))

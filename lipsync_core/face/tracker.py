@@ -17,12 +17,12 @@ from .smoothing import one_euro
 from .track import FaceTrack, Track
 
 # The mesh's own short-range detector misses faces under ~15% of the frame height, and faces turned
-# or dimly lit. The full-range detector finds them; it runs when the mesh finds nothing, and every
-# REDETECT_EVERY frames to find such faces beside one the mesh tracks (over square tiles of the
-# frame, so a wide frame's faces are not shrunk to fit the detector's square input), and whenever a
-# face followed so far is lost. The landmark model then runs
-# on the detector's box directly (the same model the mesh uses, without its detector), and on later
-# frames on the box of the face's previous landmarks, as the mesh itself tracks.
+# or dimly lit. The full-range detector finds them. It runs when the mesh finds nothing, every
+# REDETECT_EVERY frames (to find such faces beside one the mesh tracks), and at once when a face
+# followed so far is lost; it looks at square tiles of the frame, so a wide frame's faces are not
+# shrunk further to fit its square input. The landmark model (the mesh's own, without its detector)
+# then runs on the detector's box, and on later frames on the box of the face's previous landmarks,
+# as the mesh itself tracks.
 REDETECT_EVERY = 5
 # Landmark model input around a face box, as MediaPipe sizes it: 1.5 times the box's longer side.
 ROI_SCALE = 1.5

@@ -31,8 +31,8 @@ def save_checkpoint(path: str | Path, modules: dict[str, nn.Module], config: Mod
     os.replace(tmp, path)
 
 
-def read_metadata(path: str | Path) -> tuple[ModelConfig, dict]:
-    """The config and training facts stored in a model file, without loading its tensors."""
+def file_metadata(path: str | Path) -> dict[str, str]:
+    """The metadata header of a .safetensors file (any format), refusing anything else."""
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ModelError(f"{path}: model files must be .safetensors (pickled .pt/.pth files are never loaded)")
@@ -40,9 +40,14 @@ def read_metadata(path: str | Path) -> tuple[ModelConfig, dict]:
         raise ModelError(f"{path}: model file not found")
     try:
         with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
+            return f.metadata() or {}
     except Exception as error:  # safetensors raises its own error types for corrupt headers
         raise ModelError(f"{path}: not a readable .safetensors file ({error})") from None
+
+
+def read_metadata(path: str | Path) -> tuple[ModelConfig, dict]:
+    """The config and training facts stored in a model file, without loading its tensors."""
+    metadata = file_metadata(path)
     if metadata.get("format") != MODEL_VERSION:
         raise ModelError(f"{path}: model format {metadata.get('format')!r}, this version reads {MODEL_VERSION!r}")
     return ModelConfig.from_json(metadata["config"]), json.loads(metadata.get("facts", "{}"))

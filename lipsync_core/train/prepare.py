@@ -16,7 +16,6 @@ from tqdm import tqdm
 
 from ..errors import LipSyncError
 from ..face import geometry
-from ..face.mask import lower_face_mask
 from ..face.tracker import to_uint8_rgb, track_frames
 from ..media.audio import load_audio, log_mel
 from ..media.frames import open_plate
@@ -68,13 +67,13 @@ def prepare_clip(source: ClipSource, size: int) -> PreparedClip:
         landmarks = np.full((len(plate), 478, 2), np.nan, np.float32)
         valid = np.zeros(len(plate), bool)
         for i, frame in enumerate(plate):
-            points = face.landmarks[i]
-            if not face.present[i]:
+            # The same per-person alignment and mask as at render time (FaceTrack knows the face's shape).
+            matrix = face.alignment(i, size)
+            if matrix is None:
                 continue
-            matrix = geometry.alignment_matrix(points, size)
             crops[i] = geometry.warp_to_crop(to_uint8_rgb(frame.image), matrix, size)
-            masks[i] = np.round(lower_face_mask(points, (size, size), matrix) * 255)
-            landmarks[i] = geometry.transform_points(points, matrix)
+            masks[i] = np.round(face.mask(i, (size, size), matrix) * 255)
+            landmarks[i] = geometry.transform_points(face.landmarks[i], matrix)
             valid[i] = True
     audio = load_audio(source.audio or source.video, offset_s=0.0 if source.audio else start_time)
     meta = {"source": str(source.video), "audio": str(source.audio or source.video), "split": source.split,
