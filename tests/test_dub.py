@@ -224,6 +224,18 @@ def test_faceless_and_bypassed_frames_pass_through_bit_exactly_and_are_listed(se
         assert not np.array_equal(read_image(tmp_path / f"out.{number}.png"), read_image(pattern.parent / f"plate.{number}.png"))
 
 
+def test_a_shot_with_no_face_at_all_passes_through_whole(plate, dub_audio, tiny_model, tmp_path):
+    background = _images(plate, (0, 0))[0][:40, :40]  # a corner of the studio wall, no one in it
+    pattern = tmp_path / "empty.####.png"
+    with open_writer(pattern, fps=25, width=40, height=40) as out:
+        for number in range(1, 5):
+            out.write(background, number)
+    report = dub(pattern, dub_audio, tmp_path / "out.####.png", model=tiny_model, device="cpu")
+    assert report.dubbed == [] and report.passed[NO_FACE] == [1, 2, 3, 4]
+    for number in range(1, 5):
+        assert (tmp_path / f"out.{number:04d}.png").read_bytes() == (tmp_path / f"empty.{number:04d}.png").read_bytes()
+
+
 # ------------------------------------------------------------------------- chunks, resume, cancel
 
 

@@ -15,6 +15,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QPoint, QPointF, Qt, QTimer  # noqa: E402
 
+from lipsync_core.face.track import Track  # noqa: E402
 from lipsync_core.shot import Shot  # noqa: E402
 from plugin.jobs import command_available  # noqa: E402
 from plugin.render import Rate, format_seconds  # noqa: E402
@@ -38,6 +39,11 @@ def shot(analyzed, tmp_path) -> Path:
     """A fresh copy of the shot folder for one test (with the cached track once the first test made it)."""
     folder = tmp_path / "shot"
     shutil.copytree(analyzed, folder)
+    cache = folder / "plate.mpg.lipsync.track.npz"
+    if cache.is_file():  # the cache names its plate: point it at the copy, so the copy is not analyzed again
+        track = Track.load(cache)
+        track.plate = str(folder / "plate.mpg")
+        track.save(cache)
     return folder
 
 
@@ -247,12 +253,11 @@ def test_errors_are_messages_not_crashes(qtbot, shot):
     assert "dub audio" in window.errors[-1]
 
 
-def test_personalize_tab_says_when_it_is_not_available(qtbot):
+def test_personalize_tab_says_when_it_is_not_available(qtbot, monkeypatch):
+    monkeypatch.setattr("plugin.personalize.command_available", lambda name, option=None: False)  # an older build
     window = MainWindow()
     qtbot.addWidget(window)
     panel = window.personalize
-    if command_available("personalize"):
-        pytest.skip("this build has `lipsync personalize`")
     window.show()
     window.side.setCurrentWidget(panel)
     assert panel.available is False
@@ -302,6 +307,22 @@ def tiny_model(tmp_path_factory) -> Path:
 
 needs_dub = pytest.mark.skipif(not command_available("dub", "--progress-json"),
                                reason="this build's `lipsync` has no `dub --progress-json`")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not command_available("personalize"), reason="this build has no `lipsync personalize`")
+def test_personalize_failure_is_a_readable_message(qtbot, tmp_path, tiny_model):
+    window = MainWindow()
+    qtbot.addWidget(window)
+    panel = window.personalize
+    panel.add_clips([tmp_path / "missing.mp4"])
+    panel.base.setText(str(tiny_model))
+    panel.output.setText(str(tmp_path / "actor.safetensors"))
+    with qtbot.waitSignal(panel.job.finished, timeout=240000) as finished:
+        assert panel.personalize()
+    assert finished.args[0] is False and "missing.mp4" in finished.args[1]
+    assert "missing.mp4" in window.errors[-1] and panel.start.isEnabled()
+    assert not (tmp_path / "actor.safetensors").exists()
 
 
 @needs_dub

@@ -52,7 +52,7 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--audio-offset", default="0", metavar="OFFSET",
         help="start the dub later (positive) or earlier (negative) than the shot's first frame: frames as 3f, "
-        "seconds as 0.12s (default: 0)",
+        "seconds as 0.12s; write a negative one as --audio-offset=-3f (default: 0)",
     )
     parser.add_argument("--face", type=int, help="which face to dub when there are several (0 = the largest; default: the shot's choice)")
     parser.add_argument("--model", help=f"model file (.safetensors; default: {DEFAULT_MODEL.name}, bundled)")

@@ -38,7 +38,7 @@ from ..face.tracker import to_uint8_rgb, track_plate
 from ..media.audio import audio_for_range, load_audio, log_mel, mel_windows
 from ..media.colour import composite
 from ..media.frames import Frame, _ranges_text, open_plate
-from ..models.checkpoint import load_checkpoint, read_metadata
+from ..models.actor import DEFAULT_MODEL, load_generator
 from ..models.mals import MaLS
 from ..models.stylelipsync import StyleLipSync
 from ..shot import Shot
@@ -46,7 +46,6 @@ from ..train.data import to_tensor_images
 from ..train.generator_trainer import masked_input
 from .outputs import DubOutput, output_kind
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "stylelipsync_cpu.safetensors"
 DEFAULT_BATCH = 8
 STAGES = ("decode", "analyze", "features", "generate", "composite", "encode")
 
@@ -98,14 +97,12 @@ class DubReport:
 
 
 def load_model(path: str | Path | None, device: torch.device) -> StyleLipSync:
-    """The generator of a model file (default: the bundled one), in eval mode on `device`."""
+    """The generator of a model file (default: the bundled one) or of an actor model, in eval mode on `device`."""
     path = Path(path) if path else DEFAULT_MODEL
     if path == DEFAULT_MODEL and not path.is_file():
         raise ModelError(f"the bundled model {path} is not there yet: pass a trained model with --model")
-    config, _ = read_metadata(path)
-    model = StyleLipSync(config)
-    load_checkpoint(path, {"generator": model}, config)
-    return model.eval().to(device)
+    model, _ = load_generator(path)
+    return model.to(device)
 
 
 def offset_seconds(value: str | float, fps: float) -> float:

@@ -27,6 +27,9 @@ LIPS = (
     78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191,
 )
 
+# The middle of the inner lip contour, top and bottom: their distance is the mouth opening.
+INNER_LIP_TOP, INNER_LIP_BOTTOM = 13, 14
+
 # Eye contours and irises: the mask must never reach these.
 EYES = (
     33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246,

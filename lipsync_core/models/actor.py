@@ -28,6 +28,7 @@ from .stylelipsync import StyleLipSync
 
 ACTOR_VERSION = "stylelipsync-actor-1"
 BUNDLED_MODELS = Path(__file__).resolve().parents[2] / "resources" / "models"
+DEFAULT_MODEL = BUNDLED_MODELS / "stylelipsync_cpu.safetensors"  # the base model that ships
 
 
 def file_sha256(path: str | Path) -> str:

@@ -119,7 +119,8 @@ def run_model(args) -> int:
 def run_card(args) -> int:
     import csv
 
-    from .card import markdown_table, write_card
+    from ..eval.report import markdown_table
+    from .card import write_card
 
     set_cpu_threads()
     dev = load_cache(args.cache, "dev", 5)

@@ -13,13 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..face.landmarks import LIPS
 from ..media.audio import mel_windows
 
 CACHE_FPS = 25.0
-# Lip landmarks of the MediaPipe face mesh (outer and inner contours).
-LIPS = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185,
-        78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191]
-INNER_LIP_TOP, INNER_LIP_BOTTOM = 13, 14
 
 
 @dataclass
@@ -75,7 +72,7 @@ def to_tensor_images(crops: np.ndarray) -> torch.Tensor:
 def mouth_weight(landmarks: np.ndarray, size: int, margin: float = 0.35) -> np.ndarray:
     """(N, 478, 2) crop landmarks -> (N, size, size) float32 boxes around the lips, widened by `margin`."""
     out = np.zeros((len(landmarks), size, size), np.float32)
-    for i, pts in enumerate(landmarks[:, LIPS, :2]):
+    for i, pts in enumerate(landmarks[:, list(LIPS), :2]):
         if np.isnan(pts).any():
             continue
         lo, hi = pts.min(0), pts.max(0)

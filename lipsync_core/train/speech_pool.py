@@ -22,17 +22,19 @@ from .data import CACHE_FPS
 SPEECH_DIR = Path(__file__).resolve().parents[2] / "resources" / "speech"
 
 
-def load_speech_pool(width: int, folder: Path = SPEECH_DIR) -> list[np.ndarray]:
-    """Per speech file of `folder` (sorted by name): the mel window of every 25 fps frame, (T, width, n_mels)."""
-    files = sorted(folder.glob("*.flac"))
+def load_speech_pool(width: int, folder: Path = SPEECH_DIR) -> dict[str, np.ndarray]:
+    """File name -> the mel window of every 25 fps frame of it, (T, width, n_mels); sorted by name."""
+    files = sorted(Path(folder).glob("*.flac"))
     if not files:
         raise LipSyncError(f"{folder}: no speech (.flac) for the sync regularizer")
-    pool = []
-    for path in files:
-        audio = load_audio(path)
-        times = np.arange(int(len(audio) / SAMPLE_RATE * CACHE_FPS)) / CACHE_FPS
-        pool.append(mel_windows(log_mel(audio), times, width))
-    return pool
+    return {path.name: speech_windows(path, width) for path in files}
+
+
+def speech_windows(path: Path, width: int) -> np.ndarray:
+    """The mel window of every 25 fps frame of a speech file, (T, width, n_mels)."""
+    audio = load_audio(path)
+    times = np.arange(int(len(audio) / SAMPLE_RATE * CACHE_FPS)) / CACHE_FPS
+    return mel_windows(log_mel(audio), times, width)
 
 
 class SpeechPool:

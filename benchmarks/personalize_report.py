@@ -1,0 +1,175 @@
+"""Personalization report: zero-shot vs personalized actors of the dev split, and lip-sync on other
+speech over the adaptation steps with and without the sync regularizer (the paper's Figure 7b).
+
+    nice -n 19 .venv/bin/python benchmarks/personalize_report.py --base resources/models/stylelipsync_cpu.safetensors
+
+Each dev clip of the training cache is one actor, personalized with `personalize` (trained on the first
+~80 % of the clip, early-stopping checks and the card's measures on the rest) once with and once
+without the regularizer, for all `--steps` (no early stop, so the curves run to the end; the actor
+file still keeps the best held-out step). At every check the whole clip is dubbed with speech from
+../shared/data/audio (used here to measure only; it is not shipped) and SyncNet scores it.
+
+Writes into --out (default docs/): personalize_sync_vs_steps.png, personalize_report.json and
+personalize_report.md. Runs live in --work (default runs/personalize_report/): a finished run is not
+redone and an interrupted one resumes, so the command can simply be run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lipsync_core.evaluate import reconstruct
+from lipsync_core.media.audio import load_audio, log_mel, mel_windows
+from lipsync_core.metrics import sync_scores
+from lipsync_core.models.actor import DEFAULT_MODEL
+from lipsync_core.models.checkpoint import file_metadata, load_checkpoint, read_metadata
+from lipsync_core.models.syncnet import SyncNet
+from lipsync_core.train.data import CACHE_FPS, PreparedClip, load_cache
+from lipsync_core.train.personalize import personalize
+
+ROOT = Path(__file__).resolve().parents[1]
+OTHER_SPEECH = ["AP0827_DeepGram_audio_harvard.flac", "FuxiVirtualH_samples_audios_AdamSchiff_0.flac"]
+SPEECH_START_S = 1.0  # skip the lead-in silence of the speech files
+IMAGE_KEYS = ("psnr_lower_face", "ssim_lower_face", "lmd")
+SYNC_KEYS = ("lse_c", "lse_d", "offset_accuracy")
+
+
+def other_speech(audio_dir: Path, clip: PreparedClip, width: int) -> list[np.ndarray]:
+    """Per speech file: the mel windows of a stretch as long as the clip."""
+    times = SPEECH_START_S + np.arange(len(clip)) / CACHE_FPS
+    return [mel_windows(log_mel(load_audio(audio_dir / name)), times, width) for name in OTHER_SPEECH]
+
+
+def cross_audio_sync(model, syncnet: SyncNet, clip: PreparedClip, speech: list[np.ndarray]) -> dict:
+    """SyncNet scores of the whole clip dubbed with each stretch of other speech, averaged."""
+    ref = int(np.flatnonzero(clip.valid)[0])
+    scores = [sync_scores(syncnet, reconstruct(model, clip, mels, ref), mels, clip.valid) for mels in speech]
+    return {k: float(np.mean([s[k] for s in scores])) for k in SYNC_KEYS}
+
+
+def run_variant(clip, base, syncnet_path, syncnet, speech, work: Path, rank, regularizer: bool, steps: int, eval_every: int) -> dict:
+    name = f"{clip.name}_rank{'full' if rank is None else rank}_{'reg' if regularizer else 'noreg'}"
+    actor, curve_path = work / f"{name}.safetensors", work / f"{name}.curve.jsonl"
+    if not actor.exists():
+
+        def on_eval(step, model):
+            with curve_path.open("a") as f:
+                f.write(json.dumps({"step": step, **cross_audio_sync(model, syncnet, clip, speech)}) + "\n")
+
+        if not (work / f"{name}.personalize" / "state.safetensors").exists():
+            curve_path.unlink(missing_ok=True)
+        personalize([clip], base, actor, syncnet_path=syncnet_path, steps=steps, rank=rank, sync_regularizer=regularizer,
+                    eval_every=eval_every, patience=None, on_eval=on_eval)
+    curve = {r["step"]: r for r in map(json.loads, curve_path.read_text().splitlines())}
+    log = [json.loads(line) for line in (work / f"{name}.personalize" / "log.jsonl").read_text().splitlines()]
+    held_l1 = {r["step"]: r["held_l1"] for r in log if "held_l1" in r}
+    facts = json.loads(file_metadata(actor)["facts"])
+    return {"actor": name, "rank": facts["rank"], "regularizer": regularizer, "bytes": actor.stat().st_size,
+            "seconds": facts["seconds"], "best_step": facts["best_step"], "measures": facts["measures"],
+            "curve": [{**curve[s], "held_l1": held_l1.get(s)} for s in sorted(curve)]}
+
+
+def variant_label(r: dict) -> str:
+    return f"rank {r['rank']}, {'with' if r['regularizer'] else 'without'} R_sync"
+
+
+def summarize(results: list[dict]) -> dict:
+    """Means over actors per variant: held-out image measures, card sync, cross-audio sync at step 0 / best / last."""
+    out = {}
+    for label in dict.fromkeys(variant_label(r) for r in results):
+        runs = [r for r in results if variant_label(r) == label]
+        mean = lambda values: float(np.mean(values))
+        at = lambda r, step: next(p for p in r["curve"] if p["step"] == step)
+        out[label] = {
+            "actors": len(runs),
+            "file_kib": mean([r["bytes"] / 1024 for r in runs]),
+            "minutes": mean([r["seconds"] / 60 for r in runs]),
+            "best_step": mean([r["best_step"] for r in runs]),
+            **{f"zero_shot_{k}": mean([r["measures"]["zero_shot"]["own_audio"][k] for r in runs]) for k in IMAGE_KEYS},
+            **{f"personalized_{k}": mean([r["measures"]["personalized"]["own_audio"][k] for r in runs]) for k in IMAGE_KEYS},
+            **{f"cross_zero_shot_{k}": mean([at(r, 0)[k] for r in runs]) for k in SYNC_KEYS},
+            **{f"cross_best_{k}": mean([at(r, r["best_step"])[k] for r in runs]) for k in SYNC_KEYS},
+            **{f"cross_last_{k}": mean([r["curve"][-1][k] for r in runs]) for k in SYNC_KEYS},
+        }
+    return out
+
+
+def markdown(summary: dict) -> str:
+    keys = list(next(iter(summary.values())))
+    lines = ["| measure | " + " | ".join(summary) + " |", "|---" * (len(summary) + 1) + "|"]
+    lines += [f"| {k} | " + " | ".join(f"{row[k]:.3f}" for row in summary.values()) + " |" for k in keys]
+    return "\n".join(lines)
+
+
+def plot(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for label in dict.fromkeys(variant_label(r) for r in results):
+        runs = [r for r in results if variant_label(r) == label]
+        steps = [p["step"] for p in runs[0]["curve"]]
+        for ax, key in zip(axes, ("lse_c", "offset_accuracy", "held_l1")):
+            ax.plot(steps, np.mean([[p[key] for p in r["curve"]] for r in runs], axis=0), marker=".", label=label)
+    titles = ("LSE-C on other speech (higher: in sync)", "AV-offset accuracy on other speech", "held-out L1 (lower: closer to the actor)")
+    for ax, title in zip(axes, titles):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("adaptation step")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"Personalization of {len({r['actor'].split('_rank')[0] for r in results})} dev actors: step 0 is the zero-shot model", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base", type=Path, default=DEFAULT_MODEL, help="base model (default: the bundled one)")
+    parser.add_argument("--syncnet", type=Path, help="SyncNet file when the base model holds none")
+    parser.add_argument("--cache", type=Path, default=ROOT / "cache" / "train")
+    parser.add_argument("--audio", type=Path, default=ROOT.parent / "shared" / "data" / "audio", help="folder of the other speech")
+    parser.add_argument("--actors", type=int, help="only the first N dev clips (default: all)")
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--eval-every", type=int, default=20)
+    parser.add_argument("--rank", action="append", help="ranks to compare with the regularizer (default: 8); "
+                        "the first one is also run without it")
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "personalize_report")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    ranks = [None if r == "full" else int(r) for r in (args.rank or ["8"])]
+    variants = [(rank, True) for rank in ranks] + [(ranks[0], False)]
+    syncnet = SyncNet(read_metadata(args.base)[0])
+    load_checkpoint(args.syncnet or args.base, {"syncnet": syncnet})
+    syncnet.eval()
+    clips = load_cache(args.cache, "dev", 25)[: args.actors]
+    args.work.mkdir(parents=True, exist_ok=True)
+    results = []
+    for clip in clips:
+        speech = other_speech(args.audio, clip, syncnet.config.mel_window)
+        for rank, regularizer in variants:
+            results.append(run_variant(clip, args.base, args.syncnet, syncnet, speech, args.work, rank, regularizer, args.steps, args.eval_every))
+    summary = summarize(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "personalize_report.json").write_text(json.dumps({"summary": summary, "runs": results}, indent=1))
+    table = markdown(summary)
+    (args.out / "personalize_report.md").write_text(
+        f"# Personalization report\n\nBase model `{args.base}`, {len(clips)} dev actors "
+        f"({', '.join(c.name for c in clips)}), {args.steps} steps. `zero_shot_*` / `personalized_*`: held-out "
+        "footage, own audio (personalized = best held-out step). `cross_*`: the whole clip dubbed with other speech, "
+        "at step 0 (zero-shot), the best held-out step and the last step.\n\n" + table + "\n")
+    plot(results, args.out / "personalize_sync_vs_steps.png")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
