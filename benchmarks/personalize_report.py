@@ -9,8 +9,9 @@ without the regularizer, for all `--steps` (no early stop, so the curves run to 
 file still keeps the best held-out step). At every check the whole clip is dubbed with speech from
 ../shared/data/audio (used here to measure only; it is not shipped) and SyncNet scores it.
 
-Writes into --out (default docs/): personalize_sync_vs_steps.png, personalize_report.json and
-personalize_report.md. Runs live in --work (default runs/personalize_report/): a finished run is not
+Writes into --out (default docs/): personalize_sync_vs_steps.png, personalize_report.json,
+personalize_report.md and personalize_side_by_side.mp4 (the first actor dubbed with other speech:
+zero-shot | personalized with | without the regularizer). Runs live in --work (default runs/personalize_report/): a finished run is not
 redone and an interrupted one resumes, so the command can simply be run again.
 """
 
@@ -20,13 +21,15 @@ import argparse
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
 from lipsync_core.evaluate import reconstruct
 from lipsync_core.media.audio import load_audio, log_mel, mel_windows
 from lipsync_core.metrics import sync_scores
-from lipsync_core.models.actor import DEFAULT_MODEL
+from lipsync_core.media.writers import open_writer
+from lipsync_core.models.actor import DEFAULT_MODEL, load_generator
 from lipsync_core.models.checkpoint import file_metadata, load_checkpoint, read_metadata
 from lipsync_core.models.syncnet import SyncNet
 from lipsync_core.train.data import CACHE_FPS, PreparedClip, load_cache
@@ -72,6 +75,20 @@ def run_variant(clip, base, syncnet_path, syncnet, speech, work: Path, rank, reg
     return {"actor": name, "rank": facts["rank"], "regularizer": regularizer, "bytes": actor.stat().st_size,
             "seconds": facts["seconds"], "best_step": facts["best_step"], "measures": facts["measures"],
             "curve": [{**curve[s], "held_l1": held_l1.get(s)} for s in sorted(curve)]}
+
+
+def side_by_side(path: Path, clip: PreparedClip, models: dict, audio: Path) -> None:
+    """The whole clip dubbed with other speech, one labelled panel per model, with that speech."""
+    mels = other_speech(audio.parent, clip, next(iter(models.values())).config.mel_window)[OTHER_SPEECH.index(audio.name)]
+    ref = int(np.flatnonzero(clip.valid)[0])
+    panels = [reconstruct(model, clip, mels, ref) for model in models.values()]
+    size = 2 * clip.crops.shape[1]
+    with open_writer(path, CACHE_FPS, size * len(panels), size, audio=audio, audio_offset_s=SPEECH_START_S) as writer:
+        for i in range(len(clip)):
+            row = np.hstack([cv2.resize(p[i], (size, size), interpolation=cv2.INTER_CUBIC) for p in panels])
+            for j, label in enumerate(models):
+                cv2.putText(row, label, (j * size + 4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+            writer.write(row)
 
 
 def variant_label(r: dict) -> str:
@@ -168,6 +185,10 @@ def main() -> None:
         "footage, own audio (personalized = best held-out step). `cross_*`: the whole clip dubbed with other speech, "
         "at step 0 (zero-shot), the best held-out step and the last step.\n\n" + table + "\n")
     plot(results, args.out / "personalize_sync_vs_steps.png")
+    first = [r for r in results if r["actor"].startswith(clips[0].name)]
+    models = {"zero-shot": load_generator(args.base)[0]}
+    models |= {variant_label(r): load_generator(args.work / f"{r['actor']}.safetensors", args.base)[0] for r in first}
+    side_by_side(args.out / "personalize_side_by_side.mp4", clips[0], models, args.audio / OTHER_SPEECH[0])
     print(table)
 
 

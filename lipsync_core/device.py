@@ -6,13 +6,15 @@ import os
 
 import torch
 
+from .errors import LipSyncError
+
 
 def pick_device(name: str = "auto") -> torch.device:
     """'auto' takes CUDA when present, else CPU; 'cuda' without a GPU is an error worth stating."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA GPU on this machine")
+        raise LipSyncError("--device cuda was asked for, but torch sees no CUDA GPU on this machine")
     return torch.device(name)
 
 

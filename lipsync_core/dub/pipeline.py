@@ -165,10 +165,7 @@ class Renderer:
             raise LipSyncError(f"{self.plate_path}: no dub audio given, and the shot {self.shot.path} names none")
         self.audio_path = Path(audio) if audio is not None else self.shot.audio_path
         self.audio = load_audio(self.audio_path)
-        try:
-            self.device = pick_device(device)
-        except RuntimeError as error:  # asking for CUDA on a machine without it
-            raise LipSyncError(str(error)) from None
+        self.device = pick_device(device)
         if self.device.type == "cpu":
             set_cpu_threads()
         self.model = load_model(model, self.device)

@@ -50,7 +50,11 @@ def read_metadata(path: str | Path) -> tuple[ModelConfig, dict]:
     metadata = file_metadata(path)
     if metadata.get("format") != MODEL_VERSION:
         raise ModelError(f"{path}: model format {metadata.get('format')!r}, this version reads {MODEL_VERSION!r}")
-    return ModelConfig.from_json(metadata["config"]), json.loads(metadata.get("facts", "{}"))
+    try:
+        config = ModelConfig.from_json(metadata["config"])
+    except (KeyError, TypeError, ValueError) as error:  # written by a newer or foreign version
+        raise ModelError(f"{path}: its model config cannot be read by this version ({error})") from None
+    return config, json.loads(metadata.get("facts", "{}"))
 
 
 def load_checkpoint(path: str | Path, modules: dict[str, nn.Module], config: ModelConfig | None = None) -> dict:

@@ -52,6 +52,12 @@ def add_parser(subparsers) -> None:
     model.add_argument("--eval-every", type=int, default=500)
     model.set_defaults(run=run_model)
 
+    package = steps.add_parser("package", help="bundle a trained generator and SyncNet into one model file")
+    package.add_argument("model", type=Path, help="the generator (runs/model/model.safetensors)")
+    package.add_argument("syncnet", type=Path, help="the SyncNet (runs/syncnet/syncnet.safetensors)")
+    package.add_argument("-o", "--output", type=Path, required=True, help="the model file to write (.safetensors)")
+    package.set_defaults(run=run_package)
+
     card = steps.add_parser("card", help="measure a model on the dev split and write its model card")
     _common(card)
     card.add_argument("model", type=Path, help="model file (.safetensors with generator and SyncNet)")
@@ -132,4 +138,18 @@ def run_card(args) -> int:
             licenses = {Path(r["file"]).stem: r["license"] for r in csv.DictReader(f)}
     summary = write_card(args.model, dev, args.out or args.model.parent, args.cross_audio, licenses)
     print(markdown_table(summary))
+    return 0
+
+
+def run_package(args) -> int:
+    from ..models.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+    from ..models.stylelipsync import StyleLipSync
+    from ..models.syncnet import SyncNet
+
+    config, facts = read_metadata(args.model)
+    generator, syncnet = StyleLipSync(config), SyncNet(config)
+    load_checkpoint(args.model, {"generator": generator}, config)
+    sync_facts = load_checkpoint(args.syncnet, {"syncnet": syncnet}, config)
+    save_checkpoint(args.output, {"generator": generator, "syncnet": syncnet}, config, {**facts, "syncnet": sync_facts})
+    print(f"wrote {args.output} ({args.output.stat().st_size / 1e6:.1f} MB)")
     return 0

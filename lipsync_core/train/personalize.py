@@ -36,8 +36,8 @@ from tqdm import tqdm
 from ..errors import LipSyncError, ModelError
 from ..evaluate import evaluate_clip
 from ..media.audio import MEL_FPS
-from ..models.actor import apply_actor, file_sha256, load_generator, low_rank_delta, save_actor
-from ..models.checkpoint import load_checkpoint
+from ..models.actor import ACTOR_VERSION, apply_actor, file_sha256, load_generator, low_rank_delta, save_actor
+from ..models.checkpoint import file_metadata, load_checkpoint
 from ..models.stylelipsync import StyleLipSync
 from ..models.syncnet import SyncNet
 from .data import CACHE_FPS, PreparedClip, WindowSampler
@@ -50,7 +50,7 @@ from .state import load_state, save_state
 HOLDOUT = 0.2  # share of each clip held out for early stopping and the card's measures
 GRID = 5  # frames: cut points fall on multiples of 0.2 s, where 25 fps frames and 80/s mel frames line up
 MIN_FRAMES = 25  # one second: less is not enough to learn a face from
-HELD_OUT_BATCHES = 3  # fixed batches of held-out windows evaluated at every check
+HELD_OUT_BATCHES = (3, 4)  # fixed held-out windows evaluated at every check: 3 batches of 4
 STYLED_CONV_WEIGHT = re.compile(r"blocks\.\d+\.conv[12]\.conv\.weight")
 
 EvalCallback = Callable[[int, StyleLipSync], None]  # (step, generator in eval mode)
@@ -169,6 +169,8 @@ def personalize(
     state_path = run_dir / "state.safetensors"
     torch.manual_seed(seed)
 
+    if file_metadata(base).get("format") == ACTOR_VERSION:
+        raise ModelError(f"{base} is an actor model: personalize from a base model (the one it was made from)")
     model, _ = load_generator(base)
     syncnet = _load_syncnet(syncnet_path or base, model).to(device)
     actor_tensors = make_trainable(model, rank)
@@ -186,7 +188,7 @@ def personalize(
         raise LipSyncError(f"{speech_dir}: the speech pool needs at least two files (one is kept for measuring)")
     *train_speech, measure_speech = speech.values()
     pool = SpeechPool(train_speech, seed + 1) if sync_regularizer else None
-    held_out = _held_out_batches(held_parts, train_speech if sync_regularizer else None, batch, width, seed)
+    held_out = _held_out_batches(held_parts, train_speech if sync_regularizer else None, width, seed)
 
     run = {"base_sha256": file_sha256(base), "clips": [[c.name, len(c)] for c in clips], "rank": rank,
            "sync_regularizer": sync_regularizer, "lr": lr, "batch": batch, "seed": seed}
@@ -276,11 +278,12 @@ def _load_syncnet(path: Path, model: StyleLipSync) -> SyncNet:
     return syncnet.eval().requires_grad_(False)
 
 
-def _held_out_batches(held_parts: list[PreparedClip], pool_mels: list[np.ndarray] | None, batch: int, width: int, seed: int) -> list[tuple[dict, torch.Tensor | None]]:
+def _held_out_batches(held_parts: list[PreparedClip], pool_mels: list[np.ndarray] | None, width: int, seed: int) -> list[tuple[dict, torch.Tensor | None]]:
     """Fixed held-out windows (and pool speech for the regularizer): the same at every check and on resume."""
     sampler = WindowSampler(held_parts, WINDOW, width, seed + 7)
     pool = SpeechPool(pool_mels, seed + 7) if pool_mels is not None else None
-    return [(sampler.windows(batch), pool.windows(batch, WINDOW) if pool else None) for _ in range(HELD_OUT_BATCHES)]
+    count, batch = HELD_OUT_BATCHES
+    return [(sampler.windows(batch), pool.windows(batch, WINDOW) if pool else None) for _ in range(count)]
 
 
 @torch.no_grad()
