@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OTHER_SPEECH = ["AP0827_DeepGram_audio_harvard.flac", "FuxiVirtualH_samples_audios_AdamSchiff_0.flac"]
 SPEECH_START_S = 1.0  # skip the lead-in silence of the speech files
 IMAGE_KEYS = ("psnr_lower_face", "ssim_lower_face", "lmd")
+CARD_SYNC_KEYS = ("lse_c", "offset_accuracy", "mouth_loudness_r")  # the card's sync on the pool's measuring speech
 SYNC_KEYS = ("lse_c", "lse_d", "offset_accuracy")
 
 
@@ -77,9 +78,8 @@ def run_variant(clip, base, syncnet_path, syncnet, speech, work: Path, rank, reg
             "curve": [{**curve[s], "held_l1": held_l1.get(s)} for s in sorted(curve)]}
 
 
-def side_by_side(path: Path, clip: PreparedClip, models: dict, audio: Path) -> None:
-    """The whole clip dubbed with other speech, one labelled panel per model, with that speech."""
-    mels = other_speech(audio.parent, clip, next(iter(models.values())).config.mel_window)[OTHER_SPEECH.index(audio.name)]
+def side_by_side(path: Path, clip: PreparedClip, models: dict, mels: np.ndarray, audio: Path) -> None:
+    """The whole clip dubbed with other speech (`mels` of `audio`), one labelled panel per model, with that speech."""
     ref = int(np.flatnonzero(clip.valid)[0])
     panels = [reconstruct(model, clip, mels, ref) for model in models.values()]
     size = 2 * clip.crops.shape[1]
@@ -109,6 +109,8 @@ def summarize(results: list[dict]) -> dict:
             "best_step": mean([r["best_step"] for r in runs]),
             **{f"zero_shot_{k}": mean([r["measures"]["zero_shot"]["own_audio"][k] for r in runs]) for k in IMAGE_KEYS},
             **{f"personalized_{k}": mean([r["measures"]["personalized"]["own_audio"][k] for r in runs]) for k in IMAGE_KEYS},
+            **{f"{m}_other_{k}": mean([r["measures"][m]["other_audio"][k] for r in runs])
+               for m in ("zero_shot", "personalized") for k in CARD_SYNC_KEYS},
             **{f"cross_zero_shot_{k}": mean([at(r, 0)[k] for r in runs]) for k in SYNC_KEYS},
             **{f"cross_best_{k}": mean([at(r, r["best_step"])[k] for r in runs]) for k in SYNC_KEYS},
             **{f"cross_last_{k}": mean([r["curve"][-1][k] for r in runs]) for k in SYNC_KEYS},
@@ -182,13 +184,17 @@ def main() -> None:
     (args.out / "personalize_report.md").write_text(
         f"# Personalization report\n\nBase model `{args.base}`, {len(clips)} dev actors "
         f"({', '.join(c.name for c in clips)}), {args.steps} steps. `zero_shot_*` / `personalized_*`: held-out "
-        "footage, own audio (personalized = best held-out step). `cross_*`: the whole clip dubbed with other speech, "
-        "at step 0 (zero-shot), the best held-out step and the last step.\n\n" + table + "\n")
+        "footage, own audio (personalized = best held-out step); `*_other_*`: the same frames dubbed with the speech "
+        "pool's measuring file (the actor file's card). `cross_*`: the whole clip dubbed with speech from "
+        f"{args.audio} ({', '.join(OTHER_SPEECH)}), at step 0 (zero-shot), the best held-out step and the last step. "
+        "Sync scores are our SyncNet's (the one the regularizer uses); mouth_loudness_r is independent of it."
+        "\n\n" + table + "\n")
     plot(results, args.out / "personalize_sync_vs_steps.png")
     first = [r for r in results if r["actor"].startswith(clips[0].name)]
     models = {"zero-shot": load_generator(args.base)[0]}
     models |= {variant_label(r): load_generator(args.work / f"{r['actor']}.safetensors", args.base)[0] for r in first}
-    side_by_side(args.out / "personalize_side_by_side.mp4", clips[0], models, args.audio / OTHER_SPEECH[0])
+    mels = other_speech(args.audio, clips[0], syncnet.config.mel_window)[0]
+    side_by_side(args.out / "personalize_side_by_side.mp4", clips[0], models, mels, args.audio / OTHER_SPEECH[0])
     print(table)
 
 

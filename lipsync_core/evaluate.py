@@ -78,16 +78,22 @@ def reconstruct(model: StyleLipSync, clip: PreparedClip, mels: np.ndarray, ref_i
         frames = to_tensor_images(clip.crops[i : i + batch]).to(device)
         masks = torch.from_numpy(clip.masks[i : i + batch].astype(np.float32) / 255)[:, None].to(device)
         out.append(to_uint8(model.decode(masked_input(frames, masks), masks, ref.expand(len(frames), -1, -1, -1), codes[i : i + batch])))
-    generated = np.concatenate(out)
+    # Blended into the frame inside the mask only, as `lipsync dub` does: what a user gets.
+    generated = paste_lower_face(clip, np.concatenate(out))
     # Frames without a face are not generated: keep the originals there.
     generated[~clip.valid] = clip.crops[~clip.valid]
     return generated
 
 
+def paste_lower_face(clip: PreparedClip, lower_faces: np.ndarray) -> np.ndarray:
+    """The clip's crops with `lower_faces` (one image, or one per frame) blended in through the masks."""
+    m = clip.masks[..., None].astype(np.float32) / 255
+    return np.round(clip.crops * (1 - m) + lower_faces * m).astype(np.uint8)
+
+
 def static_mouth(clip: PreparedClip, ref_index: int) -> np.ndarray:
     """The baseline: the reference frame's lower face pasted into every frame's mask."""
-    m = clip.masks[..., None].astype(np.float32) / 255
-    return np.round(clip.crops * (1 - m) + clip.crops[ref_index] * m).astype(np.uint8)
+    return paste_lower_face(clip, clip.crops[ref_index])
 
 
 def loudness(mels: np.ndarray) -> np.ndarray:

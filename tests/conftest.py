@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import pytest
+import torch
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -23,3 +24,13 @@ def manifest(shared_data: Path) -> list[dict[str, str]]:
     """Rows of shared/data/manifest.csv (file, paired_audio, kind, split, duration_s, fps, resolution, audio, ...)."""
     with open(shared_data / "manifest.csv", newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module of small workloads: OpenMP threads on a busy 2-core machine mostly
+    wait on each other, and one thread keeps the timings of these tests steady."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -51,13 +51,7 @@ def randomise_mals(model: StyleLipSync, seed: int = 1) -> None:
         model.mals.temporal.bias.copy_(torch.randn(model.mals.temporal.bias.shape, generator=g) * 0.05)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One thread: these are small workloads, and OpenMP threads on a busy 2-core machine mostly wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -17,14 +17,18 @@ from safetensors import safe_open
 from lipsync_core.cli import main
 from lipsync_core.dub.pipeline import load_model
 from lipsync_core.errors import ModelError
+from lipsync_core.evaluate import reconstruct
 from lipsync_core.models.actor import load_generator
 from lipsync_core.models.checkpoint import file_metadata, save_checkpoint
 from lipsync_core.models.config import ModelConfig
 from lipsync_core.models.stylelipsync import StyleLipSync
 from lipsync_core.models.syncnet import SyncNet
+from lipsync_core.train.data import PreparedClip
 from lipsync_core.train.personalize import personalize, split_footage
 from lipsync_core.train.prepare import ClipSource, prepare_clip
 from lipsync_core.train.speech_pool import SPEECH_DIR, load_speech_pool
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "samples" / "grid_bbaf2n.mp4"
 TINY = ModelConfig(name="tiny", size=32, w_dim=32, channels={4: 32, 8: 32, 16: 16, 32: 16},
@@ -39,15 +43,12 @@ def make_base(path: Path, seed: int) -> Path:
 
 @pytest.fixture(scope="module")
 def clip():
-    torch.set_num_threads(1)
     return prepare_clip(ClipSource(SAMPLE, None), TINY.size)
 
 
-def render(model: StyleLipSync, clip, n: int = 8) -> torch.Tensor:
+def render(model: StyleLipSync, clip: PreparedClip, n: int = 8) -> torch.Tensor:
     """The first `n` frames generated with the clip's own audio."""
-    from lipsync_core.evaluate import reconstruct
-
-    part = type(clip)(clip.name, clip.crops[:n], clip.masks[:n], clip.landmarks[:n], clip.valid[:n], clip.mel, clip.meta)
+    part = PreparedClip(clip.name, clip.crops[:n], clip.masks[:n], clip.landmarks[:n], clip.valid[:n], clip.mel, clip.meta)
     return torch.from_numpy(reconstruct(model, part, clip.mel_windows(TINY.mel_window)[:n], 0)).float()
 
 
@@ -58,12 +59,16 @@ def test_speech_pool_ships_with_its_license():
     assert "CC BY 4.0" in (SPEECH_DIR / "README.md").read_text()
 
 
-def test_personalize_command_writes_a_small_actor_model_that_dub_loads(tmp_path, clip, monkeypatch):
+def test_personalize_command_writes_a_small_actor_model_that_dub_loads(tmp_path, clip, monkeypatch, capsys):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # keep the command to one thread, as the rest of the tests
     base = make_base(tmp_path / "base.safetensors", seed=0)
     actor = tmp_path / "actor.safetensors"
     assert main(["personalize", str(SAMPLE), "--frames", "5-74", "--base", str(base), "-o", str(actor),
-                 "--steps", "4", "--rank", "4", "--device", "cpu"]) == 0
+                 "--steps", "4", "--rank", "4", "--device", "cpu", "--progress-json"]) == 0
+    reports = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert reports[0] == {"stage": "prepare", "done": 0, "total": 1}
+    assert [r["done"] for r in reports if r["stage"] == "train"] == [1, 2, 3, 4]
+    assert {"total", "loss", "sync", "regularizer"} <= reports[-1].keys()
 
     # Only decoder tensors, far fewer bytes than the base model, tied to the base by its hash.
     with safe_open(str(actor), framework="pt") as f:
@@ -93,6 +98,8 @@ def test_actor_refuses_a_different_base_model(tmp_path, clip):
     base = make_base(tmp_path / "base.safetensors", seed=0)
     actor = tmp_path / "actor.safetensors"
     personalize([clip], base, actor, steps=2, eval_every=1, rank=0, measure=False)
+    with pytest.raises(ModelError, match="is an actor model"):
+        personalize([clip], actor, tmp_path / "actor_of_actor.safetensors", steps=2)
     other = make_base(tmp_path / "other.safetensors", seed=1)
     with pytest.raises(ModelError, match="personalized from base model base.safetensors .* is a different model"):
         load_generator(actor, base=other)

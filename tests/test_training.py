@@ -72,13 +72,7 @@ def synthetic_clip(name: str, frames: int, size: int = 32, phase: float = 0.0, s
     return PreparedClip(name, crops, masks, landmarks, np.ones(frames, bool), mel, {"split": split})
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny model gains nothing from threads, and one thread keeps these tests steady on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -45,19 +45,26 @@ def low_rank_delta(up: torch.Tensor, down: torch.Tensor, shape: torch.Size) -> t
 
 
 def apply_actor(generator: StyleLipSync, tensors: dict[str, torch.Tensor]) -> StyleLipSync:
-    """Put an actor's tensors (`set.*`, `low_rank.*.up/down`) into a base generator, in place."""
+    """Put an actor's tensors (`set.*`, `low_rank.*.up/down`) into a base generator, in place.
+    Every tensor is checked before any is applied."""
     params = dict(generator.named_parameters())
-    unknown = sorted({k.split(".", 1)[1].removesuffix(".up").removesuffix(".down") for k in tensors} - params.keys())
-    if unknown:
-        raise ModelError(f"actor tensors name no generator weight: {', '.join(unknown[:3])}")
+    problems = []
+    for key, value in tensors.items():
+        kind, _, name = key.partition(".")
+        if kind == "low_rank":
+            name = name.rpartition(".")[0]
+        if kind not in ("set", "low_rank") or name not in params:
+            problems.append(f"{key} names no generator weight")
+        elif kind == "set" and value.shape != params[name].shape:
+            problems.append(f"{key} is {tuple(value.shape)}, the generator's {tuple(params[name].shape)}")
+    if problems:
+        raise ModelError(f"actor tensors do not fit the base generator: {'; '.join(problems[:3])}")
     with torch.no_grad():
         for key, value in tensors.items():
-            kind, name = key.split(".", 1)
+            kind, _, name = key.partition(".")
             if kind == "set":
-                if value.shape != params[name].shape:
-                    raise ModelError(f"actor tensor {name}: {tuple(value.shape)}, the generator's is {tuple(params[name].shape)}")
                 params[name].copy_(value)
-            elif kind == "low_rank" and name.endswith(".up"):
+            elif name.endswith(".up"):
                 name = name.removesuffix(".up")
                 params[name].add_(low_rank_delta(value, tensors[f"low_rank.{name}.down"], params[name].shape))
     return generator

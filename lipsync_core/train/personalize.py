@@ -14,7 +14,8 @@ What is trained, by `rank`:
 Only what changed is written to the actor file (see models/actor.py).
 
 The last ~20 % of each clip (on the 0.2 s grid) is held out: the objective there picks the best step and
-stops the run early, and the card's measures are taken there, zero-shot vs personalized. Resumable:
+stops the run early, and the card's measures are taken there, zero-shot vs personalized (sync on other
+speech with the pool's last file, which training never uses). Resumable:
 `<out stem>.personalize/` beside the output holds the state (saved at every held-out evaluation) and
 the log; the actor file is written once, atomically, at the end, and the state is then removed.
 """
@@ -37,7 +38,8 @@ from ..errors import LipSyncError, ModelError
 from ..evaluate import evaluate_clip
 from ..media.audio import MEL_FPS
 from ..models.actor import ACTOR_VERSION, apply_actor, file_sha256, load_generator, low_rank_delta, save_actor
-from ..models.checkpoint import file_metadata, load_checkpoint
+from ..models.checkpoint import file_metadata, load_checkpoint, read_metadata
+from ..models.config import ModelConfig
 from ..models.stylelipsync import StyleLipSync
 from ..models.syncnet import SyncNet
 from .data import CACHE_FPS, PreparedClip, WindowSampler
@@ -54,6 +56,7 @@ HELD_OUT_BATCHES = (3, 4)  # fixed held-out windows evaluated at every check: 3 
 STYLED_CONV_WEIGHT = re.compile(r"blocks\.\d+\.conv[12]\.conv\.weight")
 
 EvalCallback = Callable[[int, StyleLipSync], None]  # (step, generator in eval mode)
+Progress = Callable[[int, int, dict], None]  # (step, steps, that step's losses)
 
 
 def clip_part(clip: PreparedClip, start: int, stop: int) -> PreparedClip:
@@ -108,8 +111,9 @@ def make_trainable(model: StyleLipSync, rank: int | None) -> Callable[[], dict[s
 
     def actor_tensors() -> dict[str, torch.Tensor]:
         tensors = {f"set.{n}": p.detach().clone() for n, p in whole.items()}
-        for n, lr in low_rank.items():
-            tensors[f"low_rank.{n}.up"], tensors[f"low_rank.{n}.down"] = lr.up.detach().clone(), lr.down.detach().clone()
+        for n, factors in low_rank.items():
+            tensors[f"low_rank.{n}.up"] = factors.up.detach().clone()
+            tensors[f"low_rank.{n}.down"] = factors.down.detach().clone()
         return tensors
 
     return actor_tensors
@@ -155,12 +159,14 @@ def personalize(
     speech_dir: Path = SPEECH_DIR,
     device: torch.device = torch.device("cpu"),
     on_eval: EvalCallback | None = None,
+    progress: Progress | None = None,
 ) -> dict:
     """Personalize the base model to the actor in `clips` and write the actor file `out`. Returns its facts.
 
     `patience`: stop after this many held-out checks without improvement (None: run all steps).
     `measure`: put zero-shot vs personalized measures of the held-out footage in the facts.
     `on_eval`: called at every held-out check with the current generator (for curves over steps).
+    `progress`: called after every step; without it a progress bar shows on stderr.
     """
     started = time.time()
     base, out = Path(base), Path(out)
@@ -169,8 +175,7 @@ def personalize(
     state_path = run_dir / "state.safetensors"
     torch.manual_seed(seed)
 
-    if file_metadata(base).get("format") == ACTOR_VERSION:
-        raise ModelError(f"{base} is an actor model: personalize from a base model (the one it was made from)")
+    base_config(base)
     model, _ = load_generator(base)
     syncnet = _load_syncnet(syncnet_path or base, model).to(device)
     actor_tensors = make_trainable(model, rank)
@@ -219,7 +224,7 @@ def personalize(
             meta["pool"] = pool.state()
         save_state(state_path, {"generator": model}, {"best": best}, {"generator": opt}, meta)
 
-    bar = tqdm(total=steps, initial=meta["step"], desc=f"personalize {out.name}", unit="step")
+    bar = tqdm(total=steps, initial=meta["step"], desc=f"personalize {out.name}", unit="step", disable=progress is not None)
     step = meta["step"]
     try:
         while step < steps and not (patience and meta["checks_without_gain"] >= patience):
@@ -233,6 +238,8 @@ def personalize(
             record = {"step": step, "time": time.time(), **{k: v.item() for k, v in losses.items()}}
             bar.update(1)
             bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("l1", "sync", "regularizer")})
+            if progress is not None:
+                progress(step, steps, {k: v for k, v in record.items() if k not in ("step", "time")})
             if step % eval_every == 0 or step == steps:
                 record.update(_held_out_score(model, syncnet, held_out, lambda_rec, lambda_sync, lambda_reg, on_eval, step))
                 if record["held_loss"] < meta["best_score"]:
@@ -267,6 +274,13 @@ def personalize(
     state_path.unlink(missing_ok=True)
     log.plot()
     return facts
+
+
+def base_config(base: Path) -> ModelConfig:
+    """The config of the base model file to personalize; an actor model is refused."""
+    if file_metadata(base).get("format") == ACTOR_VERSION:
+        raise ModelError(f"{base} is an actor model: personalize from a base model (the one it was made from)")
+    return read_metadata(base)[0]
 
 
 def _load_syncnet(path: Path, model: StyleLipSync) -> SyncNet:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import re
+import signal
 from pathlib import Path
 
 from ..device import pick_device, set_cpu_threads
@@ -16,7 +18,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "personalize", help="adapt the model to one actor: writes an actor model for `lipsync dub --model`",
         description="Fine-tune the model's decoder on clips of one actor (their own audio), with the sync "
-        "regularizer keeping it in sync with new speech. The last ~20%% of each clip is held out for early "
+        "regularizer keeping it in sync with new speech. The last ~20% of each clip is held out for early "
         "stopping and the measures in the actor file's card. Run again with the same arguments to resume.",
     )
     parser.add_argument("clips", nargs="+", type=Path, help="video files of the actor talking, with their own audio")
@@ -31,11 +33,17 @@ def add_parser(subparsers) -> None:
                         "decoder tensors; 'full': the whole decoder (largest file) (default: 8)")
     parser.add_argument("--no-sync-regularizer", dest="sync_regularizer", action="store_false",
                         help="fine-tune without the sync regularizer (for comparison: sync on new speech drifts)")
-    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate (default: 3e-4)")
     parser.add_argument("--batch", type=int, default=2, help="windows of 5 frames per step (default: 2)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--progress-json", action="store_true",
+                        help='progress as JSON lines on stdout: {"stage": ..., "done": ..., "total": ..., "loss": ...}')
     parser.set_defaults(run=run_personalize)
+
+
+def _json_progress(stage: str, done: int, total: int, losses: dict | None = None) -> None:
+    print(json.dumps({"stage": stage, "done": done, "total": total, **(losses or {})}), flush=True)
 
 
 def _rank(text: str) -> int | None:
@@ -74,26 +82,33 @@ def prepare_footage(path: Path, frames: tuple[int, int] | None, size: int):
 
 
 def run_personalize(args) -> int:
-    from ..models.checkpoint import read_metadata
-    from .personalize import personalize
+    from .personalize import base_config, personalize
 
     if args.output.suffix != ".safetensors":
         raise LipSyncError(f"{args.output}: an actor model is written as .safetensors")
     if args.frames and len(args.frames) != len(args.clips):
         raise LipSyncError(f"--frames given {len(args.frames)} times for {len(args.clips)} clips: give it once per clip")
     set_cpu_threads()
-    config, _ = read_metadata(args.base)
+    # SIGTERM (how the panel cancels) stops the run as Ctrl-C does: state kept, no actor file written.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    report = _json_progress if args.progress_json else None
+    config = base_config(args.base)
     ranges = [_frame_range(f) for f in args.frames] if args.frames else [None] * len(args.clips)
     clips = []
-    for path, frames in zip(args.clips, ranges):
-        print(f"preparing {path}" + (f" frames {frames[0]}-{frames[1]}" if frames else ""))
+    for i, (path, frames) in enumerate(zip(args.clips, ranges)):
+        if report:
+            report("prepare", i, len(args.clips))
+        else:
+            print(f"preparing {path}" + (f" frames {frames[0]}-{frames[1]}" if frames else ""))
         clips.append(prepare_footage(path, frames, config.size))
     facts = personalize(clips, args.base, args.output, syncnet_path=args.syncnet, steps=args.steps, rank=args.rank,
                         sync_regularizer=args.sync_regularizer, lr=args.lr, batch=args.batch, seed=args.seed,
-                        device=pick_device(args.device))
+                        device=pick_device(args.device),
+                        progress=(lambda done, total, losses: report("train", done, total, losses)) if report else None)
     size_kib = args.output.stat().st_size / 1024
     print(f"wrote {args.output} ({size_kib:.0f} KiB): best held-out step {facts['best_step']} of {facts['steps_run']}, "
           f"{facts['seconds'] / 60:.1f} min")
-    for name, rows in facts.get("measures", {}).items():
-        print(f"  {name}: " + "; ".join(f"{k} {v:.3f}" for part in rows.values() for k, v in part.items()))
+    for name, parts in facts.get("measures", {}).items():  # held-out footage, zero-shot vs personalized
+        for part, values in parts.items():
+            print(f"  held-out, {name}, {part.replace('_', ' ')}: " + ", ".join(f"{k} {v:.3f}" for k, v in values.items()))
     return 0
