@@ -87,7 +87,9 @@ def test_personalize_command_writes_a_small_actor_model_that_dub_loads(tmp_path,
     personal, loaded_facts = load_generator(actor)
     assert loaded_facts["steps_run"] == 4 and loaded_facts["base"]["path"] == str(base)
     assert torch.equal(base_model.face_encoder.stem[0].weight, personal.face_encoder.stem[0].weight)
-    assert (render(personal, clip) - render(base_model, clip)).abs().mean() > 0.5  # in 0..255 levels
+    assert facts["best_step"] > 0  # the held-out footage got better: the actor is not the base model
+    change = (render(personal, clip) - render(base_model, clip)).abs()  # 0..255 levels
+    assert change.mean() > 0.1 and change.max() >= 2
 
     # The dub pipeline's model loading reads actor files the same way.
     dub_model = load_model(actor, torch.device("cpu"))
