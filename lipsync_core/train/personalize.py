@@ -37,6 +37,7 @@ from tqdm import tqdm
 from ..errors import LipSyncError, ModelError
 from ..evaluate import evaluate_clip
 from ..media.audio import MEL_FPS
+from ..media.frames import open_plate
 from ..models.actor import ACTOR_VERSION, apply_actor, file_sha256, load_generator, low_rank_delta, save_actor
 from ..models.checkpoint import file_metadata, load_checkpoint, read_metadata
 from ..models.config import ModelConfig
@@ -45,6 +46,7 @@ from ..models.syncnet import SyncNet
 from .data import CACHE_FPS, PreparedClip, WindowSampler
 from .generator_trainer import WINDOW, generator_losses, masked_input
 from .log import RunLog
+from .prepare import ClipSource, prepare_clip
 from .losses import sync_loss
 from .speech_pool import SPEECH_DIR, SpeechPool, load_speech_pool
 from .state import load_state, save_state
@@ -69,6 +71,22 @@ def clip_part(clip: PreparedClip, start: int, stop: int) -> PreparedClip:
     sl = slice(start, stop)
     return PreparedClip(f"{clip.name}[{start}:{stop}]", clip.crops[sl], clip.masks[sl], clip.landmarks[sl],
                         clip.valid[sl], clip.mel[mel_start:], clip.meta | {"frames": [start, stop]})
+
+
+def prepare_footage(path: Path, audio: Path | None, frames: tuple[int, int] | None, size: int) -> PreparedClip:
+    """An actor's clip prepared for training (conformed to 25 fps) with `audio` (None: the clip's own
+    track), cut to `frames` (first, last in the plate's numbering) when given."""
+    clip = prepare_clip(ClipSource(path, audio), size)
+    if frames is None:
+        return clip
+    with open_plate(path) as plate:
+        info = plate.info
+    # Conformed frame i shows time i / 25; the start is rounded up to the 0.2 s grid to stay inside the range.
+    start = math.ceil((frames[0] - info.first) / info.fps * CACHE_FPS / GRID) * GRID
+    stop = min(len(clip), math.floor((frames[1] + 1 - info.first) / info.fps * CACHE_FPS))
+    if stop <= start:
+        raise LipSyncError(f"{path}: frames {frames[0]}-{frames[1]} are outside the clip ({info.first}-{info.last})")
+    return clip_part(clip, start, stop)
 
 
 def split_footage(clip: PreparedClip, holdout: float = HOLDOUT) -> tuple[PreparedClip, PreparedClip]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import signal
 from pathlib import Path
@@ -21,7 +20,10 @@ def add_parser(subparsers) -> None:
         "regularizer keeping it in sync with new speech. The last ~20% of each clip is held out for early "
         "stopping and the measures in the actor file's card. Run again with the same arguments to resume.",
     )
-    parser.add_argument("clips", nargs="+", type=Path, help="video files of the actor talking, with their own audio")
+    parser.add_argument("clips", nargs="+", type=Path, help="video files of the actor talking")
+    parser.add_argument("--audio", action="append", type=Path, metavar="FILE",
+                        help="the dialogue of a clip, when it is not the clip's own audio track; give it once per "
+                        "clip, in order")
     parser.add_argument("--frames", action="append", metavar="A-B",
                         help="frame range of a clip in the plate's numbering; give it once per clip, in order")
     parser.add_argument("--base", type=Path, default=DEFAULT_MODEL, help=f"base model (default: {DEFAULT_MODEL.name}, bundled)")
@@ -61,46 +63,29 @@ def _frame_range(text: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def prepare_footage(path: Path, frames: tuple[int, int] | None, size: int):
-    """The prepared clip (25 fps conformed), cut to `frames` (plate numbering) when given."""
-    from ..media.frames import open_plate
-    from .data import CACHE_FPS
-    from .personalize import GRID, clip_part
-    from .prepare import ClipSource, prepare_clip
-
-    clip = prepare_clip(ClipSource(path, None), size)
-    if frames is None:
-        return clip
-    with open_plate(path) as plate:
-        first, fps = plate.info.first, plate.info.fps
-    # Conformed frame i shows time i / 25; round the start up to the 0.2 s grid to stay inside the range.
-    start = math.ceil((frames[0] - first) / fps * CACHE_FPS / GRID) * GRID
-    stop = min(len(clip), int(math.floor((frames[1] + 1 - first) / fps * CACHE_FPS)))
-    if stop - start <= 0:
-        raise LipSyncError(f"{path}: frames {frames[0]}-{frames[1]} are outside the clip ({plate.info.first}-{plate.info.last})")
-    return clip_part(clip, start, stop)
-
-
 def run_personalize(args) -> int:
-    from .personalize import base_config, personalize
+    from .personalize import base_config, personalize, prepare_footage
 
     if args.output.suffix != ".safetensors":
         raise LipSyncError(f"{args.output}: an actor model is written as .safetensors")
-    if args.frames and len(args.frames) != len(args.clips):
-        raise LipSyncError(f"--frames given {len(args.frames)} times for {len(args.clips)} clips: give it once per clip")
+    for option in ("frames", "audio"):
+        given = getattr(args, option)
+        if given and len(given) != len(args.clips):
+            raise LipSyncError(f"--{option} given {len(given)} times for {len(args.clips)} clips: give it once per clip")
     set_cpu_threads()
     # SIGTERM (how the panel cancels) stops the run as Ctrl-C does: state kept, no actor file written.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     report = _json_progress if args.progress_json else None
     config = base_config(args.base)
     ranges = [_frame_range(f) for f in args.frames] if args.frames else [None] * len(args.clips)
+    audios = args.audio or [None] * len(args.clips)
     clips = []
-    for i, (path, frames) in enumerate(zip(args.clips, ranges)):
+    for i, (path, audio, frames) in enumerate(zip(args.clips, audios, ranges)):
         if report:
             report("prepare", i, len(args.clips))
         else:
-            print(f"preparing {path}" + (f" frames {frames[0]}-{frames[1]}" if frames else ""))
-        clips.append(prepare_footage(path, frames, config.size))
+            print(f"preparing {path}" + (f" with {audio}" if audio else "") + (f", frames {frames[0]}-{frames[1]}" if frames else ""))
+        clips.append(prepare_footage(path, audio, frames, config.size))
     facts = personalize(clips, args.base, args.output, syncnet_path=args.syncnet, steps=args.steps, rank=args.rank,
                         sync_regularizer=args.sync_regularizer, lr=args.lr, batch=args.batch, seed=args.seed,
                         device=pick_device(args.device),
