@@ -58,8 +58,9 @@ def cross_audio_sync(model, syncnet: SyncNet, clip: PreparedClip, speech: list[n
     return {k: float(np.mean([s[k] for s in scores])) for k in SYNC_KEYS}
 
 
-def run_variant(clip, base, syncnet_path, syncnet, speech, work: Path, rank, regularizer: bool, steps: int, eval_every: int) -> dict:
-    name = f"{clip.name}_rank{'full' if rank is None else rank}_{'reg' if regularizer else 'noreg'}_{steps}steps"
+def run_variant(clip, base, syncnet_path, syncnet, speech, work: Path, rank, regularizer: bool, steps: int, eval_every: int,
+                lr: float) -> dict:
+    name = f"{clip.name}_rank{'full' if rank is None else rank}_{'reg' if regularizer else 'noreg'}_{steps}steps_lr{lr:g}"
     actor, curve_path = work / f"{name}.safetensors", work / f"{name}.curve.jsonl"
     if not actor.exists():
 
@@ -69,7 +70,7 @@ def run_variant(clip, base, syncnet_path, syncnet, speech, work: Path, rank, reg
 
         if not (work / f"{name}.personalize" / "state.safetensors").exists():
             curve_path.unlink(missing_ok=True)
-        personalize([clip], base, actor, syncnet_path=syncnet_path, steps=steps, rank=rank, sync_regularizer=regularizer,
+        personalize([clip], base, actor, syncnet_path=syncnet_path, steps=steps, rank=rank, sync_regularizer=regularizer, lr=lr,
                     eval_every=eval_every, patience=None, on_eval=on_eval)
     curve = {r["step"]: r for r in map(json.loads, curve_path.read_text().splitlines())}
     log = [json.loads(line) for line in (work / f"{name}.personalize" / "log.jsonl").read_text().splitlines()]
@@ -158,6 +159,9 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=ROOT / "cache" / "train")
     parser.add_argument("--audio", type=Path, default=ROOT.parent / "shared" / "data" / "audio", help="folder of the other speech")
     parser.add_argument("--actors", type=int, help="only the first N dev clips (default: all)")
+    parser.add_argument("--actor", action="append", help="only dev clips whose name holds this (repeatable)")
+    parser.add_argument("--lr", type=float, default=3e-4, help="personalization learning rate (default: 3e-4, as "
+                        "`lipsync personalize`; a higher one with more steps provokes the drift the regularizer prevents)")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--eval-every", type=int, default=20)
     parser.add_argument("--rank", action="append", help="ranks to compare with the regularizer (default: 8); "
@@ -172,14 +176,15 @@ def main() -> None:
     syncnet = SyncNet(read_metadata(args.base)[0])
     load_checkpoint(args.syncnet or args.base, {"syncnet": syncnet})
     syncnet.eval()
-    clips = load_cache(args.cache, "dev", 25)[: args.actors]
+    clips = [c for c in load_cache(args.cache, "dev", 25) if not args.actor or any(a in c.name for a in args.actor)][: args.actors]
     work = args.work / file_sha256(args.base)[:12]  # runs of another base model are never reused
     work.mkdir(parents=True, exist_ok=True)
     results = []
     for clip in clips:
         speech = other_speech(args.audio, clip, syncnet.config.mel_window)
         for rank, regularizer in variants:
-            results.append(run_variant(clip, args.base, args.syncnet, syncnet, speech, work, rank, regularizer, args.steps, args.eval_every))
+            results.append(run_variant(clip, args.base, args.syncnet, syncnet, speech, work, rank, regularizer, args.steps, args.eval_every,
+                                       args.lr))
     summary = summarize(results)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "personalize_report.json").write_text(json.dumps({"summary": summary, "runs": results}, indent=1))
@@ -187,7 +192,7 @@ def main() -> None:
     (args.out / "personalize_report.md").write_text(
         f"# Personalization report\n\nBase model `{args.base.name}` (trained {read_metadata(args.base)[1].get('step', '?')} steps), "
         f"{len(clips)} dev actors "
-        f"({', '.join(c.name for c in clips)}), {args.steps} steps. `zero_shot_*` / `personalized_*`: held-out "
+        f"({', '.join(c.name for c in clips)}), {args.steps} steps at learning rate {args.lr:g}. `zero_shot_*` / `personalized_*`: held-out "
         "footage, own audio (personalized = best held-out step); `*_other_*`: the same frames dubbed with the speech "
         "pool's measuring file (the actor file's card). `cross_*`: the whole clip dubbed with speech from "
         f"{args.audio} ({', '.join(OTHER_SPEECH)}), at step 0 (zero-shot), the best held-out step and the last step. "
