@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 from .errors import ModelError
-from .face.landmarks import LIPS
+from .face.landmarks import LIPS, mouth_opening
 from .face.tracker import track_frames
-from .metrics import mouth_opening, psnr, sync_scores
+from .metrics import psnr, sync_scores
 from .models.actor import load_generator
 from .models.checkpoint import load_checkpoint
 from .models.stylelipsync import StyleLipSync

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from .models.syncnet import SyncNet
-from .face.landmarks import INNER_LIP_BOTTOM, INNER_LIP_TOP
+from .face.landmarks import mouth_opening
 from .train.data import to_tensor_images
 
 MAX_OFFSET = 15  # frames each way searched for the best audio-video offset
@@ -53,13 +53,6 @@ def sync_scores(syncnet: SyncNet, crops: np.ndarray, mel_windows: np.ndarray, va
         "dist_at_0": float(dist[:, MAX_OFFSET].mean()),
         "dominant_offset": int(np.bincount(best + MAX_OFFSET).argmax() - MAX_OFFSET),
     }
-
-
-def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
-    """(N, 478, 2+) landmarks -> inner-lip gap per frame, relative to the face's inter-ocular distance."""
-    gap = np.linalg.norm(landmarks[:, INNER_LIP_TOP, :2] - landmarks[:, INNER_LIP_BOTTOM, :2], axis=1)
-    eyes = np.linalg.norm(landmarks[:, 33, :2] - landmarks[:, 263, :2], axis=1)
-    return gap / np.maximum(eyes, 1e-6)
 
 
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:

@@ -20,7 +20,7 @@ from lipsync_core.media.audio import MEL_FPS, MEL_SILENCE
 from lipsync_core.models.checkpoint import read_metadata, save_checkpoint
 from lipsync_core.models.config import ModelConfig
 from lipsync_core.models.syncnet import SyncNet
-from lipsync_core.face.landmarks import LIPS
+from lipsync_core.face.landmarks import LEFT_EYE_CORNERS, LIPS, RIGHT_EYE_CORNERS
 from lipsync_core.train.data import CACHE_FPS, PreparedClip, WindowSampler
 from lipsync_core.train import generator_trainer
 from lipsync_core.train.generator_trainer import WINDOW, train_generator
@@ -62,6 +62,7 @@ def synthetic_clip(name: str, frames: int, size: int = 32, phase: float = 0.0, s
         crops[i] = np.clip(img * 255, 0, 255).astype(np.uint8)
         landmarks[i, LIPS, 0] = size * (0.5 + 0.14 * np.cos(angles))
         landmarks[i, LIPS, 1] = size * (0.72 + h * np.sin(angles))
+    landmarks[:, [RIGHT_EYE_CORNERS[0], LEFT_EYE_CORNERS[0]]] = np.array([[0.29, 0.4], [0.71, 0.4]]) * size
     masks = np.zeros((frames, size, size), np.uint8)
     masks[:, size // 2 :, size // 6 : size - size // 6] = 255
     # Log-mel at 80 frames/s: silence floor plus low-band energy following the mouth.

@@ -52,3 +52,18 @@ def face_size(landmarks: np.ndarray) -> np.ndarray:
     """Forehead-to-chin distance in the landmarks' units (pixels for a track), for (..., 478, 2|3):
     the scale that tolerances and speeds are measured in, whatever the resolution."""
     return np.linalg.norm(landmarks[..., FOREHEAD, :2] - landmarks[..., CHIN, :2], axis=-1)
+
+
+def _eye_distance(landmarks: np.ndarray) -> np.ndarray:
+    return np.maximum(np.linalg.norm(landmarks[..., RIGHT_EYE_CORNERS[0], :2] - landmarks[..., LEFT_EYE_CORNERS[0], :2], axis=-1), 1e-6)
+
+
+def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
+    """(..., 478, 2+) landmarks -> inner-lip gap, relative to the face's inter-ocular distance."""
+    return np.linalg.norm(landmarks[..., INNER_LIP_TOP, :2] - landmarks[..., INNER_LIP_BOTTOM, :2], axis=-1) / _eye_distance(landmarks)
+
+
+def mouth_width(landmarks: np.ndarray) -> np.ndarray:
+    """(..., 478, 2+) landmarks -> corner-to-corner width, relative to the inter-ocular distance."""
+    left, right = MOUTH_CORNERS
+    return np.linalg.norm(landmarks[..., left, :2] - landmarks[..., right, :2], axis=-1) / _eye_distance(landmarks)

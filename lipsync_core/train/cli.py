@@ -47,6 +47,8 @@ def add_parser(subparsers) -> None:
     model.add_argument("--lr", type=float, default=1e-3)
     model.add_argument("--lambda-rec", type=float, default=10.0)
     model.add_argument("--lambda-sync", type=float, default=0.1)
+    model.add_argument("--lambda-mouth", type=float, default=1.0,
+                       help="weight of the mouth shape read off the audio codes (training only; 0 turns it off)")
     model.add_argument("--sync-start", type=int, default=0, help="steps before the sync loss joins")
     model.add_argument("--save-every", type=int, default=100)
     model.add_argument("--eval-every", type=int, default=500)
@@ -116,7 +118,7 @@ def run_model(args) -> int:
     train, dev = _splits(args)
     path = train_generator(train, dev, args.run_dir, get_config(args.config), steps=args.steps, syncnet_path=args.syncnet,
                            batch=args.batch, lr=args.lr, lambda_rec=args.lambda_rec, lambda_sync=args.lambda_sync,
-                           sync_start=args.sync_start, seed=args.seed, save_every=args.save_every,
+                           lambda_mouth=args.lambda_mouth, sync_start=args.sync_start, seed=args.seed, save_every=args.save_every,
                            eval_every=args.eval_every, device=pick_device(args.device), init_from=args.init)
     print(f"model: {path}")
     return 0

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..face.landmarks import LIPS
+from ..face.landmarks import LIPS, mouth_opening, mouth_width
 from ..media.audio import mel_windows
 
 CACHE_FPS = 25.0
@@ -83,14 +83,32 @@ def mouth_weight(landmarks: np.ndarray, size: int, margin: float = 0.35) -> np.n
     return out
 
 
+def mouth_shape(clip: PreparedClip) -> np.ndarray:
+    """(N, 2) mouth opening and width per frame, less the clip's median (what speech changes, not who
+    speaks), in units of their typical spread; 0 where there is no face."""
+    shape = np.stack([mouth_opening(clip.landmarks), mouth_width(clip.landmarks)], axis=1)
+    shape = shape - np.nanmedian(shape[clip.valid], axis=0) if clip.valid.any() else shape
+    return np.nan_to_num(shape / MOUTH_SHAPE_SPREAD).astype(np.float32)
+
+
+# Typical frame-to-frame spread (std) of mouth opening and width in talking footage, relative to the
+# inter-ocular distance (measured on the train split): scales both read-out targets to about 1.
+MOUTH_SHAPE_SPREAD = np.array([0.047, 0.038], np.float32)
+# Reference candidates drawn per window; the one whose mouth differs most from the window's is used.
+REFERENCE_CANDIDATES = 4
+
+
 class WindowSampler:
     """Draws random training windows of `length` consecutive face frames, with a reference frame from the
-    same clip at least `min_ref_gap` frames away (so the reference cannot give the mouth away)."""
+    same clip at least `min_ref_gap` frames away. Of a few such candidates the reference is the one whose
+    mouth differs most from the window's: copying the reference's mouth must not pay, so the mouth has to
+    come from the audio."""
 
     def __init__(self, clips: list[PreparedClip], length: int, mel_width: int, seed: int, min_ref_gap: int = 5):
         self.clips = [c for c in clips if len(c.window_starts(length))]
         self.starts = [c.window_starts(length) for c in self.clips]
         self.mels = [c.mel_windows(mel_width) for c in self.clips]
+        self.shapes = [mouth_shape(c) for c in self.clips]
         weights = np.array([len(s) for s in self.starts], np.float64)
         self.weights = weights / weights.sum()
         self.length = length
@@ -103,31 +121,36 @@ class WindowSampler:
     def set_state(self, state: dict) -> None:
         self.rng.bit_generator.state = state
 
-    def _reference(self, clip: PreparedClip, start: int) -> int:
+    def _reference(self, ci: int, start: int) -> int:
+        clip, shape, mid = self.clips[ci], self.shapes[ci], start + self.length // 2
         candidates = np.flatnonzero(clip.valid)
-        far = candidates[np.abs(candidates - (start + self.length // 2)) >= self.min_ref_gap]
-        return int(self.rng.choice(far if len(far) else candidates))
+        far = candidates[np.abs(candidates - mid) >= self.min_ref_gap]
+        picks = self.rng.choice(far if len(far) else candidates, REFERENCE_CANDIDATES)
+        return int(picks[np.abs(shape[picks, 0] - shape[mid, 0]).argmax()])
 
     def windows(self, batch: int) -> dict[str, torch.Tensor]:
         """A generator batch: frames (B,T,3,S,S), masks (B,T,1,S,S), weights (B,T,1,S,S), ref (B,3,S,S),
-        mels (B,T,W,n_mels). Random horizontal flips (a face and its mask flip together)."""
+        mels (B,T,W,n_mels), mouth (B,T,2) (`mouth_shape`). Random horizontal flips (a face and its mask
+        flip together)."""
         picks = [self._pick() for _ in range(batch)]
-        frames, masks, weights, refs, mels = [], [], [], [], []
+        frames, masks, weights, refs, mels, mouths = [], [], [], [], [], []
         for ci, s, flip in picks:
             clip = self.clips[ci]
             sl = slice(s, s + self.length)
-            r = self._reference(clip, s)
+            r = self._reference(ci, s)
             f, m, ref = clip.crops[sl], clip.masks[sl], clip.crops[r]
             w = 1 + 4 * mouth_weight(clip.landmarks[sl], f.shape[1]) + m / 255.0
             if flip:
                 f, m, ref, w = f[:, :, ::-1], m[:, :, ::-1], ref[:, ::-1], w[:, :, ::-1]
             frames.append(f), masks.append(m), weights.append(w), refs.append(ref), mels.append(self.mels[ci][sl])
+            mouths.append(self.shapes[ci][sl])
         return {
             "frames": to_tensor_images(np.stack(frames)),
             "masks": torch.from_numpy(np.stack(masks).astype(np.float32) / 255.0)[:, :, None],
             "weights": torch.from_numpy(np.stack(weights).astype(np.float32))[:, :, None],
             "ref": to_tensor_images(np.stack(refs)),
             "mels": torch.from_numpy(np.stack(mels)),
+            "mouth": torch.from_numpy(np.stack(mouths)),
         }
 
     def sync_batch(self, batch: int, n_shifts: int = 4, min_shift: int = 2, max_shift: int = 15) -> dict[str, torch.Tensor]:

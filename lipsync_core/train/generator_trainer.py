@@ -1,7 +1,8 @@
 """`lipsync train model`: the StyleLipSync generator on T-frame windows with one reference frame.
 
 Loss: lambda_rec * (mouth-weighted L1 + multi-scale structural term) + lambda_sync * (1 - cos) from a
-frozen, trained SyncNet. Resumable; EMA weights are what ships.
+frozen, trained SyncNet + lambda_mouth * the audio mouth read-out (`MouthReadout`). Resumable; EMA
+weights are what ships.
 
 Across GPUs or nodes, start it with torchrun (it reads WORLD_SIZE/RANK/LOCAL_RANK):
     torchrun --nproc_per_node=8 -m lipsync_core.cli train model --device cuda ...
@@ -17,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
@@ -38,9 +41,40 @@ def masked_input(frames: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     return frames * (1 - masks)
 
 
+class MouthReadout(nn.Module):
+    """Training only: mouth opening and width (`data.mouth_shape`) read linearly off each frame's audio
+    codes a_t. Reconstruction alone teaches the audio path slowly, since the decoder can lean on the
+    reference's mouth; asking the audio codes to carry the mouth shape gives the decoder a signal
+    worth following from the first steps. It does not ship: the generator's file is unchanged."""
+
+    def __init__(self, generator: StyleLipSync):
+        super().__init__()
+        self.generator = generator
+        config = generator.config
+        self.linear = nn.Linear(config.n_codes * config.w_dim, 2)
+
+    def forward(self, masked, mask, ref, mels) -> tuple[torch.Tensor, torch.Tensor]:
+        """As StyleLipSync.forward, plus the mouth read-out (B, T, 2)."""
+        audio = self.generator.audio_encoder(mels.flatten(0, 1))
+        return self.generator(masked, mask, ref, mels), self.linear(audio.flatten(1)).view(*mels.shape[:2], 2)
+
+
 def generator_losses(model: StyleLipSync, syncnet: SyncNet | None, batch: dict, lambda_rec: float, lambda_sync: float) -> dict:
-    frames, masks, weights = batch["frames"], batch["masks"], batch["weights"]
-    out = model(masked_input(frames, masks), masks, batch["ref"], batch["mels"])
+    out = model(masked_input(batch["frames"], batch["masks"]), batch["masks"], batch["ref"], batch["mels"])
+    return frame_losses(out, syncnet, batch, lambda_rec, lambda_sync)
+
+
+def readout_losses(readout: MouthReadout, syncnet: SyncNet | None, batch: dict, lambda_rec: float, lambda_sync: float,
+                   lambda_mouth: float) -> dict:
+    out, mouth = readout(masked_input(batch["frames"], batch["masks"]), batch["masks"], batch["ref"], batch["mels"])
+    losses = frame_losses(out, syncnet, batch, lambda_rec, lambda_sync)
+    losses["mouth"] = F.mse_loss(mouth, batch["mouth"])
+    losses["loss"] = losses["loss"] + lambda_mouth * losses["mouth"]
+    return losses
+
+
+def frame_losses(out: torch.Tensor, syncnet: SyncNet | None, batch: dict, lambda_rec: float, lambda_sync: float) -> dict:
+    frames, weights = batch["frames"], batch["weights"]
     flat = dict(pred=out.flatten(0, 1), target=frames.flatten(0, 1), weight=weights.flatten(0, 1))
     l1 = weighted_l1(**flat)
     structural = multiscale_structural(**flat)
@@ -53,7 +87,8 @@ def generator_losses(model: StyleLipSync, syncnet: SyncNet | None, batch: dict, 
 
 
 @torch.no_grad()
-def dev_losses(model: StyleLipSync, syncnet: SyncNet | None, sampler: WindowSampler, batches: int, lambda_rec: float, lambda_sync: float, device) -> dict:
+def dev_losses(model: MouthReadout, syncnet: SyncNet | None, sampler: WindowSampler, batches: int, lambda_rec: float,
+               lambda_sync: float, lambda_mouth: float, device) -> dict:
     """Losses on a fixed set of dev windows (same windows at every evaluation)."""
     state = sampler.state()
     sampler.rng = np.random.default_rng(1234)
@@ -61,7 +96,7 @@ def dev_losses(model: StyleLipSync, syncnet: SyncNet | None, sampler: WindowSamp
     totals: dict[str, float] = {}
     for _ in range(batches):
         b = {k: v.to(device) for k, v in sampler.windows(4).items()}
-        for k, v in generator_losses(model, syncnet, b, lambda_rec, lambda_sync).items():
+        for k, v in readout_losses(model, syncnet, b, lambda_rec, lambda_sync, lambda_mouth).items():
             totals[f"dev_{k}"] = totals.get(f"dev_{k}", 0.0) + v.item() / batches
     model.train()
     sampler.set_state(state)
@@ -70,7 +105,7 @@ def dev_losses(model: StyleLipSync, syncnet: SyncNet | None, sampler: WindowSamp
 
 def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir: Path, config: ModelConfig, *,
                     steps: int, syncnet_path: Path | None, batch: int = 4, lr: float = 1e-3,
-                    lambda_rec: float = 10.0, lambda_sync: float = 0.1, sync_start: int = 0, seed: int = 0,
+                    lambda_rec: float = 10.0, lambda_sync: float = 0.1, lambda_mouth: float = 1.0, sync_start: int = 0, seed: int = 0,
                     ema_decay: float = 0.995, save_every: int = 100, eval_every: int = 500,
                     device: torch.device = torch.device("cpu"), init_from: Path | None = None) -> Path:
     """Train (or continue) the generator. Writes run_dir/state.safetensors (full resume point, every
@@ -90,7 +125,8 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
         syncnet.eval().requires_grad_(False)
     if init_from is not None:
         load_checkpoint(init_from, {"generator": model}, config)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.5, 0.99))
+    readout = MouthReadout(model).to(device)
+    opt = torch.optim.Adam(readout.parameters(), lr=lr, betas=(0.5, 0.99))
     ema = EMA(model, ema_decay)
     sampler = WindowSampler(train, WINDOW, config.mel_window, seed + 1000 * rank)
     dev_sampler = WindowSampler(dev, WINDOW, config.mel_window, seed)
@@ -99,16 +135,16 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
     shipped = StyleLipSync(config)  # built before the RNG state is restored: building draws random numbers
     meta = {"step": 0}
     if state_path.exists():
-        meta = load_state(state_path, {"generator": model}, {"generator": ema}, {"generator": opt})
+        meta = load_state(state_path, {"generator": readout}, {"generator": ema}, {"generator": opt})
         if rank == 0:  # other ranks keep their own seeds so ranks do not draw the same windows
             sampler.set_state(meta["sampler"])
         log.truncate_after(meta["step"])
     gen = torch.Generator()  # jitter RNG, seeded from (seed, rank, step) so a resumed run draws what an uninterrupted one would
-    trained = DistributedDataParallel(model) if world > 1 else model
+    trained = DistributedDataParallel(readout) if world > 1 else readout
 
     def checkpoint(step: int, record: dict) -> None:
         meta.update(step=step, sampler=sampler.state())
-        save_state(state_path, {"generator": model}, {"generator": ema}, {"generator": opt}, meta)
+        save_state(state_path, {"generator": readout}, {"generator": ema}, {"generator": opt}, meta)
         ema.copy_to(shipped)
         modules = {"generator": shipped} | ({"syncnet": syncnet} if syncnet is not None else {})
         save_checkpoint(model_path, modules, config, {"step": step, "data": sorted(c.name for c in train), **record})
@@ -122,18 +158,18 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
         b["ref"], b["frames"] = jittered[:, 0], jittered[:, 1:]
         b = {k: v.to(device) for k, v in b.items()}
         use_sync = syncnet if step > sync_start else None
-        losses = generator_losses(trained, use_sync, b, lambda_rec, lambda_sync)
+        losses = readout_losses(trained, use_sync, b, lambda_rec, lambda_sync, lambda_mouth)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
         opt.step()
         ema.update(model)
         record = {"step": step, "time": time.time(), **{k: v.item() for k, v in losses.items()}}
         bar.update(1)
-        bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("l1", "sync")})
+        bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("l1", "sync", "mouth")})
         if rank > 0:
             continue
         if step % eval_every == 0 or step == steps:
-            record.update(dev_losses(model, syncnet, dev_sampler, 4, lambda_rec, lambda_sync, device))
+            record.update(dev_losses(readout, syncnet, dev_sampler, 4, lambda_rec, lambda_sync, lambda_mouth, device))
             bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k.startswith("dev_")))
         log.write(record)
         if step % save_every == 0 or step == steps:
