@@ -1,32 +1,35 @@
-"""End-to-end speed of `lipsync dub` on a 1280x720 25 fps clip, stage by stage, and its peak memory.
+"""End-to-end speed of `lipsync dub` on a 1280x720 and a 1920x1080 clip, stage by stage, and its peak memory.
 
-Speed: the first `--frames` frames of av/yiranran_Data_31.mp4 are dubbed to an .mp4 twice in one
-process, and between the two a pass only decodes the plate and encodes it again with the same
-writer (the floor any render pays):
+Speed: for each plate, the first `--frames` frames are dubbed to an .mp4 twice in one process, and
+between the two a pass only decodes the plate and encodes it again with the same writer (the
+reference: the floor any render pays):
     cold   what a user's first `lipsync dub` of a shot costs: face analysis included, and the
            one-off warm-ups (librosa's first mel, torch's first convolutions) inside "features" and
            "generate";
     warm   the same render again: the cached track is reused and everything is warmed up.
+The plates are real clips of ../shared/data with one face, copied as they are (PLATES): 720p is
+av/yiranran_Data_31.mp4 (25 fps), 1080p is av/jixinya_test_crop_M030_sad_3_001.mp4 (MEAD, 30 fps,
+112 frames: --frames is capped there).
 Stages, from the renderer's own clocks (DubReport.timings): decode (plate frames), analyze (face
 tracking of the shot, with its own decoding), features (log-mel, aligned crops, crop masks),
 generate (the model: codes + decoding), composite (masks in the plate, warp back, blend), encode
-(conversion + H.264 + muxing the dub). The ratio is the whole render over decode+encode alone.
+(conversion + H.264 + muxing the dub). The ratios divide the whole render, and each stage, by the
+decode+encode time of the same frames.
 
 Memory (--memory): peak RSS of a full `lipsync dub` process for a 10 s and a 60 s plate (the GRID
 sample looped), to show it does not grow with the length of the shot.
 
 The model is the bundled one when it exists, else a random-weight model of the same config (same
 architecture and size: the same speed). Usage:
-    python benchmarks/bench_dub.py [--frames 100] [--memory] [--data ../shared/data]
-Run it on an otherwise idle machine for numbers to quote; LD_PRELOAD tcmalloc as `make` does;
-OMP_NUM_THREADS sets torch's threads (default: one per core).
+    python benchmarks/bench_dub.py [--quick] [--frames 100] [--memory] [--json dub.json] [--data ../shared/data]
+--quick: 25 frames per plate, a check that it runs. Run it on an otherwise idle machine for numbers
+to quote; LD_PRELOAD tcmalloc as `make` does; OMP_NUM_THREADS sets torch's threads (default: one per core).
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +40,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import describe, machine_facts, run_child, write_results  # noqa: E402
 
 from lipsync_core.dub.outputs import DubOutput  # noqa: E402
 from lipsync_core.dub.pipeline import DEFAULT_MODEL, STAGES, dub  # noqa: E402
@@ -46,7 +52,10 @@ from lipsync_core.models.checkpoint import save_checkpoint  # noqa: E402
 from lipsync_core.models.config import get_config  # noqa: E402
 from lipsync_core.models.stylelipsync import StyleLipSync  # noqa: E402
 
-CLIP = "av/yiranran_Data_31.mp4"  # 1280x720, 25 fps, one face
+PLATES = {  # real footage with one face, in ../shared/data
+    "720p": "av/yiranran_Data_31.mp4",  # 1280x720, 25 fps, 24 s
+    "1080p": "av/jixinya_test_crop_M030_sad_3_001.mp4",  # 1920x1080, 30 fps, 3.7 s
+}
 SAMPLES = ROOT / "resources" / "samples"
 
 
@@ -76,92 +85,139 @@ def clocked(work) -> tuple[float, float, object]:
     return time.perf_counter() - wall, time.process_time() - cpu, result
 
 
-def speed(data: Path, count: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        plate = tmp / "plate.mp4"
-        shutil.copy(data / CLIP, plate)
-        audio = SAMPLES / "dub_speech.wav"
-        model, model_note = model_file(tmp)
-        frames = (0, count - 1)
-        with open_plate(plate, frames=frames) as source:
-            info = source.info
-        print(f"plate {CLIP}: {info.width}x{info.height}, {info.fps:g} fps, frames {frames[0]}-{frames[1]}")
-        print(f"model {model_note}; torch threads {torch.get_num_threads()}")
 
-        runs, cpu = {}, {}
-        for name in ("cold", "floor", "warm"):
-            if name == "floor":  # after the cold render, so codecs and imports are warm for it too
-                floor, floor_cpu, _ = clocked(lambda: decode_encode(plate, frames, audio, tmp / "copy.mp4"))
-                continue
-            wall, cpu[name], report = clocked(
-                lambda: dub(plate, audio, tmp / f"{name}.mp4", frames=frames, model=model, device="cpu")
-            )
-            runs[name] = (wall, report.timings)
 
-        print(f"\ndecode+encode alone: {floor:.2f} s = {count / floor:.1f} fps (CPU {floor_cpu:.2f} s)\n")
-        print(f"{'stage':<10}" + "".join(f"{name + ' s':>10}{name + ' fps':>10}{'share':>7}" for name in runs))
+def speed(name: str, data: Path, clip: str, count: int, model: Path, folder: Path) -> list[dict]:
+    """One result per render (cold, warm) of the first `count` frames of the clip."""
+    # The dub caches the face track beside its plate: a copy keeps the data folder clean and the
+    # first render truly cold.
+    plate = folder / f"{name}{Path(clip).suffix}"
+    shutil.copy(data / clip, plate)
+    with open_plate(plate) as source:
+        info = source.info
+    count = min(count, info.frame_count)
+    frames = (info.first, info.first + count - 1)
+    audio = SAMPLES / "dub_speech.wav"
+    renders = {}
+    for run in ("cold", "reference", "warm"):
+        if run == "reference":  # after the cold render, so codecs and imports are warm for it too
+            reference, reference_cpu, _ = clocked(lambda: decode_encode(plate, frames, audio, folder / f"{name}_copy.mp4"))
+            continue
+        wall, cpu, report = clocked(lambda: dub(plate, audio, folder / f"{name}_{run}.mp4", frames=frames, model=model, device="cpu"))
+        renders[run] = (wall, cpu, report.timings)
+
+    results = []
+    for run, (wall, cpu, timings) in renders.items():
+        stages = {}
         for stage in STAGES:
-            row = f"{stage:<10}"
-            for total, timings in runs.values():
-                seconds = timings[stage]
-                fps = f"{count / seconds:.1f}" if seconds > 0 else "-"
-                row += f"{seconds:>10.2f}{fps:>10}{seconds / total:>7.0%}"
-            print(row)
-        row = f"{'other':<10}"
-        for total, timings in runs.values():
-            other = total - sum(timings.values())
-            row += f"{other:>10.2f}{'':>10}{other / total:>7.0%}"
-        print(row)
-        row = f"{'total':<10}"
-        for total, _ in runs.values():
-            row += f"{total:>10.2f}{count / total:>10.1f}{'':>7}"
-        print(row)
-        print(f"{'CPU s':<10}" + "".join(f"{cpu[name]:>10.2f}{count / cpu[name]:>10.1f}{'':>7}" for name in runs))
-        print("\nwhole render / decode+encode alone, wall: " + ", ".join(f"{name} {total / floor:.1f}x" for name, (total, _) in runs.items())
-              + "; CPU: " + ", ".join(f"{name} {cpu[name] / floor_cpu:.1f}x" for name in runs))
+            seconds = timings[stage]
+            # A stage that did not run (analysis of a cached track) has no speed and no ratio.
+            stages[stage] = {"seconds": seconds, "share": seconds / wall} | (
+                {"frames_per_s": count / seconds, "ratio": seconds / reference} if seconds > 0 else {})
+        results.append({
+            "what": f"dub {name} ({info.width}x{info.height}), {run}", "plate": name, "clip": clip,
+            "width": info.width, "height": info.height, "fps": info.fps, "frames": count, "run": run,
+            "seconds": wall, "cpu_s": cpu, "frames_per_s": count / wall,
+            "reference": "decode+encode of the same frames with the dub's writer", "reference_s": reference,
+            "reference_cpu_s": reference_cpu, "reference_frames_per_s": count / reference,
+            "ratio": wall / reference, "cpu_ratio": cpu / reference_cpu,
+            "stages": stages, "other_s": wall - sum(timings.values()),
+        })
+    return results
 
 
-def memory() -> None:
+def speed_markdown(results: list[dict]) -> str:
+    """One table per plate: stages down, the cold and warm renders across."""
+    lines = []
+    for name in dict.fromkeys(r["plate"] for r in results):
+        runs = [r for r in results if r["plate"] == name]
+        first = runs[0]
+        lines += [
+            f"**{name}**: `{first['clip']}`, {first['width']}x{first['height']}, {first['fps']:.4g} fps, {first['frames']} frames; "
+            f"reference (decode+encode alone): {first['reference_s']:.2f} s = {first['reference_frames_per_s']:.1f} frames/s "
+            f"(CPU {first['reference_cpu_s']:.2f} s)",
+            "",
+            "| stage | " + " | ".join(f"{r['run']} s | {r['run']} frames/s | {r['run']} share | {r['run']} x reference" for r in runs) + " |",
+            "| --- |" + " ---: |" * (4 * len(runs)),
+        ]
+        for stage in STAGES:
+            cells = []
+            for r in runs:
+                s = r["stages"][stage]
+                cells += [f"{s['seconds']:.2f}", f"{s['frames_per_s']:.1f}" if "frames_per_s" in s else "-", f"{s['share']:.0%}",
+                          f"{s['ratio']:.2f}" if "ratio" in s else "-"]
+            lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+        lines.append("| other | " + " | ".join(f"{r['other_s']:.2f} | | {r['other_s'] / r['seconds']:.0%} |" for r in runs) + " |")
+        lines.append("| **total** | " + " | ".join(f"{r['seconds']:.2f} | {r['frames_per_s']:.1f} | | **{r['ratio']:.2f}**" for r in runs) + " |")
+        lines.append("| CPU time | " + " | ".join(f"{r['cpu_s']:.2f} | {r['frames'] / r['cpu_s']:.1f} | | {r['cpu_ratio']:.2f}" for r in runs) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def memory(model: Path, folder: Path) -> list[dict]:
     """Peak RSS of a whole `lipsync dub` process for a 10 s and a 60 s plate (the GRID sample looped)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        model, model_note = model_file(tmp)
-        with open_plate(SAMPLES / "grid_bbaf2n.mp4") as sample:
-            images = [f.image for f in sample]
-            info = sample.info
-        print(f"\nmemory: the GRID sample ({info.width}x{info.height}) looped; model {model_note}")
-        for seconds in (10, 60):
-            plate = tmp / f"plate_{seconds}s.mp4"
-            count = int(seconds * info.fps)
-            with open_writer(plate, fps=info.fps, width=info.width, height=info.height) as out:
-                for i in range(count):
-                    # Back and forth, so the loop has no jump that would lose the face for a frame.
-                    cycle = i % (2 * len(images) - 2)
-                    out.write(images[cycle if cycle < len(images) else 2 * len(images) - 2 - cycle])
-            started = time.perf_counter()
-            result = subprocess.run(
-                ["/usr/bin/time", "-f", "%M", sys.executable, "-m", "lipsync_core.cli", "dub", str(plate),
-                 str(SAMPLES / "dub_speech.wav"), "-o", str(tmp / f"out_{seconds}s.mp4"), "--model", str(model),
-                 "--device", "cpu"],
-                cwd=ROOT, capture_output=True, text=True,
-            )
-            if result.returncode != 0:
-                raise SystemExit(result.stderr[-2000:])
-            peak_mb = int(result.stderr.strip().splitlines()[-1]) / 1024
-            print(f"  {seconds:>3} s plate ({count} frames): peak RSS {peak_mb:.0f} MB, {time.perf_counter() - started:.0f} s")
+    with open_plate(SAMPLES / "grid_bbaf2n.mp4") as sample:
+        images = [f.image for f in sample]
+        info = sample.info
+    results = []
+    for seconds in (10, 60):
+        plate = folder / f"plate_{seconds}s.mp4"
+        count = int(seconds * info.fps)
+        with open_writer(plate, fps=info.fps, width=info.width, height=info.height) as out:
+            for i in range(count):
+                # Back and forth, so the loop has no jump that would lose the face for a frame.
+                cycle = i % (2 * len(images) - 2)
+                out.write(images[cycle if cycle < len(images) else 2 * len(images) - 2 - cycle])
+        run = run_child([sys.executable, "-m", "lipsync_core.cli", "dub", str(plate), str(SAMPLES / "dub_speech.wav"),
+                         "-o", str(folder / f"out_{seconds}s.mp4"), "--model", str(model), "--device", "cpu"], cwd=ROOT)
+        if run.returncode != 0:
+            raise SystemExit(run.stderr[-2000:])
+        result = {"what": f"dub memory, {seconds} s plate ({info.width}x{info.height}, {count} frames)", "plate_s": seconds,
+                  "frames": count, "peak_rss_mib": run.peak_rss_mib, "seconds": run.wall_s}
+        if results:  # the claim is that memory does not grow with the shot: compare with the shortest
+            result |= {"reference": "the 10 s plate", "mem_ratio": run.peak_rss_mib / results[0]["peak_rss_mib"]}
+        results.append(result)
+    return results
 
 
-def main() -> None:
+def memory_markdown(results: list[dict]) -> str:
+    lines = ["Peak memory of a whole `lipsync dub` process, the GRID sample looped:", "",
+             "| plate | frames | peak RSS (MiB) | x the 10 s plate | wall s |", "| --- | ---: | ---: | ---: | ---: |"]
+    for r in results:
+        ratio = f"{r['mem_ratio']:.2f}" if "mem_ratio" in r else ""
+        lines.append(f"| {r['plate_s']} s | {r['frames']} | {r['peak_rss_mib']:.0f} | {ratio} | {r['seconds']:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, default=100)
+    parser.add_argument("--quick", action="store_true", help="25 frames per plate: a check that it runs")
+    parser.add_argument("--frames", type=int, help="frames per plate (default 100, quick 25)")
     parser.add_argument("--memory", action="store_true", help="also measure peak RSS for a 10 s and a 60 s plate")
+    parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    args = parser.parse_args()
-    speed(args.data, args.frames)
-    if args.memory:
-        memory()
+    args = parser.parse_args(argv)
+    if not (args.data / "manifest.csv").is_file():
+        print(f"real media not found at {args.data}", file=sys.stderr)
+        return 1
+    count = args.frames or (25 if args.quick else 100)
+    facts = machine_facts()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        model, model_note = model_file(folder)
+        results = []
+        for name, clip in PLATES.items():
+            print(f"[dub] {name}: {count} frames of {clip}", file=sys.stderr, flush=True)
+            results += speed(name, args.data, clip, count, model, folder)
+        print(f"`lipsync dub` on {describe(facts)}; model {model_note}\n")
+        print(speed_markdown(results))
+        if args.memory:
+            measured = memory(model, folder)
+            print(memory_markdown(measured))
+            results += measured
+    write_results(args.json, "dub", args.quick, facts, results)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -32,6 +30,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import describe, machine_facts, write_results  # noqa: E402
 
 FULL_BATCHES = {"cpu": [1, 2, 4, 8, 16], "paper": [1, 2, 4, 8], "wav2lip": [1, 2, 4, 8, 16]}
 QUICK_BATCHES = {"cpu": [1, 4], "paper": [1], "wav2lip": [1, 4]}
@@ -129,13 +130,6 @@ def _peak_kib() -> int:
     return peak
 
 
-def _tcmalloc_loaded() -> bool:
-    try:
-        return "tcmalloc" in Path("/proc/self/maps").read_text()
-    except OSError:
-        return "tcmalloc" in os.environ.get("LD_PRELOAD", "")
-
-
 def measure(model_name: str, batch: int, min_time: float, min_calls: int, threads: int | None, device_name: str) -> dict:
     import torch
 
@@ -214,35 +208,6 @@ def measure(model_name: str, batch: int, min_time: float, min_calls: int, thread
 
 # --- the driver -----------------------------------------------------------------------------------
 
-def machine_facts(threads: int | None, device: str) -> dict:
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    facts = {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch": torch.__version__,
-        "threads": threads or torch.get_num_threads(),
-        "device": device,
-        "tcmalloc": _tcmalloc_loaded(),
-        "python": platform.python_version(),
-    }
-    if device == "cuda":
-        facts["gpu"] = torch.cuda.get_device_name()
-    try:
-        facts["load_average"] = os.getloadavg()[0]
-    except OSError:
-        pass
-    return facts
-
-
 def run_point(model: str, batch: int, args) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", model, str(batch),
            "--min-time", str(args.min_time), "--min-calls", str(args.min_calls), "--device", args.device]
@@ -254,21 +219,24 @@ def run_point(model: str, batch: int, args) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def markdown(results: list[dict], facts: dict) -> str:
+def add_ratios(results: list[dict]) -> None:
+    """Each StyleLipSync point gets its ratios to the Wav2Lip-style U-Net at the same batch, measured in
+    this run: frames/s (above 1: faster) and peak memory (above 1: more)."""
     baseline = {r["batch"]: r for r in results if r["model"] == "wav2lip" and "error" not in r}
+    for r in results:
+        base = baseline.get(r["batch"])
+        if "error" in r or r["model"] == "wav2lip" or base is None:
+            continue
+        r["reference"] = f"Wav2Lip-style 96 px U-Net, batch {r['batch']}"
+        r["fps_ratio"] = r["frames_per_s"] / base["frames_per_s"]
+        if r["peak_mib"] > 0 and base["peak_mib"] > 0:  # the net peak of a tiny workload can round to 0
+            r["mem_ratio"] = r["peak_mib"] / base["peak_mib"]
+
+
+def markdown(results: list[dict], facts: dict) -> str:
     lines = [
-        f"Generation on {facts['device']} ({facts['cpu']}, {facts['cores']} cores, {facts['threads']} torch threads, "
-        f"torch {facts['torch']}, tcmalloc {'on' if facts['tcmalloc'] else 'off'}, load average at start "
-        f"{facts.get('load_average', float('nan')):.2f})",
+        f"Generation on {facts['device']}: {describe(facts)}",
         "",
-    ]
-    if facts.get("load_average", 0) > 0.5 * (facts["cores"] or 1):
-        lines += [
-            f"**The machine was busy (load average {facts['load_average']:.1f} on {facts['cores']} cores): "
-            "these numbers are not to quote.** Multi-threaded torch suffers most from sharing cores.",
-            "",
-        ]
-    lines += [
         "| model | px | params (M) | batch | frames/s | ms/frame | peak mem (MiB) | fps ours/wav2lip | mem ours/wav2lip |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
@@ -276,11 +244,8 @@ def markdown(results: list[dict], facts: dict) -> str:
         if "error" in r:
             lines.append(f"| {r['model']} | | | {r['batch']} | failed: {r['error']} | | | | |")
             continue
-        base = baseline.get(r["batch"])
-        ratio_fps = ratio_mem = ""
-        if base is not None and r["model"] != "wav2lip":
-            ratio_fps = f"{r['frames_per_s'] / base['frames_per_s']:.2f}"
-            ratio_mem = f"{r['peak_mib'] / base['peak_mib']:.2f}" if base["peak_mib"] > 0 else ""
+        ratio_fps = f"{r['fps_ratio']:.2f}" if "fps_ratio" in r else ""
+        ratio_mem = f"{r['mem_ratio']:.2f}" if "mem_ratio" in r else ""
         lines.append(
             f"| {r['model']} | {r['size']} | {r['params_m']:.1f} | {r['batch']} | {r['frames_per_s']:.2f} | "
             f"{r['ms_per_frame']:.1f} | {r['peak_mib']:.0f} | {ratio_fps} | {ratio_mem} |"
@@ -320,10 +285,9 @@ def main(argv: list[str] | None = None) -> int:
             shown = (f"{result['frames_per_s']:.2f} frames/s, peak {result['peak_mib']:.0f} MiB"
                      if "error" not in result else f"failed: {result['error']}")
             print(f"  {model} batch {batch}: {shown}", file=sys.stderr, flush=True)
+    add_ratios(results)
     print(markdown(results, facts))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"machine": facts, "quick": args.quick, "results": results}, indent=2) + "\n")
+    write_results(args.json, "models", args.quick, facts, results)
     return 0 if all("error" not in r for r in results) else 1
 
 

@@ -28,7 +28,6 @@ import contextlib
 import importlib.util
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_dub import SAMPLES, clocked, decode_encode  # noqa: E402
+from benchlib import describe, machine_facts, run_child, write_results  # noqa: E402
 from bench_models import build_wav2lip  # noqa: E402
 from lipsync_core.media.frames import open_plate  # noqa: E402
 from lipsync_core.models.actor import DEFAULT_MODEL  # noqa: E402
@@ -148,23 +148,20 @@ def measure_personalize(data: Path, seconds: float, steps: int | None, folder: P
     reference, reference_cpu = reference_seconds(plate, frames, folder)
     base, note = model_file(folder, "cpu")
     out = folder / "actor.safetensors"
-    cmd = ["/usr/bin/time", "-f", "%M %U %S", sys.executable, "-m", "lipsync_core.cli", "personalize", str(plate),
-           "--frames", f"{frames[0]}-{frames[1]}", "--base", str(base), "-o", str(out), "--device", "cpu"]
+    cmd = [sys.executable, "-m", "lipsync_core.cli", "personalize", str(plate), "--frames", f"{frames[0]}-{frames[1]}",
+           "--base", str(base), "-o", str(out), "--device", "cpu"]
     cmd += ["--steps", str(steps)] if steps else []
-    started = time.perf_counter()
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(f"lipsync personalize failed:\n{result.stderr[-2000:]}")
-    peak_kib, user, system = result.stderr.strip().splitlines()[-1].split()
+    run = run_child(cmd, cwd=ROOT)
+    if run.returncode != 0:
+        raise SystemExit(f"lipsync personalize failed:\n{run.stderr[-2000:]}")
     facts = json.loads(file_metadata(out)["facts"])
     return {
         "what": f"personalize {seconds:g} s of footage ({info.width}x{info.height}), {facts['steps_run']} steps "
                 f"(best {facts['best_step']}), model: {note}",
-        "value": wall, "unit": "s wall (prepare + fine-tune + held-out measures)",
+        "value": run.wall_s, "unit": "s wall (prepare + fine-tune + held-out measures)",
         "reference": f"footage {seconds:g} s; decode+encode {reference:.1f} s",
-        "ratio": wall / reference, "cpu_ratio": (float(user) + float(system)) / reference_cpu,
-        "realtime_ratio": wall / seconds, "fine_tune_s": facts["seconds"], "peak_rss_mib": int(peak_kib) / 1024,
+        "ratio": run.wall_s / reference, "cpu_ratio": run.cpu_s / reference_cpu,
+        "realtime_ratio": run.wall_s / seconds, "fine_tune_s": facts["seconds"], "peak_rss_mib": run.peak_rss_mib,
     }
 
 
@@ -187,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.data / "manifest.csv").is_file():
         print(f"real media not found at {args.data}", file=sys.stderr)
         return 1
+    facts = machine_facts()
     configs = ["cpu"] if args.quick else ["cpu", "paper"]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -200,10 +198,9 @@ def main(argv: list[str] | None = None) -> int:
             results.append(measure_personalize(args.data, 5 if args.quick else 30, 2 if args.quick else None, folder))
         else:
             print("`lipsync personalize` is not in this build: personalization not measured", file=sys.stderr)
+    print(f"Training side on {describe(facts)}\n")
     print(markdown(results))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"quick": args.quick, "results": results}, indent=2) + "\n")
+    write_results(args.json, "train", args.quick, facts, results)
     return 0
 
 

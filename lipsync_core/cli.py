@@ -19,10 +19,12 @@ SUBCOMMANDS = [
     "lipsync_core.face.analyze",
     "lipsync_core.dub.cli",
     "lipsync_core.dub.batch",
+    "lipsync_core.dub.timeline",
     "lipsync_core.dub.demo",
     "lipsync_core.train.cli",
     "lipsync_core.train.personalize_cli",
     "lipsync_core.eval.cli",
+    "lipsync_core.ops.plugin_json",
 ]
 
 

@@ -20,8 +20,8 @@ from lipsync_core.media.audio import MEL_FPS, MEL_SILENCE
 from lipsync_core.models.checkpoint import read_metadata, save_checkpoint
 from lipsync_core.models.config import ModelConfig
 from lipsync_core.models.syncnet import SyncNet
-from lipsync_core.face.landmarks import LEFT_EYE_CORNERS, LIPS, RIGHT_EYE_CORNERS
-from lipsync_core.train.data import CACHE_FPS, PreparedClip, WindowSampler
+from lipsync_core.face.landmarks import INNER_LIP_BOTTOM, INNER_LIP_TOP, LEFT_EYE_CORNERS, LIPS, RIGHT_EYE_CORNERS
+from lipsync_core.train.data import CACHE_FPS, PreparedClip, WindowSampler, mouth_shape
 from lipsync_core.train import generator_trainer
 from lipsync_core.train.generator_trainer import WINDOW, train_generator
 from lipsync_core.train.log import RunLog
@@ -62,6 +62,7 @@ def synthetic_clip(name: str, frames: int, size: int = 32, phase: float = 0.0, s
         crops[i] = np.clip(img * 255, 0, 255).astype(np.uint8)
         landmarks[i, LIPS, 0] = size * (0.5 + 0.14 * np.cos(angles))
         landmarks[i, LIPS, 1] = size * (0.72 + h * np.sin(angles))
+        landmarks[i, [INNER_LIP_TOP, INNER_LIP_BOTTOM]] = np.array([[0.5, 0.72 - h], [0.5, 0.72 + h]]) * size
     landmarks[:, [RIGHT_EYE_CORNERS[0], LEFT_EYE_CORNERS[0]]] = np.array([[0.29, 0.4], [0.71, 0.4]]) * size
     masks = np.zeros((frames, size, size), np.uint8)
     masks[:, size // 2 :, size // 6 : size - size // 6] = 255
@@ -99,6 +100,23 @@ def test_synthetic_clip_is_usable(clips) -> None:
     # The mouth really moves: consecutive frames differ in the lower half, not in the upper.
     diff = np.abs(np.diff(clip.crops.astype(np.int16), axis=0)).mean(axis=(0, 3))
     assert diff[16:].mean() > 1 and diff[:14].max() == 0
+
+
+def test_mouth_targets_follow_the_lips_and_references_contrast_them(clips) -> None:
+    train, _ = clips
+    clip = train[0]
+    shape = mouth_shape(clip)
+    # The synthetic mouth opens with `h`: the opening target rises and falls with the lip landmarks.
+    gap = clip.landmarks[:, INNER_LIP_BOTTOM, 1] - clip.landmarks[:, INNER_LIP_TOP, 1]
+    assert np.corrcoef(shape[:, 0], gap)[0, 1] > 0.99
+    assert abs(np.median(shape[:, 0])) < 1e-6  # the clip's own resting mouth is the zero
+    # References are picked to differ in mouth from the window: more than a random far frame does.
+    sampler = WindowSampler([clip], WINDOW, TINY.mel_window, 0)
+    mids = sampler.rng.choice(sampler.starts[0], 200) + WINDOW // 2
+    picked = np.mean([abs(shape[sampler._reference(0, m - WINDOW // 2), 0] - shape[m, 0]) for m in mids])
+    rng = np.random.default_rng(0)
+    far = [rng.choice([f for f in range(len(clip)) if abs(f - m) >= 5]) for m in mids]
+    assert picked > 1.5 * np.mean(np.abs(shape[far, 0] - shape[mids, 0]))
 
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -175,6 +193,8 @@ def test_generator_loss_goes_down(clips, tmp_path: Path) -> None:
     l1 = np.array([r["l1"] for r in log])
     first, last = l1[:5].mean(), l1[-5:].mean()
     assert last < 0.7 * first, (first, last)
+    # The audio codes learn to carry the mouth shape (on the fixed dev windows: one batch is too noisy).
+    assert log[-1]["dev_mouth"] < 0.8 * log[14]["dev_mouth"]
     # Held-out clip (same drawing, other mouth motion): better at step 30 than at step 15.
     assert log[-1]["dev_l1"] < log[14]["dev_l1"] < first
     assert (tmp_path / "losses.png").is_file() and (tmp_path / "model.safetensors").is_file()

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # System libraries the Python wheels load at run time (OpenCV/MediaPipe: libGL, GLib; Qt: EGL,
-# xkbcommon, fontconfig, D-Bus) plus tcmalloc, which halves CPU training step time.
+# xkbcommon, fontconfig, D-Bus; Qt Multimedia, for the panel's dub audio playback: PulseAudio's client
+# library, which libQt6Multimedia links against even where no sound server runs) plus tcmalloc, which
+# halves CPU training step time.
 # Installs only what is missing, with apt-get (as root, or through sudo when available).
 set -euo pipefail
-packages=(libgl1 libglib2.0-0 libegl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libtcmalloc-minimal4)
+packages=(libgl1 libglib2.0-0 libegl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libpulse0 libtcmalloc-minimal4)
 command -v dpkg-query >/dev/null 2>&1 || { echo "system-deps: not a Debian/Ubuntu system; install the equivalents of: ${packages[*]}"; exit 0; }
 missing=()
 for p in "${packages[@]}"; do

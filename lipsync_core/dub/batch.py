@@ -48,7 +48,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LipSyncError
-from .cli import ProgressBars, frame_range
+from ..ops.cli import frame_range
+from .cli import ProgressBars, add_render_options
 from .outputs import output_kind
 from .pipeline import dub
 
@@ -136,8 +137,6 @@ def table(outcomes: list[Outcome]) -> str:
 
 
 def add_parser(subparsers) -> None:
-    from .cli import add_render_options
-
     parser = subparsers.add_parser(
         "batch",
         help="dub every shot of a shot list (JSON or CSV), with a summary at the end",

@@ -19,7 +19,6 @@ for a host) then computes every frame exactly as a render of the whole shot does
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections import defaultdict
@@ -41,12 +40,13 @@ from ..media.frames import Frame, _ranges_text, open_plate
 from ..models.actor import DEFAULT_MODEL, load_generator
 from ..models.mals import MaLS
 from ..models.stylelipsync import StyleLipSync
-from ..shot import Shot
+from ..ops.generate import DEFAULT_BATCH
+from ..shot import Keyframes, Shot, validate
 from ..train.data import to_tensor_images
 from ..train.generator_trainer import masked_input
 from .outputs import DubOutput, output_kind
+from .timing import offset_seconds
 
-DEFAULT_BATCH = 8
 STAGES = ("decode", "analyze", "features", "generate", "composite", "encode")
 
 # Why a frame is passed through untouched.
@@ -105,17 +105,6 @@ def load_model(path: str | Path | None, device: torch.device) -> StyleLipSync:
     return model.to(device)
 
 
-def offset_seconds(value: str | float, fps: float) -> float:
-    """An audio offset in seconds from '3f' (frames at the plate's rate), '0.12s' or a plain number of seconds."""
-    if isinstance(value, (int, float)):
-        return float(value)
-    match = re.fullmatch(r"\s*([+-]?\d+(?:\.\d*)?|[+-]?\.\d+)\s*(f|s)?\s*", str(value))
-    if not match:
-        raise LipSyncError(f"audio offset {value!r}: write frames as '3f' or seconds as '0.12s'")
-    number, unit = float(match.group(1)), match.group(2)
-    return number / fps if unit == "f" else number
-
-
 def _as_check(cancel) -> Callable[[], bool]:
     if cancel is None:
         return lambda: False
@@ -143,6 +132,7 @@ class Renderer:
         model: str | Path | None = None,
         device: str = "auto",
         batch: int = DEFAULT_BATCH,
+        mask: dict[str, float | None | Keyframes] | None = None,
         progress: Progress | None = None,
         cancel: threading.Event | Callable[[], bool] | None = None,
     ):
@@ -157,6 +147,10 @@ class Renderer:
         with open_plate(self.plate_path) as whole:
             self.info = whole.info
         self.shot = Shot.for_plate(self.plate_path, shot)
+        if mask:
+            # Controls given by the caller (CLI options, a host's knobs) replace the sidecar's, unsaved.
+            self.shot.mask = {**self.shot.mask, **mask}
+            validate(self.shot)
         first, last = self.shot.frames or (self.info.first, self.info.last)
         with open_plate(self.plate_path, frames=(first, last)) as ranged:  # checks the shot's range
             self.info = ranged.info
@@ -276,17 +270,27 @@ class Renderer:
             raise MediaError(f"{self.plate_path}: frames {first}-{last} are outside the shot's range {self.first}-{self.last}")
         return first, last
 
+    def cell(self, number: int) -> tuple[int, int]:
+        """The first and last frame of the cell holding frame `number`: the frames rendered with it."""
+        index = self.track.index(number)
+        start = index // self.batch * self.batch
+        end = min(start + self.batch, len(self.track)) - 1
+        return int(self.track.frames[start]), int(self.track.frames[end])
+
+    def skip_reason(self, number: int) -> str | None:
+        """Why frame `number` passes through untouched (bypassed, no face, ...), or None when it is dubbed."""
+        return self._usable(self.track.index(number)) if self.reference is not None else NO_FACE
+
     def frames(self, first: int | None = None, last: int | None = None) -> Iterator[DubbedFrame]:
         """The dubbed frames `first`..`last` (inclusive, default the shot), in order."""
         first, last = self.check_range(first, last)
-        start, end = self.track.index(first), self.track.index(last)
         # Whole cells: from the start of the cell holding `first` to the end of the one holding `last`.
-        cell_start = start // self.batch * self.batch
-        cell_end = min((end // self.batch + 1) * self.batch, len(self.track)) - 1
+        cell_first, cell_last = self.cell(first)[0], self.cell(last)[1]
         cell: list[Frame] = []
-        with open_plate(self.plate_path, frames=(int(self.track.frames[cell_start]), int(self.track.frames[cell_end]))) as plate:
+        cell_end = self.track.index(cell_last)
+        with open_plate(self.plate_path, frames=(cell_first, cell_last)) as plate:
             source = iter(plate)
-            position = cell_start
+            position = self.track.index(cell_first)
             while position <= cell_end:
                 started = time.perf_counter()
                 frame = next(source)
@@ -303,7 +307,7 @@ class Renderer:
         if self._cancelled():
             raise Cancelled("cancelled")
         started = time.perf_counter()
-        reasons = [self._usable(start + i) if self.reference is not None else NO_FACE for i in range(len(cell))]
+        reasons = [self.skip_reason(frame.number) for frame in cell]
         dub = [i for i, reason in enumerate(reasons) if reason is None]
         generated: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         if dub:
@@ -378,6 +382,7 @@ def dub(
     model: str | Path | None = None,
     device: str = "auto",
     batch: int = DEFAULT_BATCH,
+    mask: dict[str, float | None | Keyframes] | None = None,
     progress: Progress | None = None,
     cancel: threading.Event | Callable[[], bool] | None = None,
 ) -> DubReport:
@@ -386,6 +391,7 @@ def dub(
     frames: the inclusive range to render (default: the shot's); the audio stays anchored at the
     shot's first frame, so a chunk equals the same frames of a full render.
     resume: for an image sequence, keep the frames already written and render from the first missing one.
+    mask: mask controls (name -> value or Keyframes, see shot.MaskOverrides) replacing the shot's for this render.
     progress(stage, done, total) is called per frame ('analyze', then 'render'); `cancel` (an Event or
     a callable) stops the render between frames with `Cancelled`. Nothing half-written is ever left
     under the output's name; a cancelled sequence keeps its finished frames (resume continues it).
@@ -398,7 +404,7 @@ def dub(
         open_plate(plate, frames=frames).close()  # a range outside the plate fails before any analysis
     renderer = Renderer(
         plate, audio, shot=shot, face=face, audio_offset=audio_offset, model=model, device=device,
-        batch=batch, progress=progress, cancel=cancel,
+        batch=batch, mask=mask, progress=progress, cancel=cancel,
     )
     first, last = renderer.check_range(*(frames or (None, None)))
     report = DubReport(renderer.plate_path, output, first, last)

@@ -24,35 +24,18 @@ from ..device import pick_device, set_cpu_threads
 from ..errors import LipSyncError
 from ..evaluate import CROSS_AUDIO_ROWS, OWN_AUDIO_ROWS, evaluate_clip, load_identity_model, load_models
 from ..models.actor import DEFAULT_MODEL
+from ..ops.cli import add_command
+from ..ops.evaluate import EVALUATE
 from ..train.data import load_clip
 from ..train.prepare import ClipSource, clips_from_folder, clips_from_manifest, prepare
 from ..train.speech_pool import speech_windows
 from .report import COLUMNS, MEASURES_TEXT, contact_sheet, markdown_table, mean_rows, write_json
 
-DEFAULT_CACHE = Path("cache/eval")
 CROSS_COLUMNS = tuple(c for c in COLUMNS if c not in ("lmd", "psnr_lower_face", "ssim_lower_face", "psnr_crop", "ssim_crop"))
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "eval", help="measure a model on real clips (sync, image quality, identity) against baselines",
-        description="Dub each clip with its own audio and compare with the real frames (PSNR, SSIM, LMD, "
-        "sync with our SyncNet, mouth-opening/loudness correlation), optionally dub it with other speech "
-        "(--cross-audio), with the real footage, the static mouth and the untouched plate as baselines. "
-        "Writes report.md, report.json and contact sheets of mouths to -o, and prints the summary tables.",
-    )
-    parser.add_argument("inputs", nargs="+", type=Path, metavar="CLIPS_OR_FOLDER_OR_MANIFEST",
-                        help="video files with their own speech (a .wav of the same stem is used when present), "
-                        "folders of them, or a manifest.csv like ../shared/data/manifest.csv")
-    parser.add_argument("--model", type=Path, help=f"model or actor file (default: {DEFAULT_MODEL.name}, bundled)")
-    parser.add_argument("--syncnet", type=Path, help="SyncNet to measure with, when the model file holds none")
-    parser.add_argument("--cross-audio", type=Path, metavar="SPEECH",
-                        help="other speech: also dub every clip with it (from its first frame) and measure sync against it")
-    parser.add_argument("--split", default="dev", help="manifest splits to evaluate, comma-separated (default: dev)")
-    parser.add_argument("-o", "--output", type=Path, default=Path("out/eval"), help="report folder (default: out/eval)")
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help=f"prepared-clip cache (default: {DEFAULT_CACHE})")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    parser.set_defaults(run=run)
+    add_command(subparsers, EVALUATE).set_defaults(run=run)
 
 
 def clip_sources(inputs: list[Path], splits: tuple[str, ...]) -> list[ClipSource]:

@@ -177,24 +177,10 @@ def _draw(image, track: Track, shot: Shot, chosen: int, index: int, number: int,
 
 
 def add_parser(subparsers) -> None:
-    from ..dub.cli import frame_range
+    from ..ops.analyze import ANALYZE
+    from ..ops.cli import add_command
 
-    parser = subparsers.add_parser(
-        "analyze",
-        help="track the faces of a shot, cache the track and draw a preview",
-        description="Track every face in PLATE (478 landmarks per face and frame, smoothed), cache the track "
-        "beside the shot's sidecar (PLATE.lipsync.track.npz), write a preview video (landmarks, face ids, the "
-        "mask outline) and print what was found: frames with and without a face, faces seen, head pose range. "
-        "--face and --frames are stored in the shot's sidecar (PLATE.lipsync.json) for later renders.",
-    )
-    parser.add_argument("plate", help="video file, image sequence pattern (plate.####.exr) or one frame of it")
-    parser.add_argument("--face", type=int, help="the face to dub when there are several (0 = the largest)")
-    parser.add_argument("--frames", type=frame_range, metavar="A-B", help="analyze frames A-B of the plate's own numbering")
-    parser.add_argument("-o", "--output", help="where to write the track (.npz; default: beside the sidecar)")
-    parser.add_argument("--shot", help="shot sidecar to use instead of the one next to the plate")
-    parser.add_argument("--no-preview", dest="preview", action="store_false", help="skip the preview video")
-    parser.add_argument("--force", action="store_true", help="track again even when a cached track matches")
-    parser.set_defaults(run=run)
+    add_command(subparsers, ANALYZE).set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FaceError
-from ..shot import MaskOverrides
+from ..mask_controls import MaskOverrides
 from .geometry import alignment_matrix
 from .landmarks import COUNT, face_size
 from .mask import lower_face_mask

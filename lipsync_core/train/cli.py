@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from ..device import pick_device, set_cpu_threads
 from ..errors import LipSyncError
-from ..models.config import CONFIGS, get_config
+from ..models.config import get_config
+from ..ops.cli import add_command
+from ..ops.train import CARD, PACKAGE, PREPARE, SYNCNET, TRAIN
 from .data import load_cache
-
-DEFAULT_CACHE = Path("cache/train")
 
 
 def add_parser(subparsers) -> None:
@@ -20,60 +19,9 @@ def add_parser(subparsers) -> None:
         "Every step resumes where it stopped when run again with the same folders.",
     )
     steps = parser.add_subparsers(dest="step", metavar="STEP", required=True)
-
-    prep = steps.add_parser("prepare", help="build the training cache from clips (incremental)")
-    prep.add_argument("clips", nargs="*", type=Path, help="video files or folders of them (default: --manifest)")
-    prep.add_argument("--manifest", type=Path, help="a manifest.csv like ../shared/data/manifest.csv")
-    prep.add_argument("--split", default="train", help="split for clips given directly (default: train)")
-    prep.add_argument("--splits", default="train,dev", help="manifest splits to prepare (default: train,dev)")
-    _common(prep)
-    prep.set_defaults(run=run_prepare)
-
-    sync = steps.add_parser("syncnet", help="train SyncNet contrastively, early-stopped on the dev split")
-    _common(sync)
-    sync.add_argument("--run", dest="run_dir", type=Path, default=Path("runs/syncnet"), help="run folder (resumes if it holds a state)")
-    sync.add_argument("--steps", type=int, default=3000)
-    sync.add_argument("--batch", type=int, default=48)
-    sync.add_argument("--lr", type=float, default=5e-4)
-    sync.set_defaults(run=run_syncnet)
-
-    model = steps.add_parser("model", help="train the generator")
-    _common(model)
-    model.add_argument("--run", dest="run_dir", type=Path, default=Path("runs/model"), help="run folder (resumes if it holds a state)")
-    model.add_argument("--syncnet", type=Path, help="trained SyncNet (.safetensors) for the sync loss")
-    model.add_argument("--init", type=Path, help="start from this model file's generator weights")
-    model.add_argument("--steps", type=int, default=20000)
-    model.add_argument("--batch", type=int, default=4, help="windows of 5 frames per step")
-    model.add_argument("--lr", type=float, default=1e-3)
-    model.add_argument("--lambda-rec", type=float, default=10.0)
-    model.add_argument("--lambda-sync", type=float, default=0.1)
-    model.add_argument("--lambda-mouth", type=float, default=1.0,
-                       help="weight of the mouth shape read off the audio codes (training only; 0 turns it off)")
-    model.add_argument("--sync-start", type=int, default=0, help="steps before the sync loss joins")
-    model.add_argument("--save-every", type=int, default=100)
-    model.add_argument("--eval-every", type=int, default=500)
-    model.set_defaults(run=run_model)
-
-    package = steps.add_parser("package", help="bundle a trained generator and SyncNet into one model file")
-    package.add_argument("model", type=Path, help="the generator (runs/model/model.safetensors)")
-    package.add_argument("syncnet", type=Path, help="the SyncNet (runs/syncnet/syncnet.safetensors)")
-    package.add_argument("-o", "--output", type=Path, required=True, help="the model file to write (.safetensors)")
-    package.set_defaults(run=run_package)
-
-    card = steps.add_parser("card", help="measure a model on the dev split and write its model card")
-    _common(card)
-    card.add_argument("model", type=Path, help="model file (.safetensors with generator and SyncNet)")
-    card.add_argument("--out", type=Path, help="folder for the card, video and contact sheet (default: beside the model)")
-    card.add_argument("--cross-audio", type=Path, required=True, help="speech not from the dev clips, for cross-audio dubbing")
-    card.add_argument("--manifest", type=Path, help="manifest.csv naming each clip's license")
-    card.set_defaults(run=run_card)
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help=f"training cache folder (default: {DEFAULT_CACHE})")
-    parser.add_argument("--config", default="cpu", choices=sorted(CONFIGS), help="model config (default: cpu)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    parser.add_argument("--seed", type=int, default=0)
+    for operation, run in ((PREPARE, run_prepare), (SYNCNET, run_syncnet), (TRAIN, run_model),
+                           (PACKAGE, run_package), (CARD, run_card)):
+        add_command(steps, operation).set_defaults(run=run)
 
 
 def run_prepare(args) -> int:

@@ -1,0 +1,106 @@
+"""What every benchmark shares: the facts about the machine, running a child process with its peak
+memory, and the one JSON layout that `run_all.py` assembles into its report.
+
+The JSON a benchmark writes with `--json FILE` (`write_results`):
+    {"benchmark": "dub", "quick": false, "machine": {...machine_facts()...}, "results": [{...}, ...]}
+Each result is a flat-ish dict of one measured thing. A key ending in "ratio" is always the measure
+divided by a reference measured in the same run (which one is said in that result's "reference"), so a
+report can compare runs on different or busy machines by their ratios rather than their timings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+
+def tcmalloc_loaded() -> bool:
+    """Whether this process runs on tcmalloc (LD_PRELOAD, as `make` does); children inherit it."""
+    try:
+        return "tcmalloc" in Path("/proc/self/maps").read_text()
+    except OSError:
+        return "tcmalloc" in os.environ.get("LD_PRELOAD", "")
+
+
+def machine_facts(threads: int | None = None, device: str = "cpu") -> dict:
+    """CPU, cores, torch and its threads, allocator and the load average now: call it when a benchmark
+    starts, so that numbers measured while other work was running are recognisable as such."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    facts = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": threads or torch.get_num_threads(),
+        "device": device,
+        "tcmalloc": tcmalloc_loaded(),
+        "python": platform.python_version(),
+        "load_average": os.getloadavg()[0],
+    }
+    if device == "cuda":
+        facts["gpu"] = torch.cuda.get_device_name()
+    return facts
+
+
+def busy(facts: dict) -> bool:
+    """More than half the cores were already in use when the benchmark started: its wall-clock
+    numbers are not to quote (the ratios and CPU times suffer less)."""
+    return facts["load_average"] > 0.5 * (facts["cores"] or 1)
+
+
+def describe(facts: dict) -> str:
+    """One line of machine facts for the head of a Markdown report."""
+    line = (f"{facts['cpu']}, {facts['cores']} cores, torch {facts['torch']} ({facts['threads']} threads), "
+            f"tcmalloc {'on' if facts['tcmalloc'] else 'off'}, load average at start {facts['load_average']:.2f}")
+    if busy(facts):
+        line += " (**busy machine: wall-clock numbers are not to quote**)"
+    return line
+
+
+def write_results(path: Path | None, benchmark: str, quick: bool, facts: dict, results: list[dict]) -> None:
+    """The one JSON layout of every benchmark (see the module docstring); nothing when path is None."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"benchmark": benchmark, "quick": quick, "machine": facts, "results": results}
+    path.write_text(json.dumps(record, indent=1) + "\n")
+
+
+class ChildRun(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
+    wall_s: float
+    cpu_s: float  # user + system time of the child and the children it waited for
+    peak_rss_mib: float  # the largest resident set of the child or of any child it waited for
+
+
+def run_child(command: list[str], cwd: Path | None = None) -> ChildRun:
+    """Run a command to its end and measure it with the kernel's own accounting (wait4), which covers
+    the whole process tree: a benchmark that starts workers is charged their peak too."""
+    # Output goes to files, not pipes: reading pipes needs communicate(), which reaps the child
+    # itself and so loses its resource usage.
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
+        out.seek(0)
+        err.seek(0)
+        return ChildRun(process.returncode, out.read(), err.read(), wall, usage.ru_utime + usage.ru_stime,
+                        usage.ru_maxrss / 1024)  # ru_maxrss is in KiB on Linux

@@ -1,0 +1,259 @@
+"""`lipsync dub-timeline EDIT.otio -o DUBBED.otio`: dub every clip of an editorial timeline that has
+dub audio laid against it, and write a new timeline that plays the dubbed media.
+
+The timeline is read with OpenTimelineIO (`.otio`, as editors and conform tools export it).
+
+Which audio dubs which clip (the matching rule): the dub audio sits on an audio track named `dub`
+(`--dub-track`). A video clip is dubbed with the clip of that track that overlaps it the longest in
+record time (the timeline's own time), kept in sync as it sits there: at every frame the shot hears
+what the dub clip's file holds at that record time, so a line starting half a second into a shot
+starts half a second into the dubbed shot. The file is not cut at the dub clip's in and out points:
+where the shot reaches past them it hears the file's audio before or after (silence past the
+file's ends). Video clips that no dub clip overlaps are left as they are.
+
+Only the clip's source range (the frames the edit uses) is rendered. Each dubbed clip points at its
+new media in the new timeline, keeping its place, name, effects and markers; every other clip,
+track and the audio tracks are copied unchanged. The input timeline is never written, and the
+output is written whole or not at all (a temporary file renamed over it).
+
+Rendering reuses `lipsync batch` per clip (`batch.run_shot`): the same skip, resume and failure
+rules, and the same summary table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import opentimelineio as otio
+
+from ..errors import LipSyncError
+from ..media.frames import open_plate
+from ..shot import Shot
+from .batch import Outcome, run_shot, table
+from .cli import ProgressBars
+from .outputs import output_kind
+from .timing import offset_seconds
+
+DEFAULT_DUB_TRACK = "dub"
+# The media each dubbed clip gets: a video keeps the dub audio inside; a sequence keeps the mask layer.
+FORMATS = {"mov": "{name}.mov", "mp4": "{name}.mp4", "exr": "{name}.####.exr", "png": "{name}.####.png"}
+
+
+@dataclass
+class ClipJob:
+    """One video clip of the timeline and what dubbing it takes."""
+
+    clip: otio.schema.Clip
+    plate: Path | None = None
+    frames: tuple[int, int] | None = None  # the plate's own numbering
+    fps: float | None = None
+    audio: Path | None = None
+    audio_offset_s: float = 0.0  # as `lipsync dub --audio-offset`
+    problem: str | None = None  # why the clip is not dubbed
+    status: str = "skipped"  # the summary's word for a clip not dubbed: 'skipped' (kept as it is) or 'failed'
+
+
+def media_path(reference, folder: Path) -> Path | None:
+    """The file (or sequence pattern) a media reference points at; relative paths from the timeline's folder."""
+    if isinstance(reference, otio.schema.ImageSequenceReference):
+        name = f"{reference.name_prefix}{'#' * max(reference.frame_zero_padding, 1)}{reference.name_suffix}"
+        url = reference.target_url_base.rstrip("/") + "/" + name
+    elif isinstance(reference, otio.schema.ExternalReference):
+        url = reference.target_url
+    else:
+        return None
+    path = Path(otio.url_utils.filepath_from_url(url) if url.startswith("file:") else url)
+    return path if path.is_absolute() else folder / path
+
+
+def _source_offset_s(clip) -> float:
+    """Seconds from the start of the clip's media to the first frame (or sample) the edit uses."""
+    start = clip.source_range.start_time if clip.source_range else clip.available_range().start_time
+    media = clip.media_reference.available_range
+    return (start - media.start_time).to_seconds() if media is not None else start.to_seconds()
+
+
+def _record_range_s(clip) -> tuple[float, float]:
+    """Where the clip plays in the timeline: [start, end) in seconds."""
+    where = clip.range_in_parent()
+    return where.start_time.to_seconds(), where.end_time_exclusive().to_seconds()
+
+
+def dub_clip_for(clip, dub_clips: list) -> tuple[object | None, float]:
+    """The dub-track clip overlapping `clip` the longest in record time, and the overlap in seconds."""
+    start, end = _record_range_s(clip)
+    best, best_overlap = None, 0.0
+    for candidate in dub_clips:
+        a_start, a_end = _record_range_s(candidate)
+        overlap = min(end, a_end) - max(start, a_start)
+        if overlap > best_overlap:
+            best, best_overlap = candidate, overlap
+    return best, best_overlap
+
+
+def plan(timeline: otio.schema.Timeline, folder: Path, dub_track: str) -> list[ClipJob]:
+    """A job for every video clip of the timeline, in track order: what to render, or why not."""
+    dub_clips = [
+        item for track in timeline.audio_tracks() if track.name == dub_track
+        for item in track if isinstance(item, otio.schema.Clip)
+    ]
+    jobs = []
+    for track in timeline.video_tracks():
+        for item in track:
+            if not isinstance(item, otio.schema.Clip):
+                continue  # gaps and transitions have nothing to dub
+            job = ClipJob(item)
+            jobs.append(job)
+            audio_clip, _ = dub_clip_for(item, dub_clips)
+            if audio_clip is None:
+                job.problem = f"no clip on audio track '{dub_track}' overlaps it: kept as it is"
+                continue
+            job.plate = media_path(item.media_reference, folder)
+            job.audio = media_path(audio_clip.media_reference, folder)
+            if job.plate is None or job.audio is None:
+                job.problem = "its media (or its dub's) is not a file reference: kept as it is"
+                continue
+            try:
+                _place(job, audio_clip)
+            except LipSyncError as error:
+                job.problem, job.status = str(error), "failed"
+    return jobs
+
+
+def _place(job: ClipJob, audio_clip) -> None:
+    """The clip's plate frames and the audio offset that plays the dub as it sits on the timeline."""
+    with open_plate(job.plate) as plate:
+        info = plate.info
+    job.fps = info.fps
+    used = job.clip.trimmed_range()
+    count = round(used.duration.to_seconds() * info.fps)
+    first = info.first + round(_source_offset_s(job.clip) * info.fps)
+    if isinstance(job.clip.media_reference, otio.schema.ImageSequenceReference):
+        first = job.clip.media_reference.frame_for_time(used.start_time)  # the files' own numbers
+    job.frames = (first, first + count - 1)
+    # `lipsync dub` anchors the audio at the shot's first frame (the sidecar's range, else the plate's
+    # first frame) and plays dub time = (frame - anchor) / fps - offset. The timeline plays, at the
+    # clip's first frame, the dub clip's source time + (video record start - dub record start).
+    shot = Shot.for_plate(job.plate)
+    anchor = shot.frames[0] if shot.frames else info.first
+    video_start, _ = _record_range_s(job.clip)
+    audio_start, _ = _record_range_s(audio_clip)
+    heard = _source_offset_s(audio_clip) + video_start - audio_start
+    job.audio_offset_s = (first - anchor) / info.fps - heard
+
+
+def dubbed_reference(output: Path, job: ClipJob):
+    """The media reference of a dubbed clip's new media (a video from frame 0, or a sequence with the
+    plate's frame numbers) and the source range of the clip in it."""
+    first, last = job.frames
+    rate = job.fps
+    count = last - first + 1
+    url = otio.url_utils.url_from_filepath(str(output.resolve()))
+    if output_kind(output) in ("mp4", "mov"):
+        available = otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(count, rate))
+        return otio.schema.ExternalReference(target_url=url, available_range=available), available
+    prefix, padding, suffix = re.fullmatch(r"(.*?)(#+)(\.[^.]+)", output.name).groups()
+    available = otio.opentime.TimeRange(otio.opentime.RationalTime(first, rate), otio.opentime.RationalTime(count, rate))
+    reference = otio.schema.ImageSequenceReference(
+        target_url_base=otio.url_utils.url_from_filepath(str(output.parent.resolve())) + "/",
+        name_prefix=prefix, name_suffix=suffix, start_frame=first, frame_step=1, rate=rate,
+        frame_zero_padding=len(padding), available_range=available,
+    )
+    return reference, available
+
+
+def write_timeline(timeline: otio.schema.Timeline, path: Path) -> None:
+    """Write whole or not at all: a temporary file beside it, renamed over it."""
+    temporary = path.with_name(f".{path.name}.partial")
+    try:
+        otio.adapters.write_to_file(timeline, str(temporary), adapter_name="otio_json")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "clip"
+
+
+def add_parser(subparsers) -> None:
+    from .cli import add_render_options
+
+    parser = subparsers.add_parser(
+        "dub-timeline",
+        help="dub every clip of an OpenTimelineIO timeline that has dub audio against it; write a new timeline",
+        description="Read TIMELINE (.otio) and dub each video clip with the dub audio laid against it: the clip "
+        "of the audio track named 'dub' (--dub-track) that overlaps the video clip longest in record time, "
+        "kept in sync as it sits on the timeline (its file is not cut at the dub clip's in and out points). "
+        "Only the frames the edit uses are rendered. Writes OUTPUT (.otio), a copy of TIMELINE in which each dubbed "
+        "clip plays its dubbed media; TIMELINE itself is not changed. Clips without dub audio are kept as they "
+        "are. The summary lists every video clip; the exit status is 1 when any failed. Options below apply "
+        "to every clip (--audio-offset moves all dubs by the same amount, on top of their timeline placement).",
+    )
+    parser.add_argument("timeline", type=Path, help="the edit: an OpenTimelineIO .otio file")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="the new timeline (.otio)")
+    parser.add_argument("--dub-track", default=DEFAULT_DUB_TRACK, help=f"name of the audio track holding the dub (default: {DEFAULT_DUB_TRACK})")
+    parser.add_argument("--format", choices=sorted(FORMATS), default="mov",
+                        help="media written for each dubbed clip: mov (ProRes 4444, mask as alpha, the dub inside), mp4, "
+                        "exr (mask as layer lipsync.mask) or png (default: mov)")
+    parser.add_argument("--media-dir", type=Path, help="folder for the dubbed media (default: OUTPUT's name + '_media' beside it)")
+    parser.add_argument("--force", action="store_true", help="render clips whose dubbed video already exists again")
+    add_render_options(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.output.suffix.lower() != ".otio":
+        raise LipSyncError(f"{args.output}: the new timeline is written as .otio")
+    if args.output.resolve() == args.timeline.resolve():
+        raise LipSyncError(f"{args.output}: refusing to write over the input timeline; choose another name")
+    try:
+        timeline = otio.adapters.read_from_file(str(args.timeline))
+    except Exception as error:  # OTIO raises its own exception types per adapter; the reason is what matters
+        raise LipSyncError(f"{args.timeline}: cannot read the timeline ({error})") from None
+    if not isinstance(timeline, otio.schema.Timeline):
+        raise LipSyncError(f"{args.timeline}: holds a {type(timeline).__name__}, not one timeline")
+    media_dir = args.media_dir or args.output.with_name(args.output.stem + "_media")
+    folder = args.timeline.resolve().parent
+    jobs = plan(timeline, folder, args.dub_track)
+    if not any(job.problem is None for job in jobs):
+        raise LipSyncError(f"{args.timeline}: no video clip has dub audio on an audio track named '{args.dub_track}'")
+
+    # Clips are edited in the copy that is written; the one read stays as it was.
+    result = timeline.deepcopy()
+    copies = {id(old): new for old, new in zip(timeline.find_clips(), result.find_clips())}
+    outcomes = []
+    for i, job in enumerate(jobs, 1):
+        label = f"{job.clip.name or 'clip'} ({job.plate or '?'})"
+        if job.problem is not None:
+            outcomes.append(Outcome(label, "-", job.status, job.problem))
+            continue
+        print(f"[{i}/{len(jobs)}] {label}", flush=True)
+        output = media_dir / FORMATS[args.format].format(name=f"{i:03d}_{_safe_name(job.clip.name or job.plate.stem)}")
+        nudge = offset_seconds(args.audio_offset, job.fps)
+        row = {
+            "plate": str(job.plate), "audio": str(job.audio), "output": str(output), "frames": list(job.frames),
+            "audio_offset": f"{job.audio_offset_s + nudge:.6f}s",
+        }
+        media_dir.mkdir(parents=True, exist_ok=True)
+        bars = ProgressBars()
+        try:
+            outcome = run_shot(row, Path("/"), args, args.force, bars)
+        finally:
+            bars.close()
+        outcomes.append(Outcome(label, outcome.frames, outcome.status, outcome.detail))
+        if outcome.status != "failed":
+            clip = copies[id(job.clip)]
+            clip.media_reference, clip.source_range = dubbed_reference(output, job)
+            clip.metadata["lipsync"] = {
+                "source": str(job.plate), "audio": str(job.audio), "frames": list(job.frames),
+                "audio_offset_s": job.audio_offset_s + nudge,
+            }
+    write_timeline(result, args.output)
+    print(table(outcomes))
+    print(f"wrote {args.output}")
+    return 1 if any(o.status == "failed" for o in outcomes) else 0

@@ -1,0 +1,70 @@
+"""The generate operation (`lipsync dub`): a plate and dub audio in, the lip-synced plate and its mask out."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from ..mask_controls import MASK_LIMITS, MaskOverrides
+from .schema import Operation, Param
+from .shared import DEVICE, FACE_HELP, PLATE, SHOT
+
+DEFAULT_BATCH = 8
+
+# The compositor's mask controls: per frame, keyed in the panel or a host, stored in the shot sidecar.
+MASK_HELP = {
+    "grow": "grow the mask by this many plate pixels (negative shrinks)",
+    "feather": "soft edge of the mask in plate pixels (automatic: about 6% of the face height)",
+    "offset_y": "move the mask down by this many plate pixels (negative: up)",
+    "jaw_extension": "how far below the chin the mask reaches, in nose-to-chin distances",
+    "mouth_margin": "sideways widening of the mask below the nose, in face widths",
+}
+MASK_CONTROLS = tuple(
+    Param(f.name, "float", MASK_HELP[f.name], default=f.default, range=MASK_LIMITS[f.name], animatable=True)
+    for f in fields(MaskOverrides)
+)
+
+GENERATE = Operation(
+    name="generate",
+    command=("dub",),
+    help="re-generate the lips of a plate to match new dialogue",
+    description="Dub PLATE (video file or image sequence: plate.####.exr) with AUDIO and write the result to OUT, "
+    "chosen by its name: .mp4 (H.264 + the dub), .mov (ProRes 4444, mask as alpha, + the dub), out.####.exr (mask "
+    "as layer lipsync.mask, source headers kept) or out.####.png. Frames without a usable face, and frames "
+    "bypassed in the shot, pass through untouched. A sidecar PLATE.lipsync.json (from `lipsync analyze` or the "
+    "panel) is used when present; mask options given here replace its mask controls for this render.",
+    inputs=(
+        PLATE,
+        Param("audio", "audio", "the dub: any audio file (or a video's audio track)", required=True, positional=True),
+        SHOT,
+        Param("model", "model", "model or actor file (.safetensors; not set: the bundled model)"),
+    ),
+    outputs=(
+        Param("output", "clip", "out.mp4, out.mov, out.####.exr or out.####.png", required=True, flags=("-o", "--output")),
+        Param("mask", "mask", "the blend mask of each frame (zero where the frame passed through)", cli=False),
+    ),
+    params=(
+        Param(
+            "frames", "frames",
+            "render only frames A-B of the plate's own numbering (not set: the shot's range). The audio stays "
+            "anchored at the shot's first frame and the face is tracked over the whole shot, so chunks rendered "
+            "separately match a full render. The shot is the sidecar's range, else the whole plate: to dub part "
+            "of a long plate, set the shot's range once with `lipsync analyze PLATE --frames A-B`",
+            node=False,
+        ),
+        Param(
+            "audio_offset", "offset",
+            "start the dub later (positive) or earlier (negative) than the shot's first frame: frames as 3f, "
+            "seconds as 0.12s; write a negative one as --audio-offset=-3f",
+            default="0", metavar="OFFSET",
+        ),
+        Param("face", "int", FACE_HELP + " (not set: the shot's choice)", range=(0, None)),
+        DEVICE,
+        Param("batch", "int", "frames generated together; chunks of one shot must use the same value",
+              default=DEFAULT_BATCH, range=(1, None)),
+        *MASK_CONTROLS,
+        Param("resume", "bool", "continue an interrupted image-sequence render from its first missing frame",
+              default=False, node=False),
+        Param("progress_json", "bool", 'report progress as JSON lines on stdout ({"stage": "render", "done": 3, '
+              '"total": 75}) instead of bars', default=False, node=False),
+    ),
+)

@@ -1,0 +1,110 @@
+"""The train operation (`lipsync train model`) and the command-line steps around it: prepare the data,
+train SyncNet, package, write the model card. Each step resumes where it stopped."""
+
+from __future__ import annotations
+
+from ..models.config import CONFIGS
+from .schema import Operation, Param
+from .shared import DEVICE, SEED
+
+CACHE = Param("cache", "path", "training cache folder", default="cache/train")
+CONFIG = Param("config", "choice", "model config", default="cpu", choices=tuple(sorted(CONFIGS)))
+# The options every data-reading step takes (prepare, syncnet, model, card).
+COMMON = (CACHE, CONFIG, DEVICE, SEED)
+
+
+def _run_dir(default: str) -> Param:
+    return Param("run_dir", "path", "run folder (resumes if it holds a state)", default=default, flags=("--run",))
+
+
+TRAIN = Operation(
+    name="train",
+    command=("train", "model"),
+    help="train the generator",
+    description="Train the generator on the prepared cache (`lipsync train prepare`), early-stopped on the dev "
+    "split; run again with the same folders to resume.",
+    inputs=(
+        CACHE,
+        Param("syncnet", "model", "trained SyncNet (.safetensors) for the sync loss"),
+        Param("init", "model", "start from this model file's generator weights"),
+    ),
+    outputs=(_run_dir("runs/model"),),
+    params=(
+        CONFIG, DEVICE, SEED,
+        Param("steps", "int", "training steps", default=20000,
+              range=(1, None)),
+        Param("batch", "int", "windows of 5 frames per step", default=4, range=(1, None)),
+        Param("lr", "float", "Adam learning rate", default=1e-3, range=(0, None)),
+        Param("lambda_rec", "float", "weight of the reconstruction loss", default=10.0, range=(0, None)),
+        Param("lambda_sync", "float", "weight of the SyncNet loss", default=0.1, range=(0, None)),
+        Param("lambda_mouth", "float", "weight of the mouth shape read off the audio codes (training only; 0 turns "
+              "it off)", default=1.0, range=(0, None)),
+        Param("sync_start", "int", "steps before the sync loss joins", default=0, range=(0, None)),
+        Param("save_every", "int", "steps between saved states", default=100, range=(1, None)),
+        Param("eval_every", "int", "steps between dev-split evaluations", default=500, range=(1, None)),
+    ),
+)
+
+PREPARE = Operation(
+    name="train_prepare",
+    command=("train", "prepare"),
+    help="build the training cache from clips (incremental)",
+    description="Track, align and mask every clip once into the training cache; clips already there are skipped.",
+    inputs=(
+        Param("clips", "path", "video files or folders of them (not set: --manifest)", many=True, positional=True),
+        Param("manifest", "path", "a manifest.csv like ../shared/data/manifest.csv"),
+    ),
+    outputs=(CACHE,),
+    params=(
+        Param("split", "str", "split for clips given directly", default="train"),
+        Param("splits", "str", "manifest splits to prepare, comma-separated", default="train,dev"),
+        CONFIG, DEVICE, SEED,
+    ),
+    node=False,
+)
+
+SYNCNET = Operation(
+    name="train_syncnet",
+    command=("train", "syncnet"),
+    help="train SyncNet contrastively, early-stopped on the dev split",
+    description="Train the SyncNet the generator's sync loss and the measures use, on the prepared cache.",
+    inputs=(CACHE,),
+    outputs=(_run_dir("runs/syncnet"),),
+    params=(
+        CONFIG, DEVICE, SEED,
+        Param("steps", "int", "training steps", default=3000, range=(1, None)),
+        Param("batch", "int", "windows per step", default=48, range=(1, None)),
+        Param("lr", "float", "Adam learning rate", default=5e-4, range=(0, None)),
+    ),
+    node=False,
+)
+
+PACKAGE = Operation(
+    name="train_package",
+    command=("train", "package"),
+    help="bundle a trained generator and SyncNet into one model file",
+    description="Write one model file holding the generator and the SyncNet, with both runs' facts.",
+    inputs=(
+        Param("model", "model", "the generator (runs/model/model.safetensors)", required=True, positional=True),
+        Param("syncnet", "model", "the SyncNet (runs/syncnet/syncnet.safetensors)", required=True, positional=True),
+    ),
+    outputs=(Param("output", "model", "the model file to write (.safetensors)", required=True, flags=("-o", "--output")),),
+    node=False,
+)
+
+CARD = Operation(
+    name="train_card",
+    command=("train", "card"),
+    help="measure a model on the dev split and write its model card",
+    description="Measure a model on the prepared dev clips (own audio and other speech) and write its model card, "
+    "a side-by-side video and a contact sheet of mouths.",
+    inputs=(
+        Param("model", "model", "model file (.safetensors with generator and SyncNet)", required=True, positional=True),
+        Param("cross_audio", "audio", "speech not from the dev clips, for cross-audio dubbing", required=True),
+        Param("manifest", "path", "manifest.csv naming each clip's license"),
+        CACHE,
+    ),
+    outputs=(Param("out", "path", "folder for the card, video and contact sheet (not set: beside the model)"),),
+    params=(CONFIG, DEVICE, SEED),
+    node=False,
+)

@@ -1,0 +1,253 @@
+"""A recording stand-in for Nuke's `nuke` and `nukescripts` modules: only what the LipSync adapter
+calls, behaving as Nuke documents it. Nuke itself cannot be installed here.
+
+`install()` puts fresh fakes in sys.modules and returns the fake `nuke`. Every call that changes
+Nuke's state is appended to `nuke.calls`. `nuke.execute(write, first, last)` calls `nuke.renderer`
+(set by the test) to do what Nuke's render would: write the frames of the Write node's input.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+STARTLINE, NO_ANIMATION = 0x1000, 0x100
+
+
+class Knob:
+    def __init__(self, name: str, label: str = "", value=None):
+        self._name, self.label = name, label
+        self._value, self._default = value, value
+        self.flags, self.range, self._tooltip, self.keys = set(), None, "", {}
+        self.executed = 0
+
+    def name(self) -> str:
+        return self._name
+
+    def value(self):
+        return self._value
+
+    def setValue(self, value) -> bool:
+        self._value = value
+        return True
+
+    def evaluate(self):
+        return self._value
+
+    def setTooltip(self, text: str) -> None:
+        self._tooltip = text
+
+    def tooltip(self) -> str:
+        return self._tooltip
+
+    def setFlag(self, flag: int) -> None:
+        self.flags.add(flag)
+
+    def execute(self) -> None:
+        self.executed += 1
+
+
+class Array_Knob(Knob):
+    def setRange(self, low, high) -> None:
+        self.range = (low, high)
+
+    def setDefaultValue(self, values) -> None:
+        self._default = values[0]
+
+    def setAnimated(self) -> None:  # the test keys a knob as a user would
+        if NO_ANIMATION in self.flags:
+            raise ValueError(f"{self._name} cannot be animated")
+
+    def setValueAt(self, value, frame: int) -> None:
+        self.setAnimated()
+        self.keys[frame] = value
+
+    def isAnimated(self) -> bool:
+        return bool(self.keys)
+
+    def getValueAt(self, frame: int):
+        """Linear between keys (Nuke's curves are smooth by default; linear is enough for a fake)."""
+        if not self.keys:
+            return self._value
+        frames = sorted(self.keys)
+        if frame <= frames[0]:
+            return self.keys[frames[0]]
+        if frame >= frames[-1]:
+            return self.keys[frames[-1]]
+        after = next(f for f in frames if f >= frame)
+        before = max(f for f in frames if f <= frame)
+        if after == before:
+            return self.keys[before]
+        return self.keys[before] + (self.keys[after] - self.keys[before]) * (frame - before) / (after - before)
+
+    def notDefault(self) -> bool:
+        return self._value != self._default or bool(self.keys)
+
+
+class Int_Knob(Array_Knob):
+    def __init__(self, name, label=""):
+        super().__init__(name, label, 0)
+
+
+class Double_Knob(Array_Knob):
+    def __init__(self, name, label=""):
+        super().__init__(name, label, 0.0)
+
+
+class File_Knob(Knob):
+    def __init__(self, name, label=""):
+        super().__init__(name, label, "")
+
+
+class String_Knob(File_Knob):
+    pass
+
+
+class Boolean_Knob(Knob):
+    def __init__(self, name, label=""):
+        super().__init__(name, label, False)
+
+
+class Enumeration_Knob(Knob):
+    def __init__(self, name, label, values):
+        super().__init__(name, label, values[0])
+        self.values = list(values)
+
+    def setValue(self, value) -> bool:
+        if value not in self.values:
+            raise ValueError(f"{self._name}: {value!r} is not one of {self.values}")
+        return super().setValue(value)
+
+
+class PyScript_Knob(Knob):
+    def __init__(self, name, label="", command=""):
+        super().__init__(name, label, command)
+
+
+class Tab_Knob(Knob):
+    pass
+
+
+class Text_Knob(Knob):
+    def __init__(self, name, label="", text=""):
+        super().__init__(name, label, text)
+
+
+class Node:
+    def __init__(self, nuke, klass: str, **knobs):
+        self._nuke, self._class = nuke, klass
+        self._name = knobs.pop("name", klass)
+        self._knobs: dict[str, Knob] = {}
+        self._inputs: dict[int, Node] = {}
+        self.children: list[Node] = []
+        for name, value in knobs.items():
+            self[name].setValue(value)
+
+    def Class(self) -> str:
+        return self._class
+
+    def name(self) -> str:
+        return self._name
+
+    def fullName(self) -> str:
+        return self._name
+
+    def setName(self, name: str) -> None:
+        self._name = f"{name}1"  # Nuke makes names unique by numbering them
+
+    def __getitem__(self, name: str) -> Knob:
+        # Built-in knobs of Nuke's own nodes (file, first, reload, which...) exist from the start.
+        return self._knobs.setdefault(name, Knob(name))
+
+    def knobs(self) -> dict[str, Knob]:
+        return dict(self._knobs)
+
+    def addKnob(self, knob: Knob) -> None:
+        self._nuke.calls.append(("addKnob", self._name, knob.name()))
+        self._knobs[knob.name()] = knob
+
+    def setInput(self, index: int, node) -> None:
+        self._inputs[index] = node
+
+    def input(self, index: int):
+        return self._inputs.get(index)
+
+    def node(self, name: str):
+        return next((n for n in self.children if n.name() == name), None)
+
+    def begin(self) -> None:
+        self._nuke.context.append(self)
+
+    def end(self) -> None:
+        self._nuke.context.pop()
+
+
+class ProgressTask:
+    def __init__(self, nuke, title: str):
+        self._nuke = nuke
+        nuke.progress.append(("start", title))
+
+    def setMessage(self, text: str) -> None:
+        self._nuke.progress.append(("message", text))
+
+    def setProgress(self, percent: int) -> None:
+        self._nuke.progress.append(("progress", percent))
+
+    def isCancelled(self) -> bool:
+        return self._nuke.cancel_after is not None and sum(e[0] == "progress" for e in self._nuke.progress) >= self._nuke.cancel_after
+
+
+class Menu:
+    def __init__(self, nuke, name: str):
+        self._nuke, self.name = nuke, name
+
+    def addMenu(self, name: str):
+        self._nuke.calls.append(("addMenu", self.name, name))
+        return Menu(self._nuke, f"{self.name}/{name}")
+
+    def addCommand(self, name: str, command, *args, **kwargs) -> None:
+        self._nuke.calls.append(("addCommand", f"{self.name}/{name}", command))
+
+
+def install(gui: bool = False) -> types.ModuleType:
+    """Fresh fake `nuke` and `nukescripts` in sys.modules; returns the fake `nuke`."""
+    nuke = types.ModuleType("nuke")
+    nuke.calls, nuke.progress, nuke.messages, nuke.context = [], [], [], []
+    nuke.cancel_after = None  # a number of progress updates after which the user presses Cancel
+    nuke.renderer = None
+    nuke.env = {"gui": gui}
+    nuke.STARTLINE, nuke.NO_ANIMATION = STARTLINE, NO_ANIMATION
+    for knob in (Knob, Array_Knob, Int_Knob, Double_Knob, File_Knob, String_Knob, Boolean_Knob, Enumeration_Knob,
+                 PyScript_Knob, Tab_Knob, Text_Knob):
+        setattr(nuke, knob.__name__, knob)
+    root = Node(nuke, "Root", name="root", first_frame=1001, last_frame=1100)
+    nuke.root = lambda: root
+
+    def make(klass, **knobs):
+        node = Node(nuke, klass, **knobs)
+        if nuke.context:
+            nuke.context[-1].children.append(node)
+        nuke.calls.append(("node", klass, node.name()))
+        return node
+
+    nuke.nodes = types.SimpleNamespace(**{k: (lambda k=k, **kw: make(k, **kw)) for k in
+                                          ("Input", "Output", "Write", "Read", "Switch", "Group")})
+    nuke.createNode = lambda klass, knobs="", inpanel=True: make(klass)
+
+    def execute(node, first, last):
+        nuke.calls.append(("execute", node.name(), first, last))
+        nuke.renderer(node, first, last)
+
+    nuke.execute = execute
+    nuke.ProgressTask = lambda title: ProgressTask(nuke, title)
+    nuke.executeInMainThread = lambda function, args=(): nuke.calls.append(("main", function(*args)))
+    nuke.message = nuke.messages.append
+    nuke.pluginAddPath = lambda path: nuke.calls.append(("pluginAddPath", path))
+    nuke.menu = lambda name: Menu(nuke, name)
+
+    nukescripts = types.ModuleType("nukescripts")
+    nukescripts.panels = types.SimpleNamespace(
+        registerWidgetAsPanel=lambda widget, name, id, create=False: nuke.calls.append(("panel", widget, name, id))
+    )
+    sys.modules["nuke"], sys.modules["nukescripts"] = nuke, nukescripts
+    return nuke

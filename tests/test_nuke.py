@@ -1,0 +1,196 @@
+"""The Nuke adapter (nodes/nuke) against a recording fake `nuke` (tests/fake_nuke.py), and a real
+render through the script the node generates, on a real clip.
+
+The fake's `nuke.execute` stands in for Nuke rendering the node's inputs: it writes frames of the
+real clip (the plate) or a rectangle (the compositor's roto) as float EXR, numbered 1001.. as a
+Nuke script would.
+"""
+
+from __future__ import annotations
+
+import runpy
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import OpenEXR
+import pytest
+
+import fake_nuke
+from dub_fixtures import dub_audio, plate, tiny_model  # noqa: F401 (pytest fixtures)
+from lipsync_core.dub.outputs import MASK_LAYER
+from lipsync_core.media.colour import srgb_decode, to_display
+from lipsync_core.media.frames import open_plate
+from lipsync_core.media.images import read_image
+from lipsync_core.media.writers import open_writer
+from lipsync_core.ops import operation
+from lipsync_core.shot import Keyframes, Shot
+
+NUKE_DIR = Path(__file__).resolve().parents[1] / "nodes" / "nuke"
+FIRST, LAST = 1001, 1004
+PLATE_START = 20  # Nuke frame 1001 is frame 20 of the clip
+ROTO_BOX = (slice(120, 200), slice(140, 220))  # rows, columns: the middle of the 360x288 frame, on the face
+
+
+@pytest.fixture
+def nuke(monkeypatch):
+    """A fresh fake Nuke with nodes/nuke on sys.path, as NUKE_PATH puts it; the adapter imported anew."""
+    module = fake_nuke.install()
+    monkeypatch.syspath_prepend(str(NUKE_DIR))
+    yield module
+    for name in ("nuke", "nukescripts", "lipsync_nuke"):
+        sys.modules.pop(name, None)
+
+
+@pytest.fixture
+def adapter(nuke):
+    import lipsync_nuke
+
+    return lipsync_nuke
+
+
+def _knob_kind(param) -> str:
+    return {"audio": "File_Knob", "model": "File_Knob", "shot": "File_Knob", "choice": "Enumeration_Knob",
+            "int": "Int_Knob", "float": "Double_Knob", "offset": "String_Knob", "bool": "Boolean_Knob"}[param.type]
+
+
+def test_init_and_menu_load_no_qt_and_register_the_node_and_the_panel(nuke):
+    qt_before = {m for m in sys.modules if m.startswith("PySide")}
+    runpy.run_path(str(NUKE_DIR / "init.py"))
+    assert str(NUKE_DIR.parents[1]) in sys.path
+    runpy.run_path(str(NUKE_DIR / "menu.py"))
+    assert {m for m in sys.modules if m.startswith("PySide")} == qt_before, "start-up imported Qt"
+    assert ("addCommand", "Nodes/LipSync/LipSync", "lipsync_nuke.create()") in nuke.calls
+    panel = [call for call in nuke.calls if call[0] == "panel"]
+    assert panel == [("panel", "lipsync_nuke.Panel", "LipSync", "org.lipsync.LipSyncPanel")]
+
+
+def test_the_nodes_knobs_are_the_dub_operations_parameters(nuke, adapter):
+    op = operation("generate")
+    group = adapter.create()
+    knobs = group.knobs()
+    node_params = [p for p in op.all() if p.node and p.name not in adapter.PICTURES]
+    # Every parameter a host may set is a knob; the only other knobs are Nuke's own (HOST_KNOBS).
+    assert set(knobs) - {"lipsync"} == {p.name for p in node_params} | set(adapter.HOST_KNOBS)
+    # The pictures are the node's inputs and output: plate on input 0, the roto on the mask input.
+    assert {p.name for p in op.all() if p.node} - {p.name for p in node_params} == {"plate", "output", "mask"}
+    assert [n.name() for n in group.children if n.Class() == "Input"] == ["plate", "mask"]
+    for param in node_params:
+        knob = knobs[param.name]
+        assert type(knob).__name__ == _knob_kind(param), param.name
+        assert knob.tooltip().startswith(param.help)
+        if param.default is not None:
+            assert knob.value() == param.default, param.name
+        if param.type in ("int", "float"):
+            assert (nuke.NO_ANIMATION not in knob.flags) == param.animatable, param.name
+            if param.range and None not in param.range:
+                assert knob.range == param.range
+        if param.type == "choice":
+            assert knob.values == list(param.choices)
+    assert knobs["first"].value() == 1001 and knobs["last"].value() == 1100  # the script's range
+
+
+def test_a_render_needs_audio_and_a_full_work_folder(nuke, adapter, tmp_path):
+    group = adapter.create()
+    group.setInput(0, nuke.nodes.Read())
+    with pytest.raises(RuntimeError, match="work folder .* is not a full path"):
+        adapter.render(group)
+    group["work_dir"].setValue(str(tmp_path))
+    with pytest.raises(RuntimeError, match="choose the dub audio file"):
+        adapter.render(group)
+    assert not any(call[0] == "execute" for call in nuke.calls)
+
+
+def _render_inputs(plate_path: Path):
+    """What Nuke's render of the group's inputs writes: the clip's frames as linear float EXR
+    (plate_write), or a rectangle in alpha (roto_write)."""
+    with open_plate(plate_path, frames=(PLATE_START, PLATE_START + LAST - FIRST)) as source:
+        frames = {FIRST + i: srgb_decode(to_display(f.image)).astype(np.float32) for i, f in enumerate(source)}
+    height, width = next(iter(frames.values())).shape[:2]
+
+    def renderer(write, first, last):
+        with open_writer(write["file"].value(), fps=25, width=width, height=height, pixel_type="float") as out:
+            for number in range(first, last + 1):
+                if write.name() == "plate_write":
+                    out.write(frames[number], number)
+                else:
+                    roto = np.zeros((height, width, 4), np.float32)
+                    roto[ROTO_BOX] = 1.0
+                    out.write(roto, number)
+
+    return renderer
+
+
+def test_render_writes_the_inputs_runs_the_worker_and_reads_back_the_exr_with_its_mask(
+    nuke, adapter, plate, dub_audio, tiny_model, tmp_path
+):
+    nuke.renderer = _render_inputs(plate)
+    work = tmp_path / "work"
+    group = adapter.create()
+    group.setInput(0, nuke.nodes.Read(name="plate_read"))
+    group.setInput(1, nuke.nodes.Read(name="roto_read"))
+    for name, value in (("work_dir", str(work)), ("first", FIRST), ("last", LAST), ("audio", str(dub_audio)),
+                        ("model", str(tiny_model)), ("device", "cpu"), ("batch", 2), ("jaw_extension", 0.3)):
+        group[name].setValue(value)
+    group["grow"].setValueAt(0.0, FIRST)
+    group["grow"].setValueAt(6.0, LAST)
+
+    lines = adapter.render(group)
+
+    assert ("execute", "plate_write", FIRST, LAST) in nuke.calls and ("execute", "roto_write", FIRST, LAST) in nuke.calls
+    assert any(line.startswith(f"dubbed 4 of 4 frames rendered ({FIRST}-{LAST})") for line in lines), lines
+    # The generated script is what ran: the knobs that were changed, and none left at their default.
+    script = (work / "render.py").read_text()
+    for expected in ("'--jaw-extension', '0.3'", "'--batch', '2'", "'--device', 'cpu'", "'--progress-json'", "'--resume'"):
+        assert expected in script
+    assert "--grow" not in script and "--face" not in script and "--feather" not in script
+    # The keyed knob and the roto went to the sidecar beside the written plate.
+    shot = Shot.load(work / "plate.####.exr.lipsync.json")
+    assert shot.frames == (FIRST, LAST)
+    assert shot.mask["grow"] == Keyframes([(1001, 0.0), (1002, 2.0), (1003, 4.0), (1004, 6.0)], "linear")
+    assert [(p.path, p.frames, p.mode) for p in shot.painted] == [("roto.####.exr", (FIRST, LAST), "replace")]
+
+    # Progress went to Nuke's progress bar, up to the end.
+    assert nuke.progress[0] == ("start", "LipSync LipSync1") and ("progress", 100) in nuke.progress
+
+    # The result is read back inside the group, and shown.
+    read = group.node("result")
+    assert read["file"].value() == (work / "dub.####.exr").as_posix()
+    assert (read["first"].value(), read["last"].value()) == (FIRST, LAST) and read["reload"].executed == 1
+    assert group.node("switch")["which"].value() == 1
+    assert "wrote" in group["status"].value()
+
+    # The roto replaced the automatic mask: the blend mask lies inside it, and outside it every
+    # pixel is the plate's own, to the bit.
+    for number in range(FIRST, LAST + 1):
+        path = work / f"dub.{number}.exr"
+        source, result = read_image(work / f"plate.{number}.exr"), read_image(path)
+        with OpenEXR.File(str(path)) as exr:
+            mask = exr.channels()[MASK_LAYER].pixels.astype(np.float32)
+        outside = np.ones(mask.shape, bool)
+        outside[ROTO_BOX] = False
+        assert mask.max() > 0.5 and not mask[outside].any(), number
+        assert np.array_equal(result[outside], source[outside]), number
+        assert not np.array_equal(result[ROTO_BOX], source[ROTO_BOX]), number
+
+
+def test_cancel_in_the_gui_stops_the_worker_and_says_so(nuke, adapter, plate, dub_audio, tiny_model, tmp_path):
+    nuke.env["gui"] = True
+    nuke.cancel_after = 1  # the user presses Cancel after the first progress update
+    nuke.renderer = _render_inputs(plate)
+    work = tmp_path / "work"
+    group = adapter.create()
+    group.setInput(0, nuke.nodes.Read())
+    for name, value in (("work_dir", str(work)), ("first", FIRST), ("last", LAST), ("audio", str(dub_audio)),
+                        ("model", str(tiny_model)), ("device", "cpu")):
+        group[name].setValue(value)
+
+    assert adapter.render(group) is None  # the GUI keeps going while the worker renders
+    deadline = time.monotonic() + 300
+    while not nuke.messages and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert nuke.messages == ["LipSync LipSync1: cancelled"]
+    assert group["status"].value() == "LipSync LipSync1: cancelled"
+    assert group.node("switch")["which"].value() == 0  # still the plate
+    assert not list(work.glob(".*partial*")), "a half-written frame was left"
