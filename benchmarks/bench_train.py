@@ -48,7 +48,6 @@ from lipsync_core.models.checkpoint import file_metadata, save_checkpoint  # noq
 from lipsync_core.models.config import get_config  # noqa: E402
 from lipsync_core.models.stylelipsync import StyleLipSync  # noqa: E402
 from lipsync_core.models.syncnet import SyncNet  # noqa: E402
-from lipsync_core.train.data import CACHE_FPS  # noqa: E402
 from lipsync_core.train.generator_trainer import WINDOW, train_generator  # noqa: E402
 from lipsync_core.train.prepare import ClipSource, prepare_clip  # noqa: E402
 from lipsync_core.train.syncnet_trainer import train_syncnet  # noqa: E402

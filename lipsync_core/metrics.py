@@ -6,7 +6,6 @@ import numpy as np
 import torch
 
 from .models.syncnet import SyncNet
-from .face.landmarks import mouth_opening
 from .train.data import to_tensor_images
 
 MAX_OFFSET = 15  # frames each way searched for the best audio-video offset

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
+from lipsync_core.dub.worker import error_text
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -111,17 +113,7 @@ class CliJob(QObject):
         elif code == 0 and status == QProcess.ExitStatus.NormalExit:
             self._end(True, "")
         else:
-            self._end(False, self.error_text(code))
-
-    def error_text(self, code: int) -> str:
-        """The CLI's own error line when it printed one, else the end of its stderr."""
-        text = self._stderr.decode("utf-8", "replace")
-        lines = [line for line in text.splitlines() if line.strip()]
-        errors = [line.split("error: ", 1)[1] for line in lines if "error: " in line and line.startswith(("lipsync", "usage"))]
-        if errors:
-            return errors[-1]
-        tail = "\n".join(lines[-6:])
-        return f"the command stopped (exit code {code})" + (f":\n{tail}" if tail else "")
+            self._end(False, error_text(self._stderr.decode("utf-8", "replace"), code))
 
     def _end(self, ok: bool, message: str) -> None:
         process, self.process = self.process, None

@@ -264,7 +264,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------------------ document -> widgets
 
     def _opened(self) -> None:
-        document, info = self.document, self.document.info
+        document = self.document
         first, last = document.range
         self.timeline.set_range(first, last)
         self.waveform.set_range(first, last, document.fps)

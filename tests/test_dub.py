@@ -8,7 +8,6 @@ from the cache beside it, as a user's second render would.
 
 from __future__ import annotations
 
-import shutil
 import threading
 from pathlib import Path
 
@@ -17,7 +16,6 @@ import cv2
 import numpy as np
 import OpenEXR
 import pytest
-import torch
 
 from lipsync_core.cli import main as cli_main
 from lipsync_core.dub.outputs import MASK_LAYER
@@ -29,39 +27,13 @@ from lipsync_core.media.frames import open_plate
 from lipsync_core.media.images import read_exr_header, read_image
 from lipsync_core.media.writers import open_writer
 from lipsync_core.models.checkpoint import save_checkpoint
-from lipsync_core.models.config import ModelConfig
-from lipsync_core.models.stylelipsync import StyleLipSync
 from lipsync_core.models.syncnet import SyncNet
 from lipsync_core.shot import Shot
 
-CLIP = "av/rizkiarm_evaluation_samples_GRID_brbk7n.mpg"  # 75 frames, 360x288, 25 fps
-DUB = "av/rizkiarm_evaluation_samples_GRID_lbax4n.mpg"  # another speaker, another sentence: its audio is the dub
-TINY = ModelConfig(
-    name="tiny", size=64, w_dim=32, channels={4: 32, 8: 32, 16: 32, 32: 16, 64: 8}, embed_dim=32, audio_width=32
-)
+from dub_fixtures import TINY, dub_audio, plate, tiny_model  # noqa: F401 (pytest fixtures)
+
 # H.264/AAC put the audio within a frame of where it belongs; the media layer's own tests hold it to that.
 ONE_FRAME_S = 1 / 25
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    save_checkpoint(path, {"generator": StyleLipSync(TINY)}, TINY)
-    return path
-
-
-@pytest.fixture(scope="session")
-def plate(shared_data, tmp_path_factory) -> Path:
-    """The real clip in a folder of its own (its sidecar track cache lands beside it)."""
-    path = tmp_path_factory.mktemp("shot") / "plate.mpg"
-    shutil.copy(shared_data / CLIP, path)
-    return path
-
-
-@pytest.fixture(scope="session")
-def dub_audio(shared_data) -> Path:
-    return shared_data / DUB
 
 
 def _images(path, frames=None) -> dict[int, np.ndarray]:

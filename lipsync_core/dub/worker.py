@@ -168,4 +168,4 @@ def error_text(stderr: str, code: int) -> str:
     if errors:
         return errors[-1]
     tail = "\n".join(lines[-6:])
-    return f"the render stopped (exit code {code})" + (f":\n{tail}" if tail else "")
+    return f"the command stopped (exit code {code})" + (f":\n{tail}" if tail else "")
