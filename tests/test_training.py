@@ -158,6 +158,13 @@ def test_generator_resume_matches_uninterrupted_run(clips, syncnet_file: Path, t
     config, facts = read_metadata(split / "model.safetensors")
     assert config == TINY and facts["step"] == steps and facts["data"] == ["train-a"]
 
+    # A new run continuing this model file counts its steps on and records how it was made.
+    more = tmp_path / "more"
+    train_generator(train, dev, more, TINY, steps=2, init_from=split / "model.safetensors", **kwargs)
+    facts = read_metadata(more / "model.safetensors")[1]
+    assert facts["step"] == 2 and facts["total_steps"] == steps + 2
+    assert facts["recipe"]["init"] == "model.safetensors" and facts["recipe"]["lambda_mouth"] == 1.0
+
 
 def test_generator_resume_after_an_interruption_between_saves(clips, syncnet_file: Path, tmp_path: Path, monkeypatch) -> None:
     """Stopped (Ctrl-C) after step 5 with the last state saved at step 4: the resumed run drops the logged

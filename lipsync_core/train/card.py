@@ -37,7 +37,8 @@ def _card_text(model_path, model, facts, summary, dev, cross_audio, licenses) ->
 
 StyleLipSync generator (config `{c.name}`: {c.size} px aligned crops, W+ of {c.n_codes} x {c.w_dim},
 {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters) with the SyncNet it was trained
-against, trained from scratch on CPU by `lipsync train` ({facts.get('step', '?')} steps).
+against, trained from scratch on CPU by `lipsync train` ({facts.get('total_steps', facts.get('step', '?'))} generator steps
+in all; the last run: {facts.get('step', '?')} steps, {_recipe(facts)}).
 
 ## Dev-split measures
 Reconstruction: each of the {len(dev)} dev clips ({', '.join(d.name for d in dev)}) dubbed with its
@@ -58,3 +59,12 @@ Train split of `../shared/data` (AV clips; dev split held out). Licenses as the 
 many are research-only, so this model is for evaluation and research use:
 {data}
 """
+
+
+def _recipe(facts: dict) -> str:
+    recipe = facts.get("recipe")
+    if not recipe:
+        return "recipe not recorded"
+    init = f", continuing `{recipe['init']}`" if recipe.get("init") else ""
+    return (f"batch {recipe['batch']} windows, learning rate {recipe['lr']:g}, loss weights: reconstruction "
+            f"{recipe['lambda_rec']:g}, SyncNet {recipe['lambda_sync']:g}, audio mouth read-out {recipe['lambda_mouth']:g}{init}")

@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from ..models.checkpoint import load_checkpoint, save_checkpoint
+from ..models.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from ..models.config import ModelConfig
 from ..models.stylelipsync import StyleLipSync
 from ..models.syncnet import SyncNet
@@ -134,6 +134,10 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
     state_path, model_path = run_dir / "state.safetensors", run_dir / "model.safetensors"
     shipped = StyleLipSync(config)  # built before the RNG state is restored: building draws random numbers
     meta = {"step": 0}
+    # The model file says how it was made, counting the runs it continues (`init_from`).
+    steps_before = _total_steps(init_from) if init_from is not None else 0
+    recipe = {"batch": batch, "lr": lr, "lambda_rec": lambda_rec, "lambda_sync": lambda_sync if syncnet is not None else 0.0,
+              "lambda_mouth": lambda_mouth, "init": init_from.name if init_from is not None else None}
     if state_path.exists():
         meta = load_state(state_path, {"generator": readout}, {"generator": ema}, {"generator": opt})
         if rank == 0:  # other ranks keep their own seeds so ranks do not draw the same windows
@@ -147,7 +151,8 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
         save_state(state_path, {"generator": readout}, {"generator": ema}, {"generator": opt}, meta)
         ema.copy_to(shipped)
         modules = {"generator": shipped} | ({"syncnet": syncnet} if syncnet is not None else {})
-        save_checkpoint(model_path, modules, config, {"step": step, "data": sorted(c.name for c in train), **record})
+        save_checkpoint(model_path, modules, config, {"step": step, "total_steps": steps_before + step, "recipe": recipe,
+                                                      "data": sorted(c.name for c in train), **record})
 
     bar = tqdm(total=steps, initial=meta["step"], desc="model", unit="step", disable=rank > 0)
     for step in range(meta["step"] + 1, steps + 1):
@@ -180,6 +185,11 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
     if world > 1:
         dist.destroy_process_group()
     return model_path
+
+
+def _total_steps(model_file: Path) -> int:
+    facts = read_metadata(model_file)[1]
+    return int(facts.get("total_steps", facts.get("step", 0)))
 
 
 def _distributed(device: torch.device) -> tuple[int, int]:
