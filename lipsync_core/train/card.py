@@ -36,8 +36,8 @@ def _card_text(model_path, model, facts, summary, dev, cross_audio, licenses) ->
     return f"""# Model card: {model_path.name}
 
 StyleLipSync generator (config `{c.name}`: {c.size} px aligned crops, W+ of {c.n_codes} x {c.w_dim},
-{sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters) with the SyncNet it was trained
-against, trained from scratch on CPU by `lipsync train` ({facts.get('total_steps', facts.get('step', '?'))} generator steps
+{sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters) with our SyncNet (the one the sync
+measures below use), trained from scratch on CPU by `lipsync train` ({facts.get('total_steps', facts.get('step', '?'))} generator steps
 in all; the last run: {facts.get('step', '?')} steps, {_recipe(facts)}).
 
 ## Dev-split measures
