@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import describe, machine_facts, run_child, write_results  # noqa: E402
+from benchlib import describe, machine_facts, run_python, write_results  # noqa: E402
 
 from lipsync_core.dub.outputs import DubOutput  # noqa: E402
 from lipsync_core.dub.pipeline import DEFAULT_MODEL, STAGES, dub  # noqa: E402
@@ -168,7 +168,7 @@ def memory(model: Path, folder: Path) -> list[dict]:
                 # Back and forth, so the loop has no jump that would lose the face for a frame.
                 cycle = i % (2 * len(images) - 2)
                 out.write(images[cycle if cycle < len(images) else 2 * len(images) - 2 - cycle])
-        run = run_child([sys.executable, "-m", "lipsync_core.cli", "dub", str(plate), str(SAMPLES / "dub_speech.wav"),
+        run = run_python(["-m", "lipsync_core.cli", "dub", str(plate), str(SAMPLES / "dub_speech.wav"),
                          "-o", str(folder / f"out_{seconds}s.mp4"), "--model", str(model), "--device", "cpu"], cwd=ROOT)
         if run.returncode != 0:
             raise SystemExit(run.stderr[-2000:])

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_dub import SAMPLES, clocked, decode_encode  # noqa: E402
-from benchlib import describe, machine_facts, run_child, write_results  # noqa: E402
+from benchlib import describe, machine_facts, run_python, write_results  # noqa: E402
 from bench_models import build_wav2lip  # noqa: E402
 from lipsync_core.media.frames import open_plate  # noqa: E402
 from lipsync_core.models.actor import DEFAULT_MODEL  # noqa: E402
@@ -150,10 +150,10 @@ def measure_personalize(data: Path, seconds: float, steps: int | None, folder: P
     reference, reference_cpu = reference_seconds(plate, frames, folder)
     base, note = model_file(folder, "cpu")
     out = folder / "actor.safetensors"
-    cmd = [sys.executable, "-m", "lipsync_core.cli", "personalize", str(plate), "--frames", f"{frames[0]}-{frames[1]}",
+    cmd = ["-m", "lipsync_core.cli", "personalize", str(plate), "--frames", f"{frames[0]}-{frames[1]}",
            "--base", str(base), "-o", str(out), "--device", "cpu"]
     cmd += ["--steps", str(steps)] if steps else []
-    run = run_child(cmd, cwd=ROOT)
+    run = run_python(cmd, cwd=ROOT)
     if run.returncode != 0:
         raise SystemExit(f"lipsync personalize failed:\n{run.stderr[-2000:]}")
     facts = json.loads(file_metadata(out)["facts"])

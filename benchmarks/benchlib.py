@@ -1,4 +1,4 @@
-"""What every benchmark shares: the facts about the machine, running a child process with its peak
+"""What every benchmark shares: the facts about the machine, running a Python child process with its peak
 memory, and the one JSON layout that `run_all.py` assembles into its report.
 
 The JSON a benchmark writes with `--json FILE` (`write_results`):
@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -89,12 +90,16 @@ class ChildRun(NamedTuple):
     peak_rss_mib: float  # the largest resident set of the child or of any child it waited for
 
 
-def run_child(command: list[str], cwd: Path | None = None) -> ChildRun:
-    """Run a command to its end and measure it with the kernel's own accounting (wait4), which covers
-    the whole process tree: a benchmark that starts workers is charged their peak too."""
+def run_python(arguments: list[str], cwd: Path | None = None) -> ChildRun:
+    """Run `python ARGUMENTS...` (a script or `-m module`) to its end, with the kernel's accounting of
+    its CPU time (wait4) and its peak memory as the child itself measured it (see peak_rss.py for why
+    the parent's wait4 cannot tell it)."""
     # Output goes to files, not pipes: reading pipes needs communicate(), which reaps the child
     # itself and so loses its resource usage.
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
+            tempfile.TemporaryDirectory() as scratch:
+        peak_file = Path(scratch) / "peak_kib"
+        command = [sys.executable, str(Path(__file__).with_name("peak_rss.py")), str(peak_file), *arguments]
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=err, text=True)
         _, status, usage = os.wait4(process.pid, 0)
@@ -102,5 +107,7 @@ def run_child(command: list[str], cwd: Path | None = None) -> ChildRun:
         process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
         out.seek(0)
         err.seek(0)
+        # A child killed before its exit handlers ran leaves no file: nothing trustworthy to report.
+        peak_kib = int(peak_file.read_text()) if peak_file.is_file() else float("nan")
         return ChildRun(process.returncode, out.read(), err.read(), wall, usage.ru_utime + usage.ru_stime,
-                        usage.ru_maxrss / 1024)  # ru_maxrss is in KiB on Linux
+                        peak_kib / 1024)

@@ -39,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from benchlib import busy, describe, machine_facts, run_child  # noqa: E402
+from benchlib import busy, describe, machine_facts, run_python  # noqa: E402
 
 
 class Benchmark(NamedTuple):
@@ -66,7 +66,7 @@ def run_benchmark(name: str, args, scratch: Path) -> dict:
     results = scratch / f"{name}.json"
     print(f"[{name}] {command}", file=sys.stderr, flush=True)
     load = os.getloadavg()[0]
-    run = run_child([sys.executable, str(HERE / bench.script), *arguments, "--json", str(results)], cwd=ROOT)
+    run = run_python([str(HERE / bench.script), *arguments, "--json", str(results)], cwd=ROOT)
     print(f"[{name}] {'done' if run.returncode == 0 else 'FAILED'} in {run.wall_s:.0f} s, peak RSS {run.peak_rss_mib:.0f} MiB",
           file=sys.stderr, flush=True)
     record = {"name": name, "title": bench.title, "command": command, "returncode": run.returncode,
