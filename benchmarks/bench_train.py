@@ -62,6 +62,9 @@ SYNCNET_BATCH = 48
 # Windows per generator step. The paper config (a GPU config) at 4 windows needs more than the 24 GiB
 # of this project's CPU machine and was OOM-killed there; one window measures its step all the same.
 GENERATOR_BATCH = {"cpu": 4, "paper": 1}
+# The cross-audio loss renders every window twice; the paper config at one window already peaks near
+# 12 GB, so there it is measured without (two windows would not fit 24 GB with the rest).
+CROSS_AUDIO = {"cpu": 1.0, "paper": 0.0}
 
 
 def model_file(folder: Path, config_name: str) -> tuple[Path, str]:
@@ -126,7 +129,8 @@ def measure_train(clips: list, config_name: str, steps: int, folder: Path) -> li
     model, _ = model_file(folder, config_name)
     with contextlib.redirect_stdout(sys.stderr):  # the trainers' progress lines; stdout is the table
         train_generator(clips, clips[:1], folder / f"model_{config_name}", config, steps=steps + 2, syncnet_path=model,
-                        batch=GENERATOR_BATCH[config_name], save_every=10**9, eval_every=10**9, device=torch.device("cpu"))
+                        batch=GENERATOR_BATCH[config_name], lambda_cross=CROSS_AUDIO[config_name], reader_steps=20,
+                        save_every=10**9, eval_every=10**9, device=torch.device("cpu"))
         train_syncnet(clips, clips[:1], folder / f"syncnet_{config_name}", config, steps=steps + 2, batch=SYNCNET_BATCH,
                       eval_every=10**9, device=torch.device("cpu"))
     frames = GENERATOR_BATCH[config_name] * WINDOW
@@ -135,7 +139,8 @@ def measure_train(clips: list, config_name: str, steps: int, folder: Path) -> li
     syncnet = step_seconds(folder / f"syncnet_{config_name}" / "log.jsonl")
     note = f"Wav2Lip-style U-Net step, {frames} frames at 96 px: {reference:.2f} s"
     return [
-        {"what": f"generator train step, '{config_name}' ({config.size} px), batch {GENERATOR_BATCH[config_name]}x{WINDOW} frames + sync loss",
+        {"what": f"generator train step, '{config_name}' ({config.size} px), batch {GENERATOR_BATCH[config_name]}x{WINDOW} frames "
+                 f"+ sync loss{' + cross-audio loss' if CROSS_AUDIO[config_name] else ''}",
          "value": generator, "unit": "s/step", "reference": note, "ratio": generator / reference},
         {"what": f"SyncNet train step, '{config_name}', batch {SYNCNET_BATCH}", "value": syncnet, "unit": "s/step",
          "reference": note, "ratio": syncnet / reference},

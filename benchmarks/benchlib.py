@@ -30,7 +30,7 @@ def tcmalloc_loaded() -> bool:
 
 
 def machine_facts(threads: int | None = None, device: str = "cpu") -> dict:
-    """CPU, cores, torch and its threads, allocator and the load average now: call it when a benchmark
+    """CPU, cores, torch and its threads, allocator and how busy the machine is now: call it when a benchmark
     starts, so that numbers measured while other work was running are recognisable as such."""
     import torch
 
@@ -50,23 +50,42 @@ def machine_facts(threads: int | None = None, device: str = "cpu") -> dict:
         "device": device,
         "tcmalloc": tcmalloc_loaded(),
         "python": platform.python_version(),
-        "load_average": os.getloadavg()[0],
+        "busy_cores": busy_cores(),
     }
     if device == "cuda":
         facts["gpu"] = torch.cuda.get_device_name()
     return facts
 
 
+def busy_cores(seconds: float = 1.0) -> float:
+    """How many cores other work keeps busy, measured over `seconds` while this process sleeps.
+    Not the load average: that lags by a minute, so a benchmark started right after another (as
+    run_all.py starts them) would be charged its predecessor's load."""
+
+    def busy_and_total() -> tuple[int, int]:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        idle = ticks[3] + ticks[4]  # idle + iowait
+        return sum(ticks) - idle, sum(ticks)
+
+    try:
+        busy0, total0 = busy_and_total()
+        time.sleep(seconds)
+        busy1, total1 = busy_and_total()
+    except (OSError, IndexError, ValueError):
+        return os.getloadavg()[0]  # not Linux: the load average is the best there is
+    return (busy1 - busy0) / max(total1 - total0, 1) * (os.cpu_count() or 1)
+
+
 def busy(facts: dict) -> bool:
-    """More than half the cores were already in use when the benchmark started: its wall-clock
-    numbers are not to quote (the ratios and CPU times suffer less)."""
-    return facts["load_average"] > 0.5 * (facts["cores"] or 1)
+    """More than half the cores were already in use by other work when the benchmark started: its
+    wall-clock numbers are not to quote (the ratios and CPU times suffer less)."""
+    return facts["busy_cores"] > 0.5 * (facts["cores"] or 1)
 
 
 def describe(facts: dict) -> str:
     """One line of machine facts for the head of a Markdown report."""
     line = (f"{facts['cpu']}, {facts['cores']} cores, torch {facts['torch']} ({facts['threads']} threads), "
-            f"tcmalloc {'on' if facts['tcmalloc'] else 'off'}, load average at start {facts['load_average']:.2f}")
+            f"tcmalloc {'on' if facts['tcmalloc'] else 'off'}, cores busy with other work at start {facts['busy_cores']:.2f}")
     if busy(facts):
         line += " (**busy machine: wall-clock numbers are not to quote**)"
     return line

@@ -27,9 +27,8 @@ import cv2
 import numpy as np
 import torch
 
-from lipsync_core.evaluate import reconstruct
+from lipsync_core.evaluate import lip_landmarks, mouth_loudness_r, reconstruct, sync_row
 from lipsync_core.media.audio import load_audio, log_mel, mel_windows
-from lipsync_core.metrics import sync_scores
 from lipsync_core.media.writers import open_writer
 from lipsync_core.models.actor import DEFAULT_MODEL, file_sha256, load_generator
 from lipsync_core.models.checkpoint import file_metadata, load_checkpoint, read_metadata
@@ -42,7 +41,9 @@ OTHER_SPEECH = ["AP0827_DeepGram_audio_harvard.flac", "FuxiVirtualH_samples_audi
 SPEECH_START_S = 1.0  # skip the lead-in silence of the speech files
 IMAGE_KEYS = ("psnr_lower_face", "ssim_lower_face", "lmd")
 CARD_SYNC_KEYS = ("lse_c", "offset_accuracy", "mouth_loudness_r")  # the card's sync on the pool's measuring speech
-SYNC_KEYS = ("lse_c", "lse_d", "offset_accuracy")
+# SyncNet's scores (what the regularizer optimises) and the model-free mouth/loudness r, against the new
+# speech and against the clip's own audio (what should not show through).
+SYNC_KEYS = ("lse_c", "lse_d", "offset_accuracy", "mouth_loudness_r", "mouth_loudness_r_original")
 
 
 def other_speech(audio_dir: Path, clip: PreparedClip, width: int) -> list[np.ndarray]:
@@ -52,9 +53,14 @@ def other_speech(audio_dir: Path, clip: PreparedClip, width: int) -> list[np.nda
 
 
 def cross_audio_sync(model, syncnet: SyncNet, clip: PreparedClip, speech: list[np.ndarray]) -> dict:
-    """SyncNet scores of the whole clip dubbed with each stretch of other speech, averaged."""
+    """Sync of the whole clip dubbed with each stretch of other speech, averaged."""
     ref = int(np.flatnonzero(clip.valid)[0])
-    scores = [sync_scores(syncnet, reconstruct(model, clip, mels, ref), mels, clip.valid) for mels in speech]
+    own = clip.mel_windows(syncnet.config.mel_window)
+    scores = []
+    for mels in speech:
+        frames = reconstruct(model, clip, mels, ref)
+        lips = lip_landmarks(frames)
+        scores.append(sync_row(syncnet, frames, lips, mels, clip.valid) | {"mouth_loudness_r_original": mouth_loudness_r(lips, own)})
     return {k: float(np.mean([s[k] for s in scores])) for k in SYNC_KEYS}
 
 
@@ -134,13 +140,15 @@ def plot(results: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    keys = ("lse_c", "mouth_loudness_r", "offset_accuracy", "held_l1")
+    fig, axes = plt.subplots(1, len(keys), figsize=(18, 4))
     for label in dict.fromkeys(variant_label(r) for r in results):
         runs = [r for r in results if variant_label(r) == label]
         steps = [p["step"] for p in runs[0]["curve"]]
-        for ax, key in zip(axes, ("lse_c", "offset_accuracy", "held_l1")):
+        for ax, key in zip(axes, keys):
             ax.plot(steps, np.mean([[p[key] for p in r["curve"]] for r in runs], axis=0), marker=".", label=label)
-    titles = ("LSE-C on other speech (higher: in sync)", "AV-offset accuracy on other speech", "held-out L1 (lower: closer to the actor)")
+    titles = ("LSE-C on other speech (our SyncNet; higher: in sync)", "mouth opening / loudness r of the other speech (no model)",
+              "AV-offset accuracy on other speech", "held-out L1 (lower: closer to the actor)")
     for ax, title in zip(axes, titles):
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("adaptation step")
@@ -189,14 +197,17 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "personalize_report.json").write_text(json.dumps({"summary": summary, "runs": results}, indent=1))
     table = markdown(summary)
+    base_facts = read_metadata(args.base)[1]
     (args.out / "personalize_report.md").write_text(
-        f"# Personalization report\n\nBase model `{args.base.name}` (trained {read_metadata(args.base)[1].get('step', '?')} steps), "
+        f"# Personalization report\n\nBase model `{args.base.name}` (trained {base_facts.get('total_steps', base_facts.get('step', '?'))} steps), "
         f"{len(clips)} dev actors "
         f"({', '.join(c.name for c in clips)}), {args.steps} steps at learning rate {args.lr:g}. `zero_shot_*` / `personalized_*`: held-out "
         "footage, own audio (personalized = best held-out step); `*_other_*`: the same frames dubbed with the speech "
         "pool's measuring file (the actor file's card). `cross_*`: the whole clip dubbed with speech from "
         f"{args.audio} ({', '.join(OTHER_SPEECH)}), at step 0 (zero-shot), the best held-out step and the last step. "
-        "Sync scores are our SyncNet's (the one the regularizer uses); mouth_loudness_r is independent of it."
+        "Sync scores are our SyncNet's (the one the regularizer uses); mouth_loudness_r (mouth opening against the "
+        "loudness of the new speech) needs no model, and mouth_loudness_r_original measures the same mouths against the "
+        "clip's own audio (what should not show through a dub)."
         "\n\n" + table + "\n")
     plot(results, args.out / "personalize_sync_vs_steps.png")
     first = [r for r in results if r["actor"].startswith(clips[0].name)]

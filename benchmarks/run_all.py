@@ -10,9 +10,9 @@ carry over), in this order:
     bench_train.py     prepare, generator and SyncNet train steps, `lipsync personalize` on 30 s of
                        footage; ratios to decode+encode and to a Wav2Lip-style U-Net train step
 Each writes its results with `--json` in the layout of benchlib.write_results and prints its tables
-in Markdown. This script records the machine (CPU, cores, torch threads, tcmalloc, load average at the
-start of the run and of each benchmark) and each benchmark's wall time, CPU time and peak RSS (the
-largest resident set of any of its processes, from the kernel's accounting), and writes
+in Markdown. This script records the machine (CPU, cores, torch threads, tcmalloc, the cores busy with
+other work at the start of the run and of each benchmark) and each benchmark's wall time, CPU time and
+peak RSS (the largest resident set of any of its processes, see peak_rss.py), and writes
 OUT/benchmarks.md (the tables) and OUT/benchmarks.json (every number).
 
 Usage:
@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -39,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from benchlib import busy, describe, machine_facts, run_python  # noqa: E402
+from benchlib import busy, busy_cores, describe, machine_facts, run_python  # noqa: E402
 
 
 class Benchmark(NamedTuple):
@@ -65,12 +64,12 @@ def run_benchmark(name: str, args, scratch: Path) -> dict:
     command = f"python benchmarks/{bench.script} {' '.join(arguments)}".strip()
     results = scratch / f"{name}.json"
     print(f"[{name}] {command}", file=sys.stderr, flush=True)
-    load = os.getloadavg()[0]
+    load = busy_cores()
     run = run_python([str(HERE / bench.script), *arguments, "--json", str(results)], cwd=ROOT)
     print(f"[{name}] {'done' if run.returncode == 0 else 'FAILED'} in {run.wall_s:.0f} s, peak RSS {run.peak_rss_mib:.0f} MiB",
           file=sys.stderr, flush=True)
     record = {"name": name, "title": bench.title, "command": command, "returncode": run.returncode,
-              "load_average_at_start": load, "seconds": run.wall_s, "cpu_s": run.cpu_s, "peak_rss_mib": run.peak_rss_mib,
+              "busy_cores_at_start": load, "seconds": run.wall_s, "cpu_s": run.cpu_s, "peak_rss_mib": run.peak_rss_mib,
               "markdown": run.stdout.strip(), "results": json.loads(results.read_text())["results"] if results.is_file() else []}
     if run.returncode != 0:
         record["error"] = run.stderr.strip()[-3000:]
@@ -87,13 +86,13 @@ def report_text(records: list[dict], facts: dict, quick: bool, command: str, dat
         "- every ratio is to a reference measured in the same run (named in each table); peak RSS is the largest "
         "resident set of any process of the benchmark",
         "",
-        "| benchmark | command | wall s | CPU s | peak RSS (MiB) | load average at start | result |",
+        "| benchmark | command | wall s | CPU s | peak RSS (MiB) | cores busy with other work at start | result |",
         "| --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in records:
-        flag = " (busy)" if busy({**facts, "load_average": r["load_average_at_start"]}) else ""
+        flag = " (busy)" if busy({**facts, "busy_cores": r["busy_cores_at_start"]}) else ""
         lines.append(f"| {r['title']} | `{r['command']}` | {r['seconds']:.0f} | {r['cpu_s']:.0f} | {r['peak_rss_mib']:.0f} | "
-                     f"{r['load_average_at_start']:.2f}{flag} | {'ok' if r['returncode'] == 0 else 'failed'} |")
+                     f"{r['busy_cores_at_start']:.2f}{flag} | {'ok' if r['returncode'] == 0 else 'failed'} |")
     lines.append("")
     for r in records:
         lines += [f"## {r['title']}", "", f"`{r['command']}`", ""]

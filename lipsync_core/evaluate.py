@@ -32,10 +32,9 @@ from .face.tracker import track_frames
 from .metrics import psnr, sync_scores
 from .models.actor import load_generator
 from .models.checkpoint import load_checkpoint
-from .models.stylelipsync import StyleLipSync
+from .models.stylelipsync import StyleLipSync, masked_input
 from .models.syncnet import SyncNet
 from .train.data import PreparedClip, to_tensor_images
-from .train.generator_trainer import masked_input
 from .train.losses import ssim_map
 
 LMD_CROP = 256  # LMD is reported in pixels of a crop of this size
@@ -122,6 +121,20 @@ def mouth_loudness_r(lips: np.ndarray, mels: np.ndarray) -> float:
     """Model-free sync: Pearson r of the mouth opening of landmarks (N, 478, 2) and the loudness of the
     per-frame mel windows (N, W, n_mels). Real footage in sync scores clearly above 0; a still mouth ~0."""
     return _pearson(mouth_opening(lips), loudness(mels))
+
+
+def follows_speech(model: StyleLipSync, clips: list[PreparedClip], speech: np.ndarray) -> dict:
+    """What dubbing asks of a model: each clip dubbed with other speech (`speech`: per-frame mel windows,
+    repeated to the clip's length), the mouth opening's r with that speech's loudness ('cross_r', the
+    higher the better) and with the clip's own audio ('cross_r_original', ~0 when nothing of the
+    original performance leaks through), means over the clips."""
+    new, original = [], []
+    for clip in clips:
+        other = speech[np.arange(len(clip)) % len(speech)]
+        lips = lip_landmarks(reconstruct(model, clip, other, int(np.flatnonzero(clip.valid)[0])))
+        new.append(mouth_loudness_r(lips, other))
+        original.append(mouth_loudness_r(lips, clip.mel_windows(model.config.mel_window)))
+    return {"cross_r": float(np.mean(new)), "cross_r_original": float(np.mean(original))}
 
 
 def lmd(lips: np.ndarray, real_lips: np.ndarray) -> float:

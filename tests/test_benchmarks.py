@@ -35,7 +35,7 @@ def test_run_all_quick_writes_a_complete_report(shared_data: Path, tmp_path: Pat
 
     markdown = (tmp_path / "benchmarks.md").read_text()
     report = json.loads((tmp_path / "benchmarks.json").read_text())
-    for key in ("cpu", "cores", "threads", "tcmalloc", "load_average"):
+    for key in ("cpu", "cores", "threads", "tcmalloc", "busy_cores"):
         assert key in report["machine"]
     assert report["quick"] is True
     assert [b["name"] for b in report["benchmarks"]] == list(BENCHMARKS)

@@ -19,9 +19,10 @@ import torch
 from lipsync_core.cli import main as cli_main
 from lipsync_core.errors import ModelError
 from lipsync_core.evaluate import (
-    frame_quality, lip_landmarks, lmd, load_identity_model, load_models, mouth_loudness_r, static_mouth,
+    follows_speech, frame_quality, lip_landmarks, lmd, load_identity_model, load_models, mouth_loudness_r, static_mouth,
 )
 from lipsync_core.media.audio import mel_windows
+from lipsync_core.models.actor import DEFAULT_MODEL
 from lipsync_core.models.checkpoint import save_checkpoint
 from lipsync_core.models.config import ModelConfig, get_config
 from lipsync_core.models.stylelipsync import StyleLipSync
@@ -77,6 +78,17 @@ def test_static_mouth_scores_lower_than_the_real_footage(clip, real_lips):
     assert 20 < quality["psnr_lower_face"] < quality["psnr_crop"] < math.inf
     assert quality["ssim_lower_face"] < quality["ssim_crop"] < 1
     assert 0 < lmd(static_lips, real_lips) < 15
+
+
+def test_follows_speech_measures_the_dub_against_the_new_and_the_original_audio(clip):
+    model = load_models(DEFAULT_MODEL)[0]
+    own = clip.mel_windows(MEL_WIDTH)
+    same = follows_speech(model, [clip], own)
+    assert same["cross_r"] == same["cross_r_original"] != 0  # dubbed with its own audio: one and the same measure
+    # Speech shorter than the clip is repeated to its length; the original audio is then another signal.
+    other = follows_speech(model, [clip], own[::-1][:40].copy())
+    assert other["cross_r"] != other["cross_r_original"]
+    assert -1 <= other["cross_r"] <= 1 and -1 <= other["cross_r_original"] <= 1
 
 
 def test_a_model_file_without_syncnet_needs_one_named(tmp_path):

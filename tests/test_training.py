@@ -19,12 +19,14 @@ from safetensors import safe_open
 from lipsync_core.media.audio import MEL_FPS, MEL_SILENCE
 from lipsync_core.models.checkpoint import read_metadata, save_checkpoint
 from lipsync_core.models.config import ModelConfig
+from lipsync_core.models.stylelipsync import StyleLipSync
 from lipsync_core.models.syncnet import SyncNet
 from lipsync_core.face.landmarks import INNER_LIP_BOTTOM, INNER_LIP_TOP, LEFT_EYE_CORNERS, LIPS, RIGHT_EYE_CORNERS
 from lipsync_core.train.data import CACHE_FPS, PreparedClip, WindowSampler, mouth_shape
 from lipsync_core.train import generator_trainer
 from lipsync_core.train.generator_trainer import WINDOW, train_generator
 from lipsync_core.train.log import RunLog
+from lipsync_core.train.mouth_reader import cross_audio_targets, load_mouth_reader, train_mouth_reader
 from lipsync_core.train.syncnet_trainer import train_syncnet
 
 TINY = ModelConfig(
@@ -119,6 +121,31 @@ def test_mouth_targets_follow_the_lips_and_references_contrast_them(clips) -> No
     assert picked > 1.5 * np.mean(np.abs(shape[far, 0] - shape[mids, 0]))
 
 
+def test_mouth_reader_reads_the_mouth_off_the_frames(clips, tmp_path: Path) -> None:
+    train, dev = clips
+    measures = train_mouth_reader(train, dev, tmp_path / "reader.safetensors", TINY, steps=300, batch=32)
+    assert measures["dev_opening_r"] > 0.9, measures  # on frames it never saw
+    reader = load_mouth_reader(tmp_path / "reader.safetensors", TINY, torch.device("cpu"))
+    assert not any(p.requires_grad for p in reader.parameters())
+
+
+def test_cross_audio_render_is_the_window_rendered_with_the_next_windows_speech(clips) -> None:
+    train, _ = clips
+    torch.manual_seed(0)
+    readout = generator_trainer.MouthReadout(StyleLipSync(TINY)).eval()
+    b = WindowSampler(train, WINDOW, TINY.mel_window, 0).windows(3)
+    masked = generator_trainer.masked_input(b["frames"], b["masks"])
+    with torch.no_grad():
+        own, mouth, other = readout(masked, b["masks"], b["ref"], b["mels"], cross=True)
+        alone, mouth_alone, none = readout(masked, b["masks"], b["ref"], b["mels"])
+        swapped = readout.generator(masked, b["masks"], b["ref"], b["mels"].roll(1, 0))
+    assert none is None and torch.allclose(own, alone, atol=1e-5) and torch.equal(mouth, mouth_alone)
+    assert torch.allclose(other, swapped, atol=1e-5) and not torch.allclose(other, own, atol=1e-3)
+    # Its target: the window's own resting mouth, moved as the other window's speaker moved.
+    target = cross_audio_targets(b)
+    assert torch.allclose(target[1] - b["mouth_rest"][1], b["mouth"][0])
+
+
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     with safe_open(str(path), framework="pt") as f:
         return {k: f.get_tensor(k) for k in f.keys()}
@@ -140,7 +167,7 @@ def assert_same_files(a: Path, b: Path, name: str) -> None:
 def test_generator_resume_matches_uninterrupted_run(clips, syncnet_file: Path, tmp_path: Path) -> None:
     train, dev = clips
     steps = 8
-    kwargs = dict(syncnet_path=syncnet_file, batch=2, lr=2e-3, sync_start=2, seed=3, save_every=2, eval_every=4)
+    kwargs = dict(syncnet_path=syncnet_file, batch=2, lr=2e-3, sync_start=2, seed=3, save_every=2, eval_every=4, reader_steps=20)
     whole, split = tmp_path / "whole", tmp_path / "split"
     train_generator(train, dev, whole, TINY, steps=steps, **kwargs)
     train_generator(train, dev, split, TINY, steps=steps // 2, **kwargs)
@@ -171,7 +198,7 @@ def test_generator_resume_after_an_interruption_between_saves(clips, syncnet_fil
     step 5, redoes it and ends where an uninterrupted run does."""
     train, dev = clips
     steps = 8
-    kwargs = dict(syncnet_path=syncnet_file, batch=2, lr=2e-3, sync_start=2, seed=3, save_every=2, eval_every=4)
+    kwargs = dict(syncnet_path=syncnet_file, batch=2, lr=2e-3, sync_start=2, seed=3, save_every=2, eval_every=4, reader_steps=20)
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     train_generator(train, dev, whole, TINY, steps=steps, **kwargs)
 
@@ -192,10 +219,35 @@ def test_generator_resume_after_an_interruption_between_saves(clips, syncnet_fil
     assert_same_files(whole, cut, "model.safetensors")
 
 
+def test_best_file_keeps_the_step_that_follows_other_speech_best_across_a_resume(clips, tmp_path: Path, monkeypatch) -> None:
+    """The selection logic: measured scores are scripted (the synthetic faces have no face mesh); the
+    best file must hold the EMA weights of the best-scoring evaluation, also when that score was
+    measured before an interruption."""
+    train, dev = clips
+    scores = iter([0.10, 0.30, 0.20, 0.25])  # evaluations at steps 2, 4 | resumed: 6, 8
+    monkeypatch.setattr(generator_trainer, "follows_speech",
+                        lambda model, clips, speech: {"cross_r": next(scores), "cross_r_original": 0.0})
+    speech = np.zeros((10, TINY.mel_window, TINY.n_mels), np.float32)
+    kwargs = dict(syncnet_path=None, batch=2, lr=2e-3, seed=3, save_every=2, eval_every=2, select_speech=speech, lambda_cross=0)
+    returned = train_generator(train, dev, tmp_path, TINY, steps=4, **kwargs)
+    assert returned == tmp_path / "best.safetensors"
+    at_step_4 = read_tensors(tmp_path / "model.safetensors")
+    train_generator(train, dev, tmp_path, TINY, steps=8, **kwargs)
+
+    log = read_log(tmp_path)
+    assert [r.get("dev_cross_r") for r in log if "dev_cross_r" in r] == [0.10, 0.30, 0.20, 0.25]
+    facts = read_metadata(tmp_path / "best.safetensors")[1]
+    assert facts["selected"] == {"dev_cross_r": 0.30, "step": 4} and facts["step"] == 4
+    best = read_tensors(tmp_path / "best.safetensors")
+    assert all(torch.equal(best[k], at_step_4[k]) for k in best)
+    last = read_tensors(tmp_path / "model.safetensors")
+    assert any(not torch.equal(best[k], last[k]) for k in best)
+
+
 def test_generator_loss_goes_down(clips, tmp_path: Path) -> None:
     train, dev = clips
     train_generator(train, dev, tmp_path, TINY, steps=30, syncnet_path=None, batch=4, lr=2e-3, seed=0,
-                    save_every=30, eval_every=15)
+                    save_every=30, eval_every=15, reader_steps=20)
     log = read_log(tmp_path)
     l1 = np.array([r["l1"] for r in log])
     first, last = l1[:5].mean(), l1[-5:].mean()
@@ -245,7 +297,7 @@ def test_real_clip_training_learns_and_resumes(real_clips, tmp_path: Path) -> No
     """A few steps on a real clip: the held-out loss falls, and a run stopped halfway and resumed ends
     with the same log and the same state as one that ran straight through."""
     train, dev = real_clips
-    kwargs = dict(syncnet_path=None, batch=4, lr=2e-3, seed=0, save_every=10, eval_every=10)
+    kwargs = dict(syncnet_path=None, batch=4, lr=2e-3, seed=0, save_every=10, eval_every=10, reader_steps=50)
     whole, split = tmp_path / "whole", tmp_path / "split"
     train_generator(train, dev, whole, TINY, steps=30, **kwargs)
     log = read_log(whole)

@@ -39,11 +39,10 @@ from ..media.colour import composite
 from ..media.frames import Frame, _ranges_text, open_plate
 from ..models.actor import DEFAULT_MODEL, load_generator
 from ..models.mals import MaLS
-from ..models.stylelipsync import StyleLipSync
+from ..models.stylelipsync import StyleLipSync, masked_input
 from ..ops.generate import DEFAULT_BATCH
 from ..shot import Keyframes, Shot, validate
 from ..train.data import to_tensor_images
-from ..train.generator_trainer import masked_input
 from .outputs import DubOutput, output_kind
 from .timing import offset_seconds
 

@@ -29,12 +29,18 @@ class StyleLipSync(nn.Module):
         self.w_avg = nn.Parameter(torch.zeros(config.n_codes, config.w_dim))
         self.decoder = StyleDecoder(config)
 
+    def audio_codes(self, mels: torch.Tensor) -> torch.Tensor:
+        """mels: (B, T, mel_window, n_mels) -> the per-frame audio codes a_t (B, T, 2L, C)."""
+        b, t = mels.shape[:2]
+        return self.audio_encoder(mels.flatten(0, 1)).view(b, t, self.config.n_codes, self.config.w_dim)
+
     def codes(self, ref: torch.Tensor, mels: torch.Tensor) -> torch.Tensor:
         """ref: (B, 3, S, S); mels: (B, T, mel_window, n_mels) -> W+ codes (B, T, 2L, C)."""
-        b, t = mels.shape[:2]
-        audio = self.audio_encoder(mels.flatten(0, 1)).view(b, t, self.config.n_codes, self.config.w_dim)
-        w_ref = self.ref_encoder(ref)[:, None]
-        return self.w_avg + w_ref + self.mals(audio)
+        return self.style_codes(ref, self.audio_codes(mels))
+
+    def style_codes(self, ref: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """W+ codes from the reference and audio codes already computed (`audio_codes`)."""
+        return self.w_avg + self.ref_encoder(ref)[:, None] + self.mals(audio)
 
     def decode(self, masked: torch.Tensor, mask: torch.Tensor, ref: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """Per-frame decoding. masked: (N, 3, S, S), mask: (N, 1, S, S), ref: (N, 3, S, S), codes: (N, 2L, C)."""
@@ -44,8 +50,17 @@ class StyleLipSync(nn.Module):
     def forward(self, masked: torch.Tensor, mask: torch.Tensor, ref: torch.Tensor, mels: torch.Tensor) -> torch.Tensor:
         """A clip window. masked: (B, T, 3, S, S) in [-1, 1] with the mask region zeroed; mask: (B, T, 1, S, S);
         ref: (B, 3, S, S); mels: (B, T, mel_window, n_mels) -> (B, T, 3, S, S)."""
+        return self.render(masked, mask, ref, self.audio_codes(mels))
+
+    def render(self, masked: torch.Tensor, mask: torch.Tensor, ref: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """As `forward`, from audio codes already computed (`audio_codes`)."""
         b, t = masked.shape[:2]
-        codes = self.codes(ref, mels)
+        codes = self.style_codes(ref, audio)
         refs = ref[:, None].expand(-1, t, -1, -1, -1)
         out = self.decode(masked.flatten(0, 1), mask.flatten(0, 1), refs.flatten(0, 1), codes.flatten(0, 1))
         return out.view(b, t, *out.shape[1:])
+
+
+def masked_input(frames: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """The generator's view of a frame: the mask region blanked (soft edge from the feathered mask)."""
+    return frames * (1 - masks)

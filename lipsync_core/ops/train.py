@@ -21,8 +21,8 @@ TRAIN = Operation(
     name="train",
     command=("train", "model"),
     help="train the generator",
-    description="Train the generator on the prepared cache (`lipsync train prepare`), early-stopped on the dev "
-    "split; run again with the same folders to resume.",
+    description="Train the generator on the prepared cache (`lipsync train prepare`), keeping the weights that dub "
+    "other speech best on the dev split; run again with the same folders to resume.",
     inputs=(
         CACHE,
         Param("syncnet", "model", "trained SyncNet (.safetensors) for the sync loss"),
@@ -39,9 +39,15 @@ TRAIN = Operation(
         Param("lambda_sync", "float", "weight of the SyncNet loss", default=0.1, range=(0, None)),
         Param("lambda_mouth", "float", "weight of the mouth shape read off the audio codes (training only; 0 turns "
               "it off)", default=1.0, range=(0, None)),
+        Param("lambda_cross", "float", "weight of the cross-audio loss: each window also rendered with other speech must "
+              "show that speech's mouth, as a mouth reader fitted first on the footage sees it (training only; 0 turns it off)",
+              default=1.0, range=(0, None)),
         Param("sync_start", "int", "steps before the sync loss joins", default=0, range=(0, None)),
         Param("save_every", "int", "steps between saved states", default=100, range=(1, None)),
         Param("eval_every", "int", "steps between dev-split evaluations", default=500, range=(1, None)),
+        Param("select_by_speech", "bool", "at every dev evaluation also dub the dev clips with the bundled speech pool "
+              "and keep the weights whose mouths follow it best (best.safetensors, ~1 min per evaluation on CPU)",
+              default=True),
     ),
 )
 

@@ -61,13 +61,17 @@ def run_syncnet(args) -> int:
 
 def run_model(args) -> int:
     from .generator_trainer import train_generator
+    from .speech_pool import joined_speech_pool
 
     set_cpu_threads()
     train, dev = _splits(args)
-    path = train_generator(train, dev, args.run_dir, get_config(args.config), steps=args.steps, syncnet_path=args.syncnet,
+    config = get_config(args.config)
+    speech = joined_speech_pool(config.mel_window) if args.select_by_speech else None
+    path = train_generator(train, dev, args.run_dir, config, steps=args.steps, syncnet_path=args.syncnet,
                            batch=args.batch, lr=args.lr, lambda_rec=args.lambda_rec, lambda_sync=args.lambda_sync,
-                           lambda_mouth=args.lambda_mouth, sync_start=args.sync_start, seed=args.seed, save_every=args.save_every,
-                           eval_every=args.eval_every, device=pick_device(args.device), init_from=args.init)
+                           lambda_mouth=args.lambda_mouth, lambda_cross=args.lambda_cross, sync_start=args.sync_start, seed=args.seed, save_every=args.save_every,
+                           eval_every=args.eval_every, device=pick_device(args.device), init_from=args.init,
+                           select_speech=speech)
     print(f"model: {path}")
     return 0
 

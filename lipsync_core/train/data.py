@@ -84,11 +84,18 @@ def mouth_weight(landmarks: np.ndarray, size: int, margin: float = 0.35) -> np.n
 
 
 def mouth_shape(clip: PreparedClip) -> np.ndarray:
-    """(N, 2) mouth opening and width per frame, less the clip's median (what speech changes, not who
-    speaks), in units of their typical spread; 0 where there is no face."""
-    shape = np.stack([mouth_opening(clip.landmarks), mouth_width(clip.landmarks)], axis=1)
-    shape = shape - np.nanmedian(shape[clip.valid], axis=0) if clip.valid.any() else shape
-    return np.nan_to_num(shape / MOUTH_SHAPE_SPREAD).astype(np.float32)
+    """(N, 2) mouth opening and width per frame, less the clip's median (`mouth_rest`: what speech
+    changes, not who speaks), in units of their typical spread; 0 where there is no face."""
+    return np.nan_to_num(_mouth(clip) - mouth_rest(clip)).astype(np.float32)
+
+
+def mouth_rest(clip: PreparedClip) -> np.ndarray:
+    """(2,) the clip's median mouth opening and width, in the units of `mouth_shape` (0 without a face)."""
+    return (np.nanmedian(_mouth(clip)[clip.valid], axis=0) if clip.valid.any() else np.zeros(2)).astype(np.float32)
+
+
+def _mouth(clip: PreparedClip) -> np.ndarray:
+    return np.stack([mouth_opening(clip.landmarks), mouth_width(clip.landmarks)], axis=1) / MOUTH_SHAPE_SPREAD
 
 
 # Typical frame-to-frame spread (std) of mouth opening and width in talking footage, relative to the
@@ -109,6 +116,7 @@ class WindowSampler:
         self.starts = [c.window_starts(length) for c in self.clips]
         self.mels = [c.mel_windows(mel_width) for c in self.clips]
         self.shapes = [mouth_shape(c) for c in self.clips]
+        self.rests = [mouth_rest(c) for c in self.clips]
         weights = np.array([len(s) for s in self.starts], np.float64)
         self.weights = weights / weights.sum()
         self.length = length
@@ -130,7 +138,7 @@ class WindowSampler:
 
     def windows(self, batch: int) -> dict[str, torch.Tensor]:
         """A generator batch: frames (B,T,3,S,S), masks (B,T,1,S,S), weights (B,T,1,S,S), ref (B,3,S,S),
-        mels (B,T,W,n_mels), mouth (B,T,2) (`mouth_shape`). Random horizontal flips (a face and its mask
+        mels (B,T,W,n_mels), mouth (B,T,2) (`mouth_shape`), mouth_rest (B,2) (`mouth_rest`). Random horizontal flips (a face and its mask
         flip together)."""
         picks = [self._pick() for _ in range(batch)]
         frames, masks, weights, refs, mels, mouths = [], [], [], [], [], []
@@ -151,6 +159,7 @@ class WindowSampler:
             "ref": to_tensor_images(np.stack(refs)),
             "mels": torch.from_numpy(np.stack(mels)),
             "mouth": torch.from_numpy(np.stack(mouths)),
+            "mouth_rest": torch.from_numpy(np.stack([self.rests[ci] for ci, _, _ in picks])),
         }
 
     def sync_batch(self, batch: int, n_shifts: int = 4, min_shift: int = 2, max_shift: int = 15) -> dict[str, torch.Tensor]:

@@ -1,8 +1,12 @@
 """`lipsync train model`: the StyleLipSync generator on T-frame windows with one reference frame.
 
 Loss: lambda_rec * (mouth-weighted L1 + multi-scale structural term) + lambda_sync * (1 - cos) from a
-frozen, trained SyncNet + lambda_mouth * the audio mouth read-out (`MouthReadout`). Resumable; EMA
-weights are what ships.
+frozen, trained SyncNet + lambda_mouth * the audio mouth read-out (`MouthReadout`) + lambda_cross * the
+cross-audio loss (each window also rendered with another window's speech, its mouth read by a frozen
+`mouth_reader.MouthReader` and compared with the mouth that speech was spoken with). Resumable; EMA
+weights are what ships. With `select_speech`, every dev evaluation also dubs the dev clips with that
+speech and keeps the EMA weights whose mouths follow it best (best.safetensors): the steps that fit the
+training clips best are not the ones that dub other speech best, once a small set is overfitted.
 
 Across GPUs or nodes, start it with torchrun (it reads WORLD_SIZE/RANK/LOCAL_RANK):
     torchrun --nproc_per_node=8 -m lipsync_core.cli train model --device cuda ...
@@ -25,20 +29,17 @@ from tqdm import tqdm
 
 from ..models.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from ..models.config import ModelConfig
-from ..models.stylelipsync import StyleLipSync
+from ..evaluate import follows_speech
+from ..models.stylelipsync import StyleLipSync, masked_input
 from ..models.syncnet import SyncNet
 from .augment import colour_jitter
 from .data import PreparedClip, WindowSampler
 from .log import RunLog
+from .mouth_reader import MouthReader, cross_audio_targets, load_mouth_reader, train_mouth_reader
 from .losses import multiscale_structural, sync_loss, weighted_l1
 from .state import EMA, load_state, save_state
 
 WINDOW = 5  # frames per training window (the paper's T)
-
-
-def masked_input(frames: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """The generator's view of a frame: the mask region blanked (soft edge from the feathered mask)."""
-    return frames * (1 - masks)
 
 
 class MouthReadout(nn.Module):
@@ -53,10 +54,18 @@ class MouthReadout(nn.Module):
         config = generator.config
         self.linear = nn.Linear(config.n_codes * config.w_dim, 2)
 
-    def forward(self, masked, mask, ref, mels) -> tuple[torch.Tensor, torch.Tensor]:
-        """As StyleLipSync.forward, plus the mouth read-out (B, T, 2)."""
-        audio = self.generator.audio_encoder(mels.flatten(0, 1))
-        return self.generator(masked, mask, ref, mels), self.linear(audio.flatten(1)).view(*mels.shape[:2], 2)
+    def forward(self, masked, mask, ref, mels, cross: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """As StyleLipSync.forward, plus the mouth read-out (B, T, 2), plus with `cross` the same windows
+        rendered with the next window's speech (the pairing of `mouth_reader.cross_audio_targets`), in
+        one pass with the others."""
+        audio = self.generator.audio_codes(mels)
+        mouth = self.linear(audio.flatten(2))
+        if not cross:
+            return self.generator.render(masked, mask, ref, audio), mouth, None
+        b = len(masked)
+        both = self.generator.render(masked.repeat(2, 1, 1, 1, 1), mask.repeat(2, 1, 1, 1, 1), ref.repeat(2, 1, 1, 1),
+                                     torch.cat([audio, audio.roll(1, 0)]))
+        return both[:b], mouth, both[b:]
 
 
 def generator_losses(model: StyleLipSync, syncnet: SyncNet | None, batch: dict, lambda_rec: float, lambda_sync: float) -> dict:
@@ -65,11 +74,16 @@ def generator_losses(model: StyleLipSync, syncnet: SyncNet | None, batch: dict, 
 
 
 def readout_losses(readout: MouthReadout, syncnet: SyncNet | None, batch: dict, lambda_rec: float, lambda_sync: float,
-                   lambda_mouth: float) -> dict:
-    out, mouth = readout(masked_input(batch["frames"], batch["masks"]), batch["masks"], batch["ref"], batch["mels"])
+                   lambda_mouth: float, reader: MouthReader | None = None, lambda_cross: float = 0.0) -> dict:
+    out, mouth, other = readout(masked_input(batch["frames"], batch["masks"]), batch["masks"], batch["ref"], batch["mels"],
+                                cross=reader is not None)
     losses = frame_losses(out, syncnet, batch, lambda_rec, lambda_sync)
     losses["mouth"] = F.mse_loss(mouth, batch["mouth"])
     losses["loss"] = losses["loss"] + lambda_mouth * losses["mouth"]
+    if reader is not None:
+        target = cross_audio_targets(batch)
+        losses["cross"] = F.mse_loss(reader(other.flatten(0, 1)).view_as(target), target)
+        losses["loss"] = losses["loss"] + lambda_cross * losses["cross"]
     return losses
 
 
@@ -88,7 +102,7 @@ def frame_losses(out: torch.Tensor, syncnet: SyncNet | None, batch: dict, lambda
 
 @torch.no_grad()
 def dev_losses(model: MouthReadout, syncnet: SyncNet | None, sampler: WindowSampler, batches: int, lambda_rec: float,
-               lambda_sync: float, lambda_mouth: float, device) -> dict:
+               lambda_sync: float, lambda_mouth: float, device, reader: MouthReader | None = None, lambda_cross: float = 0.0) -> dict:
     """Losses on a fixed set of dev windows (same windows at every evaluation)."""
     state = sampler.state()
     sampler.rng = np.random.default_rng(1234)
@@ -96,7 +110,7 @@ def dev_losses(model: MouthReadout, syncnet: SyncNet | None, sampler: WindowSamp
     totals: dict[str, float] = {}
     for _ in range(batches):
         b = {k: v.to(device) for k, v in sampler.windows(4).items()}
-        for k, v in readout_losses(model, syncnet, b, lambda_rec, lambda_sync, lambda_mouth).items():
+        for k, v in readout_losses(model, syncnet, b, lambda_rec, lambda_sync, lambda_mouth, reader, lambda_cross).items():
             totals[f"dev_{k}"] = totals.get(f"dev_{k}", 0.0) + v.item() / batches
     model.train()
     sampler.set_state(state)
@@ -105,17 +119,31 @@ def dev_losses(model: MouthReadout, syncnet: SyncNet | None, sampler: WindowSamp
 
 def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir: Path, config: ModelConfig, *,
                     steps: int, syncnet_path: Path | None, batch: int = 4, lr: float = 1e-3,
-                    lambda_rec: float = 10.0, lambda_sync: float = 0.1, lambda_mouth: float = 1.0, sync_start: int = 0, seed: int = 0,
+                    lambda_rec: float = 10.0, lambda_sync: float = 0.1, lambda_mouth: float = 1.0, lambda_cross: float = 1.0,
+                    sync_start: int = 0, seed: int = 0,
                     ema_decay: float = 0.995, save_every: int = 100, eval_every: int = 500,
-                    device: torch.device = torch.device("cpu"), init_from: Path | None = None) -> Path:
+                    device: torch.device = torch.device("cpu"), init_from: Path | None = None,
+                    select_speech: np.ndarray | None = None, reader_steps: int = 1500) -> Path:
     """Train (or continue) the generator. Writes run_dir/state.safetensors (full resume point, every
     `save_every` steps) and run_dir/model.safetensors (EMA generator + SyncNet: the shippable file).
-    `sync_start`: the sync loss joins after this many steps, once the frames look like faces."""
+    `sync_start`: the sync loss joins after this many steps, once the frames look like faces.
+    `select_speech` (per-frame mel windows of speech, e.g. `speech_pool.joined_speech_pool`): at every
+    dev evaluation, measure how the dev clips' mouths follow it (`evaluate.follows_speech`) and write
+    the best so far to run_dir/best.safetensors; returns that file then. With `lambda_cross` > 0 the
+    mouth reader is fitted first (`reader_steps`; run_dir/mouth_reader.safetensors, once per run folder)."""
     rank, world = _distributed(device)
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         torch.cuda.set_device(device)
     run_dir.mkdir(parents=True, exist_ok=True)
+    reader = None
+    if lambda_cross > 0:
+        reader_path = run_dir / "mouth_reader.safetensors"
+        if rank == 0 and not reader_path.exists():
+            print(f"mouth reader: {train_mouth_reader(train, dev, reader_path, config, steps=reader_steps, seed=seed, device=device)}")
+        if world > 1:
+            dist.barrier()
+        reader = load_mouth_reader(reader_path, config, device)
     torch.manual_seed(seed)
     model = StyleLipSync(config).to(device)
     syncnet = None
@@ -131,13 +159,13 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
     sampler = WindowSampler(train, WINDOW, config.mel_window, seed + 1000 * rank)
     dev_sampler = WindowSampler(dev, WINDOW, config.mel_window, seed)
     log = RunLog(run_dir)
-    state_path, model_path = run_dir / "state.safetensors", run_dir / "model.safetensors"
+    state_path, model_path, best_path = (run_dir / name for name in ("state.safetensors", "model.safetensors", "best.safetensors"))
     shipped = StyleLipSync(config)  # built before the RNG state is restored: building draws random numbers
     meta = {"step": 0}
     # The model file says how it was made, counting the runs it continues (`init_from`).
     steps_before = _total_steps(init_from) if init_from is not None else 0
     recipe = {"batch": batch, "lr": lr, "lambda_rec": lambda_rec, "lambda_sync": lambda_sync if syncnet is not None else 0.0,
-              "lambda_mouth": lambda_mouth, "init": init_from.name if init_from is not None else None}
+              "lambda_mouth": lambda_mouth, "lambda_cross": lambda_cross, "init": init_from.name if init_from is not None else None}
     if state_path.exists():
         meta = load_state(state_path, {"generator": readout}, {"generator": ema}, {"generator": opt})
         if rank == 0:  # other ranks keep their own seeds so ranks do not draw the same windows
@@ -146,13 +174,26 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
     gen = torch.Generator()  # jitter RNG, seeded from (seed, rank, step) so a resumed run draws what an uninterrupted one would
     trained = DistributedDataParallel(readout) if world > 1 else readout
 
+    def write_model(path: Path, step: int, record: dict) -> None:
+        ema.copy_to(shipped)
+        modules = {"generator": shipped} | ({"syncnet": syncnet} if syncnet is not None else {})
+        save_checkpoint(path, modules, config, {"step": step, "total_steps": steps_before + step, "recipe": recipe,
+                                                "data": sorted(c.name for c in train), **record})
+
     def checkpoint(step: int, record: dict) -> None:
         meta.update(step=step, sampler=sampler.state())
         save_state(state_path, {"generator": readout}, {"generator": ema}, {"generator": opt}, meta)
+        write_model(model_path, step, record)
+
+    def select(step: int, record: dict) -> None:
         ema.copy_to(shipped)
-        modules = {"generator": shipped} | ({"syncnet": syncnet} if syncnet is not None else {})
-        save_checkpoint(model_path, modules, config, {"step": step, "total_steps": steps_before + step, "recipe": recipe,
-                                                      "data": sorted(c.name for c in train), **record})
+        record.update({f"dev_{k}": v for k, v in follows_speech(shipped.to(device).eval(), dev, select_speech).items()})
+        shipped.cpu()
+        # The best score lives in the best file itself, so an interrupted and resumed run compares with it.
+        best = read_metadata(best_path)[1]["selected"]["dev_cross_r"] if best_path.exists() else None
+        if best is None or record["dev_cross_r"] > best:
+            write_model(best_path, step, record | {"selected": {"dev_cross_r": record["dev_cross_r"], "step": step}})
+            bar.write(f"step {step}: best so far on other speech (dev cross r {record['dev_cross_r']:.3f}): {best_path}")
 
     bar = tqdm(total=steps, initial=meta["step"], desc="model", unit="step", disable=rank > 0)
     for step in range(meta["step"] + 1, steps + 1):
@@ -163,18 +204,21 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
         b["ref"], b["frames"] = jittered[:, 0], jittered[:, 1:]
         b = {k: v.to(device) for k, v in b.items()}
         use_sync = syncnet if step > sync_start else None
-        losses = readout_losses(trained, use_sync, b, lambda_rec, lambda_sync, lambda_mouth)
+        losses = readout_losses(trained, use_sync, b, lambda_rec, lambda_sync, lambda_mouth, reader, lambda_cross)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
         opt.step()
         ema.update(model)
         record = {"step": step, "time": time.time(), **{k: v.item() for k, v in losses.items()}}
         bar.update(1)
-        bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("l1", "sync", "mouth")})
+        bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("l1", "sync", "mouth", "cross")})
         if rank > 0:
             continue
         if step % eval_every == 0 or step == steps:
-            record.update(dev_losses(readout, syncnet, dev_sampler, 4, lambda_rec, lambda_sync, lambda_mouth, device))
+            record.update(dev_losses(readout, syncnet, dev_sampler, 4, lambda_rec, lambda_sync, lambda_mouth, device, reader,
+                                     lambda_cross))
+            if select_speech is not None:
+                select(step, record)
             bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k.startswith("dev_")))
         log.write(record)
         if step % save_every == 0 or step == steps:
@@ -184,7 +228,7 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
         log.plot()
     if world > 1:
         dist.destroy_process_group()
-    return model_path
+    return best_path if select_speech is not None else model_path
 
 
 def _total_steps(model_file: Path) -> int:

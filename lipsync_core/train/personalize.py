@@ -41,10 +41,10 @@ from ..media.frames import open_plate
 from ..models.actor import ACTOR_VERSION, apply_actor, file_sha256, load_generator, low_rank_delta, save_actor
 from ..models.checkpoint import file_metadata, load_checkpoint, read_metadata
 from ..models.config import ModelConfig
-from ..models.stylelipsync import StyleLipSync
+from ..models.stylelipsync import StyleLipSync, masked_input
 from ..models.syncnet import SyncNet
 from .data import CACHE_FPS, PreparedClip, WindowSampler
-from .generator_trainer import WINDOW, generator_losses, masked_input
+from .generator_trainer import WINDOW, generator_losses
 from .log import RunLog
 from .prepare import ClipSource, prepare_clip
 from .losses import sync_loss

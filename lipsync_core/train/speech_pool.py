@@ -30,6 +30,11 @@ def load_speech_pool(width: int, folder: Path = SPEECH_DIR) -> dict[str, np.ndar
     return {path.name: speech_windows(path, width) for path in files}
 
 
+def joined_speech_pool(width: int, folder: Path = SPEECH_DIR) -> np.ndarray:
+    """The whole pool end to end, (T, width, n_mels): other speech to dub dev clips with while training."""
+    return np.concatenate(list(load_speech_pool(width, folder).values()))
+
+
 def speech_windows(path: Path, width: int) -> np.ndarray:
     """The mel window of every 25 fps frame of a speech file, (T, width, n_mels)."""
     audio = load_audio(path)
