@@ -27,16 +27,16 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from ..evaluate import follows_speech
 from ..models.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from ..models.config import ModelConfig
-from ..evaluate import follows_speech
 from ..models.stylelipsync import StyleLipSync, masked_input
 from ..models.syncnet import SyncNet
 from .augment import colour_jitter
 from .data import PreparedClip, WindowSampler
 from .log import RunLog
-from .mouth_reader import MouthReader, cross_audio_targets, load_mouth_reader, train_mouth_reader
 from .losses import multiscale_structural, sync_loss, weighted_l1
+from .mouth_reader import MouthReader, cross_audio_targets, load_mouth_reader, train_mouth_reader
 from .state import EMA, load_state, save_state
 
 WINDOW = 5  # frames per training window (the paper's T)
