@@ -51,6 +51,7 @@ from lipsync_core.media.writers import open_writer  # noqa: E402
 from lipsync_core.models.checkpoint import save_checkpoint  # noqa: E402
 from lipsync_core.models.config import get_config  # noqa: E402
 from lipsync_core.models.stylelipsync import StyleLipSync  # noqa: E402
+from lipsync_core.models.syncnet import SyncNet  # noqa: E402
 
 PLATES = {  # real footage with one face, in ../shared/data
     "720p": "av/yiranran_Data_31.mp4",  # 1280x720, 25 fps, 24 s
@@ -59,14 +60,15 @@ PLATES = {  # real footage with one face, in ../shared/data
 SAMPLES = ROOT / "resources" / "samples"
 
 
-def model_file(folder: Path) -> tuple[Path, str]:
-    if DEFAULT_MODEL.is_file():
+def model_file(folder: Path, config_name: str = "cpu") -> tuple[Path, str]:
+    """A model file with a generator and a SyncNet: the bundled one, else random weights of the config."""
+    if config_name == "cpu" and DEFAULT_MODEL.is_file():
         return DEFAULT_MODEL, f"bundled {DEFAULT_MODEL.name}"
     torch.manual_seed(0)
-    config = get_config("cpu")
-    path = folder / "random_cpu.safetensors"
-    save_checkpoint(path, {"generator": StyleLipSync(config)}, config)
-    return path, "random weights, 'cpu' config (the bundled model is not there yet; same speed)"
+    config = get_config(config_name)
+    path = folder / f"random_{config_name}.safetensors"
+    save_checkpoint(path, {"generator": StyleLipSync(config), "syncnet": SyncNet(config)}, config)
+    return path, f"random weights, '{config_name}' config (same speed)"
 
 
 def decode_encode(plate: Path, frames: tuple[int, int], audio: Path, out: Path) -> None:

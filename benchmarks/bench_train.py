@@ -39,15 +39,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_dub import SAMPLES, clocked, decode_encode  # noqa: E402
+from bench_dub import SAMPLES, clocked, decode_encode, model_file  # noqa: E402
 from benchlib import describe, machine_facts, run_python, write_results  # noqa: E402
 from bench_models import build_wav2lip  # noqa: E402
 from lipsync_core.media.frames import open_plate  # noqa: E402
-from lipsync_core.models.actor import DEFAULT_MODEL  # noqa: E402
-from lipsync_core.models.checkpoint import file_metadata, save_checkpoint  # noqa: E402
+from lipsync_core.models.checkpoint import file_metadata  # noqa: E402
 from lipsync_core.models.config import get_config  # noqa: E402
-from lipsync_core.models.stylelipsync import StyleLipSync  # noqa: E402
-from lipsync_core.models.syncnet import SyncNet  # noqa: E402
 from lipsync_core.train.generator_trainer import WINDOW, train_generator  # noqa: E402
 from lipsync_core.train.prepare import ClipSource, prepare_clip  # noqa: E402
 from lipsync_core.train.syncnet_trainer import train_syncnet  # noqa: E402
@@ -65,17 +62,6 @@ GENERATOR_BATCH = {"cpu": 4, "paper": 1}
 # The cross-audio loss renders every window twice; the paper config at one window already peaks near
 # 12 GB, so there it is measured without (two windows would not fit 24 GB with the rest).
 CROSS_AUDIO = {"cpu": 1.0, "paper": 0.0}
-
-
-def model_file(folder: Path, config_name: str) -> tuple[Path, str]:
-    """A model file with a generator and a SyncNet: the bundled one, else random weights of the config."""
-    if config_name == "cpu" and DEFAULT_MODEL.is_file():
-        return DEFAULT_MODEL, f"bundled {DEFAULT_MODEL.name}"
-    torch.manual_seed(0)
-    config = get_config(config_name)
-    path = folder / f"random_{config_name}.safetensors"
-    save_checkpoint(path, {"generator": StyleLipSync(config), "syncnet": SyncNet(config)}, config)
-    return path, f"random weights, '{config_name}' config (same speed)"
 
 
 def reference_seconds(plate: Path, frames: tuple[int, int], folder: Path) -> tuple[float, float]:

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import torch
 
-from lipsync_core.evaluate import lip_landmarks, mouth_loudness_r, reconstruct, sync_row
+from lipsync_core.evaluate import dub_other_speech, reconstruct, sync_row
 from lipsync_core.media.audio import load_audio, log_mel, mel_windows
 from lipsync_core.media.writers import open_writer
 from lipsync_core.models.actor import DEFAULT_MODEL, file_sha256, load_generator
@@ -54,13 +54,10 @@ def other_speech(audio_dir: Path, clip: PreparedClip, width: int) -> list[np.nda
 
 def cross_audio_sync(model, syncnet: SyncNet, clip: PreparedClip, speech: list[np.ndarray]) -> dict:
     """Sync of the whole clip dubbed with each stretch of other speech, averaged."""
-    ref = int(np.flatnonzero(clip.valid)[0])
-    own = clip.mel_windows(syncnet.config.mel_window)
     scores = []
     for mels in speech:
-        frames = reconstruct(model, clip, mels, ref)
-        lips = lip_landmarks(frames)
-        scores.append(sync_row(syncnet, frames, lips, mels, clip.valid) | {"mouth_loudness_r_original": mouth_loudness_r(lips, own)})
+        dub = dub_other_speech(model, clip, mels)
+        scores.append(sync_row(syncnet, dub.frames, dub.lips, dub.mels, dub.valid) | {"mouth_loudness_r_original": dub.r_original()})
     return {k: float(np.mean([s[k] for s in scores])) for k in SYNC_KEYS}
 
 

@@ -20,6 +20,7 @@ the model, not the tracking or the compositing:
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -123,18 +124,41 @@ def mouth_loudness_r(lips: np.ndarray, mels: np.ndarray) -> float:
     return _pearson(mouth_opening(lips), loudness(mels))
 
 
+@dataclass
+class Dub:
+    """A clip dubbed with other speech, over the frames both cover (`dub_other_speech`)."""
+
+    frames: np.ndarray  # (n, S, S, 3) uint8
+    lips: np.ndarray  # (n, 478, 2) their face-mesh landmarks (LMD_CROP pixels)
+    mels: np.ndarray  # (n, W, n_mels) the new speech
+    own_mels: np.ndarray  # (n, W, n_mels) the clip's own audio
+    valid: np.ndarray  # (n,) frames with a face
+
+    def r_new(self) -> float:
+        """Mouth opening against the new speech's loudness: the higher, the better the dub follows it."""
+        return mouth_loudness_r(self.lips, self.mels)
+
+    def r_original(self) -> float:
+        """The same mouths against the clip's own audio: ~0 when nothing of the original performance shows."""
+        return mouth_loudness_r(self.lips, self.own_mels)
+
+
+def dub_other_speech(model: StyleLipSync, clip: PreparedClip, mels: np.ndarray) -> Dub:
+    """`clip` dubbed with other speech (per-frame mel windows from the clip's first frame), as `lipsync dub`
+    would (reference: the first face frame), with the face mesh run on the result."""
+    n = min(len(mels), len(clip))
+    ref_index = int(np.flatnonzero(clip.valid)[0])
+    cut = PreparedClip(clip.name, clip.crops[:n], clip.masks[:n], clip.landmarks[:n], clip.valid[:n], clip.mel, clip.meta)
+    frames = reconstruct(model, cut, mels[:n], ref_index)
+    return Dub(frames, lip_landmarks(frames), mels[:n], clip.mel_windows(model.config.mel_window)[:n], cut.valid)
+
+
 def follows_speech(model: StyleLipSync, clips: list[PreparedClip], speech: np.ndarray) -> dict:
     """What dubbing asks of a model: each clip dubbed with other speech (`speech`: per-frame mel windows,
-    repeated to the clip's length), the mouth opening's r with that speech's loudness ('cross_r', the
-    higher the better) and with the clip's own audio ('cross_r_original', ~0 when nothing of the
-    original performance leaks through), means over the clips."""
-    new, original = [], []
-    for clip in clips:
-        other = speech[np.arange(len(clip)) % len(speech)]
-        lips = lip_landmarks(reconstruct(model, clip, other, int(np.flatnonzero(clip.valid)[0])))
-        new.append(mouth_loudness_r(lips, other))
-        original.append(mouth_loudness_r(lips, clip.mel_windows(model.config.mel_window)))
-    return {"cross_r": float(np.mean(new)), "cross_r_original": float(np.mean(original))}
+    repeated to the clip's length), `Dub.r_new` ('cross_r') and `Dub.r_original` ('cross_r_original'),
+    means over the clips."""
+    dubs = [dub_other_speech(model, clip, speech[np.arange(len(clip)) % len(speech)]) for clip in clips]
+    return {"cross_r": float(np.mean([d.r_new() for d in dubs])), "cross_r_original": float(np.mean([d.r_original() for d in dubs]))}
 
 
 def lmd(lips: np.ndarray, real_lips: np.ndarray) -> float:
@@ -190,13 +214,11 @@ def evaluate_clip(model: StyleLipSync, syncnet: SyncNet, clip: PreparedClip, oth
         rows[name]["lmd"] = lmd(lips[name], lips["real"])
         rows[name].update(frame_quality(frames[name], clip.crops, clip.masks, clip.valid))
     if other_mels is not None:
-        n = min(len(other_mels), len(clip))
-        cut = PreparedClip(clip.name, clip.crops[:n], clip.masks[:n], clip.landmarks[:n], clip.valid[:n], clip.mel, clip.meta)
-        frames["cross_audio"] = reconstruct(model, cut, other_mels[:n], ref_index)
-        lips["cross_audio"] = lip_landmarks(frames["cross_audio"])
+        dub = dub_other_speech(model, clip, other_mels)
+        frames["cross_audio"], lips["cross_audio"], n = dub.frames, dub.lips, len(dub.frames)
         for name, source in zip(CROSS_AUDIO_ROWS, ("real", "static", "cross_audio")):
-            rows[name] = sync_row(syncnet, frames[source][:n], lips[source][:n], other_mels[:n], cut.valid)
-        rows["cross_audio"]["mouth_loudness_r_original_audio"] = mouth_loudness_r(lips["cross_audio"], mels[:n])
+            rows[name] = sync_row(syncnet, frames[source][:n], lips[source][:n], dub.mels, dub.valid)
+        rows["cross_audio"]["mouth_loudness_r_original_audio"] = dub.r_original()
     if identity is not None:
         picked = np.flatnonzero(clip.valid)
         picked = picked[np.linspace(0, len(picked) - 1, min(IDENTITY_FRAMES, len(picked))).astype(int)]

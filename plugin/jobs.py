@@ -13,9 +13,11 @@ import functools
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
+from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QWidget
 
 from lipsync_core.dub.worker import error_text
 
@@ -121,3 +123,82 @@ class CliJob(QObject):
             return
         process.deleteLater()
         self.finished.emit(ok, message)
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class Rate:
+    """Frames per second and ETA of the stage running, from its progress reports. A stage is timed from
+    where the one before it ended (or from the start): the model renders a batch of frames at once and
+    reports them together, so the time between two reports says little."""
+
+    def __init__(self, now: float | None = None):
+        self.stage = None
+        self.started = self.last = time.monotonic() if now is None else now
+
+    def update(self, stage: str, done: int, total: int, now: float | None = None) -> tuple[float | None, float | None]:
+        now = time.monotonic() if now is None else now
+        if stage != self.stage:
+            self.stage, self.started = stage, self.last
+        self.last = now
+        elapsed = now - self.started
+        if elapsed <= 0 or done <= 0:
+            return None, None
+        fps = done / elapsed
+        return fps, (total - done) / fps
+
+
+class JobPanel(QWidget):
+    """A tab that runs one `CliJob` at a time: its start and Cancel buttons, progress bar and status line,
+    and what they do when a job starts, is cancelled and ends (the subclass lays them out)."""
+
+    def __init__(self, start_text: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.job = CliJob(self)
+        self.rate = Rate()
+        self.start = QPushButton(start_text)
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setEnabled(False)
+        self.progress = QProgressBar()
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.cancel.clicked.connect(self.stop)
+        self._started = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self.job.running
+
+    def begin(self, arguments: list[str]) -> None:
+        """Start `lipsync ARGUMENTS`; the bar is busy until the first progress report."""
+        self.progress.setRange(0, 0)
+        self.status.setText("Starting\u2026")
+        self.start.setEnabled(False)
+        self.cancel.setEnabled(True)
+        self._started = time.monotonic()
+        self.rate = Rate()
+        self.job.start(arguments)
+
+    def advance(self, report: dict) -> tuple[str, int, int, float | None, float | None]:
+        """Move the bar to a progress report; returns its stage, done and total, the rate and the ETA (s)."""
+        stage, done, total = report.get("stage", ""), int(report.get("done", 0)), int(report.get("total", 0))
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        return (stage, done, total, *self.rate.update(stage, done, total))
+
+    def stop(self) -> None:
+        if self.job.running:
+            self.status.setText("Cancelling\u2026")
+            self.cancel.setEnabled(False)
+            self.job.cancel()
+
+    def ended(self, ok: bool) -> str:
+        """Controls back to idle after a job; returns how long it ran (h:mm:ss)."""
+        self.start.setEnabled(True)
+        self.cancel.setEnabled(False)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if ok else 0)
+        return format_seconds(time.monotonic() - self._started)

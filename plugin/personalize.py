@@ -14,31 +14,27 @@ that cannot work.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget, QProgressBar, QPushButton,
+    QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget, QPushButton,
     QSpinBox, QVBoxLayout, QWidget,
 )
 
-from .jobs import CliJob, command_available
+from .jobs import JobPanel, command_available, format_seconds
 from .plot import LinePlot
-from .render import Rate, format_seconds
 
 NOT_AVAILABLE = ("Personalization is not available in this build: the `lipsync personalize` command is not "
                  "there yet. Renders use the bundled model or a model file chosen in the Render tab.")
 
 
-class PersonalizePanel(QWidget):
+class PersonalizePanel(JobPanel):
     useModel = Signal(str)  # a finished personalized model, for the Render tab
     error = Signal(str)
 
     def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.job = CliJob(self)
-        self.rate = Rate()
+        super().__init__("Personalize", parent)
         self.clips = QListWidget()
         self.clips.setToolTip("Clips of the actor (video with their own voice): a few seconds to minutes in all")
         add, remove = QPushButton("Add clips\u2026"), QPushButton("Remove")
@@ -53,14 +49,8 @@ class PersonalizePanel(QWidget):
         self.steps.setToolTip("Most fine-tuning steps: it stops earlier when the held-out footage stops improving")
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
-        self.start = QPushButton("Personalize")
-        self.cancel = QPushButton("Cancel")
-        self.cancel.setEnabled(False)
         self.use = QPushButton("Use this model for renders")
         self.use.setEnabled(False)
-        self.progress = QProgressBar()
-        self.status = QLabel()
-        self.status.setWordWrap(True)
         self.plot = LinePlot()
 
         clip_buttons = QHBoxLayout()
@@ -95,7 +85,6 @@ class PersonalizePanel(QWidget):
         remove.clicked.connect(lambda: [self.clips.takeItem(self.clips.row(i)) for i in self.clips.selectedItems()])
         browse_output.clicked.connect(self._browse_output)
         self.start.clicked.connect(self.personalize)
-        self.cancel.clicked.connect(self.stop)
         self.use.clicked.connect(lambda: self.useModel.emit(self.output.text().strip()))
         self.job.progress.connect(self._progress)
         self.job.output.connect(self._output)
@@ -143,30 +132,15 @@ class PersonalizePanel(QWidget):
         if self.base.text().strip():
             arguments += ["--base", self.base.text().strip()]
         self.plot.clear()
-        self.rate = Rate()
-        self.progress.setRange(0, 0)
-        self.status.setText("Starting\u2026")
-        self.start.setEnabled(False)
-        self.cancel.setEnabled(True)
         self.use.setEnabled(False)
-        self._started = time.monotonic()
-        self.job.start(arguments)
+        self.begin(arguments)
         return True
 
-    def stop(self) -> None:
-        if self.job.running:
-            self.status.setText("Cancelling\u2026")
-            self.cancel.setEnabled(False)
-            self.job.cancel()
-
     def _progress(self, report: dict) -> None:
-        stage, done, total = report.get("stage", ""), int(report.get("done", 0)), int(report.get("total", 0))
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(done)
+        stage, done, total, _, eta = self.advance(report)
         for name in ("loss", "sync"):
             if name in report:
                 self.plot.add(name, done, report[name])
-        _, eta = self.rate.update(stage, done, total)
         self.status.setText(f"{stage.capitalize()}: step {done} of {total}" + (f" \u00b7 ETA {format_seconds(eta)}" if eta else ""))
 
     def _output(self, line: str) -> None:
@@ -174,12 +148,9 @@ class PersonalizePanel(QWidget):
             self.status.setText(line)
 
     def _finished(self, ok: bool, message: str) -> None:
-        self.start.setEnabled(True)
-        self.cancel.setEnabled(False)
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1 if ok else 0)
+        elapsed = self.ended(ok)
         if ok:
-            self.status.setText(f"Done in {format_seconds(time.monotonic() - self._started)}: {self.output.text()}")
+            self.status.setText(f"Done in {elapsed}: {self.output.text()}")
             self.use.setEnabled(Path(self.output.text()).is_file())
         elif message == "cancelled":
             self.status.setText("Cancelled")

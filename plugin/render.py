@@ -4,19 +4,18 @@ under the output's name."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QProgressBar,
+    QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
     QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
 from lipsync_core.errors import LipSyncError
 
 from .document import ShotDocument
-from .jobs import CliJob, command_available
+from .jobs import JobPanel, command_available, format_seconds
 
 STAGE_NAMES = {"analyze": "Analyzing faces", "render": "Rendering"}
 
@@ -35,41 +34,13 @@ def default_output(document: ShotDocument) -> Path:
     return folder / (f"{stem}_dub.mp4" if info.width % 2 == 0 and info.height % 2 == 0 else f"{stem}_dub.mov")
 
 
-def format_seconds(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
-
-
-class Rate:
-    """Frames per second and ETA of the stage running, from its progress reports. A stage is timed from
-    where the one before it ended (or from the start): the model renders a batch of frames at once and
-    reports them together, so the time between two reports says little."""
-
-    def __init__(self, now: float | None = None):
-        self.stage = None
-        self.started = self.last = time.monotonic() if now is None else now
-
-    def update(self, stage: str, done: int, total: int, now: float | None = None) -> tuple[float | None, float | None]:
-        now = time.monotonic() if now is None else now
-        if stage != self.stage:
-            self.stage, self.started = stage, self.last
-        self.last = now
-        elapsed = now - self.started
-        if elapsed <= 0 or done <= 0:
-            return None, None
-        fps = done / elapsed
-        return fps, (total - done) / fps
-
-
-class RenderPanel(QWidget):
+class RenderPanel(JobPanel):
     rendered = Signal(str, int, int)  # output, first and last plate frame rendered
     error = Signal(str)
 
     def __init__(self, document: ShotDocument, parent: QWidget | None = None):
-        super().__init__(parent)
+        super().__init__("Render", parent)
         self.document = document
-        self.job = CliJob(self)
-        self.rate = Rate()
         self.output = QLineEdit()
         self.output.setPlaceholderText("renders/<plate>_dub.mp4")
         browse_output = QPushButton("\u2026")
@@ -84,13 +55,8 @@ class RenderPanel(QWidget):
         for spin in (self.first, self.last):
             spin.setRange(-10**7, 10**7)
             spin.setEnabled(False)
-        self.start = QPushButton("Render")
-        self.cancel = QPushButton("Cancel")
-        self.cancel.setEnabled(False)
-        self.progress = QProgressBar()
         self.progress.setFormat("%v / %m")
-        self.status = QLabel("Ready")
-        self.status.setWordWrap(True)
+        self.status.setText("Ready")
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(500)
@@ -125,12 +91,10 @@ class RenderPanel(QWidget):
         browse_model.clicked.connect(self._browse_model)
         self.whole.toggled.connect(lambda whole: [s.setEnabled(not whole) for s in (self.first, self.last)])
         self.start.clicked.connect(self.render)
-        self.cancel.clicked.connect(self.stop)
         self.job.progress.connect(self._progress)
         self.job.output.connect(self.log.appendPlainText)
         self.job.finished.connect(self._finished)
         document.opened.connect(self._opened)
-        self._started = 0.0
         self._range = (0, 0)
 
     def _opened(self) -> None:
@@ -151,10 +115,6 @@ class RenderPanel(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Model", self.model.text(), "Model (*.safetensors)")
         if path:
             self.model.setText(path)
-
-    @property
-    def running(self) -> bool:
-        return self.job.running
 
     def render(self) -> bool:
         """Save the shot and start the render; False (with the reason shown) when it cannot start."""
@@ -185,46 +145,25 @@ class RenderPanel(QWidget):
         self._output = output
         self.log.clear()
         self.log.appendPlainText("lipsync " + " ".join(arguments))
-        self.progress.setRange(0, 0)  # busy until the first report
-        self.status.setText("Starting\u2026")
-        self.start.setEnabled(False)
-        self.cancel.setEnabled(True)
-        self._started = time.monotonic()
-        self.rate = Rate()
-        self.job.start(arguments)
+        self.begin(arguments)
         return True
 
-    def stop(self) -> None:
-        if self.job.running:
-            self.status.setText("Cancelling\u2026")
-            self.cancel.setEnabled(False)
-            self.job.cancel()
-
     def _progress(self, report: dict) -> None:
-        stage, done, total = report.get("stage", ""), int(report.get("done", 0)), int(report.get("total", 0))
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(done)
-        fps, eta = self.rate.update(stage, done, total)
+        stage, done, total, fps, eta = self.advance(report)
         text = f"{STAGE_NAMES.get(stage, stage.capitalize())}: {done} of {total} frames"
         if fps is not None:
             text += f" \u00b7 {fps:.1f} fps \u00b7 ETA {format_seconds(eta)}"
         self.status.setText(text)
 
     def _finished(self, ok: bool, message: str) -> None:
-        self.start.setEnabled(True)
-        self.cancel.setEnabled(False)
-        self.progress.setRange(0, 1)
-        elapsed = format_seconds(time.monotonic() - self._started)
+        elapsed = self.ended(ok)
         if ok:
-            self.progress.setValue(1)
             self.status.setText(f"Done in {elapsed}: {self._output}")
             self.rendered.emit(str(self._output), *self._range)
         elif message == "cancelled":
-            self.progress.setValue(0)
             self.status.setText("Cancelled: nothing was written under the output's name")
             self.log.appendPlainText("cancelled")
         else:
-            self.progress.setValue(0)
             self._fail(message)
 
     def _fail(self, message: str) -> None:

@@ -18,7 +18,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt, QTimer  # noqa: E402
 from lipsync_core.face.track import Track  # noqa: E402
 from lipsync_core.shot import Shot  # noqa: E402
 from plugin.jobs import command_available  # noqa: E402
-from plugin.render import Rate, format_seconds  # noqa: E402
+from plugin.jobs import Rate, format_seconds  # noqa: E402
 from plugin.window import MainWindow  # noqa: E402
 
 CLIP = "av/rizkiarm_evaluation_samples_GRID_bbaf2n.mpg"

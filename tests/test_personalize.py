@@ -17,7 +17,7 @@ from safetensors import safe_open
 from lipsync_core.cli import main
 from lipsync_core.dub.pipeline import load_model
 from lipsync_core.errors import ModelError
-from lipsync_core.evaluate import reconstruct
+from lipsync_core.evaluate import loudness, reconstruct
 from lipsync_core.models.actor import load_generator
 from lipsync_core.models.checkpoint import file_metadata, save_checkpoint
 from lipsync_core.models.config import ModelConfig
@@ -52,11 +52,18 @@ def render(model: StyleLipSync, clip: PreparedClip, n: int = 8) -> torch.Tensor:
     return torch.from_numpy(reconstruct(model, part, clip.mel_windows(TINY.mel_window)[:n], 0)).float()
 
 
-def test_speech_pool_ships_with_its_license():
+def test_speech_pool_ships_with_its_license_and_the_mouth_its_speakers_made():
     pool = load_speech_pool(TINY.mel_window)
-    assert len(pool) >= 2 and all(m.shape[1:] == (TINY.mel_window, 80) and len(m) > 50 for m in pool.values())
+    assert len(pool) >= 2
+    assert all(s.mels.shape[1:] == (TINY.mel_window, 80) and len(s.mels) > 50 and s.mouth.shape == (len(s.mels), 2)
+               for s in pool.values())
     assert sum(p.stat().st_size for p in SPEECH_DIR.iterdir()) < 2 * 2**20
     assert "CC BY 4.0" in (SPEECH_DIR / "README.md").read_text()
+    # The mouth tracks line up with their speech: the mouth opens with loudness, and less so 3 frames off.
+    r = lambda opening, mels: np.corrcoef(opening, loudness(mels))[0, 1]
+    aligned = np.mean([r(s.mouth[:, 0], s.mels) for s in pool.values()])
+    shifted = np.mean([r(s.mouth[3:, 0], s.mels[:-3]) for s in pool.values()])
+    assert aligned > 0.4 and aligned > shifted + 0.1
 
 
 def test_personalize_command_writes_a_small_actor_model_that_dub_loads(tmp_path, clip, monkeypatch, capsys):
@@ -68,7 +75,7 @@ def test_personalize_command_writes_a_small_actor_model_that_dub_loads(tmp_path,
     reports = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert reports[0] == {"stage": "prepare", "done": 0, "total": 1}
     assert [r["done"] for r in reports if r["stage"] == "train"] == [1, 2, 3, 4]
-    assert {"total", "loss", "sync", "regularizer"} <= reports[-1].keys()
+    assert {"total", "loss", "sync", "regularizer", "cross"} <= reports[-1].keys()
 
     # Only decoder tensors, far fewer bytes than the base model, tied to the base by its hash.
     with safe_open(str(actor), framework="pt") as f:
@@ -79,6 +86,7 @@ def test_personalize_command_writes_a_small_actor_model_that_dub_loads(tmp_path,
     facts = json.loads(file_metadata(actor)["facts"])
     assert facts["footage"][0]["frames"] == 70  # frames 5-74 of the 25 fps clip
     assert facts["steps_run"] == 4 and facts["sync_regularizer"] and facts["rank"] == 4
+    assert {"dev_mse", "dev_opening_r"} <= facts["mouth_reader"].keys()  # fitted on the actor, measured on the held-out part
     assert set(facts["measures"]) == {"zero_shot", "personalized"}
     assert not (tmp_path / "actor.personalize" / "state.safetensors").exists()
 
@@ -99,7 +107,7 @@ def test_personalize_command_writes_a_small_actor_model_that_dub_loads(tmp_path,
 def test_actor_refuses_a_different_base_model(tmp_path, clip):
     base = make_base(tmp_path / "base.safetensors", seed=0)
     actor = tmp_path / "actor.safetensors"
-    personalize([clip], base, actor, steps=2, eval_every=1, rank=0, measure=False)
+    personalize([clip], base, actor, steps=2, eval_every=1, rank=0, measure=False, reader_steps=20)
     with pytest.raises(ModelError, match="is an actor model"):
         personalize([clip], actor, tmp_path / "actor_of_actor.safetensors", steps=2)
     other = make_base(tmp_path / "other.safetensors", seed=1)
@@ -116,7 +124,7 @@ def test_actor_refuses_a_different_base_model(tmp_path, clip):
 
 def test_cancelled_run_leaves_no_actor_file_and_resumes_where_it_stopped(tmp_path, clip):
     base = make_base(tmp_path / "base.safetensors", seed=0)
-    options = dict(steps=4, eval_every=1, rank=2, measure=False, patience=None)
+    options = dict(steps=4, eval_every=1, rank=2, measure=False, patience=None, reader_steps=20)
     straight = personalize([clip], base, tmp_path / "straight.safetensors", **options)
 
     actor = tmp_path / "actor.safetensors"

@@ -10,8 +10,9 @@ PERSONALIZE = Operation(
     command=("personalize",),
     help="adapt the model to one actor: writes an actor model for `lipsync dub --model`",
     description="Fine-tune the model's decoder on clips of one actor (their own audio), with the sync regularizer "
-    "keeping it in sync with new speech. The last ~20% of each clip is held out for early stopping and the "
-    "measures in the actor file's card. Run again with the same arguments to resume.",
+    "keeping it in sync with new speech (the bundled speech pool: SyncNet, and a mouth reader fitted on the "
+    "actor's frames). The last ~20% of each clip is held out for early stopping and the measures in the "
+    "actor file's card. Run again with the same arguments to resume.",
     inputs=(
         Param("clips", "clip", "video files of the actor talking", required=True, many=True, positional=True),
         Param("audio", "audio", "the dialogue of a clip, when it is not the clip's own audio track; give it once "

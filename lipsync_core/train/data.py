@@ -86,15 +86,16 @@ def mouth_weight(landmarks: np.ndarray, size: int, margin: float = 0.35) -> np.n
 def mouth_shape(clip: PreparedClip) -> np.ndarray:
     """(N, 2) mouth opening and width per frame, less the clip's median (`mouth_rest`: what speech
     changes, not who speaks), in units of their typical spread; 0 where there is no face."""
-    return np.nan_to_num(_mouth(clip) - mouth_rest(clip)).astype(np.float32)
+    return np.nan_to_num(mouth_size(clip) - mouth_rest(clip)).astype(np.float32)
 
 
 def mouth_rest(clip: PreparedClip) -> np.ndarray:
     """(2,) the clip's median mouth opening and width, in the units of `mouth_shape` (0 without a face)."""
-    return (np.nanmedian(_mouth(clip)[clip.valid], axis=0) if clip.valid.any() else np.zeros(2)).astype(np.float32)
+    return (np.nanmedian(mouth_size(clip)[clip.valid], axis=0) if clip.valid.any() else np.zeros(2)).astype(np.float32)
 
 
-def _mouth(clip: PreparedClip) -> np.ndarray:
+def mouth_size(clip: PreparedClip) -> np.ndarray:
+    """(N, 2) mouth opening and width per frame, in the units of `mouth_shape` (NaN where there is no face)."""
     return np.stack([mouth_opening(clip.landmarks), mouth_width(clip.landmarks)], axis=1) / MOUTH_SHAPE_SPREAD
 
 

@@ -36,7 +36,7 @@ from .augment import colour_jitter
 from .data import PreparedClip, WindowSampler
 from .log import RunLog
 from .losses import multiscale_structural, sync_loss, weighted_l1
-from .mouth_reader import MouthReader, cross_audio_targets, load_mouth_reader, train_mouth_reader
+from .mouth_reader import MouthReader, cross_audio_loss, cross_audio_targets, load_mouth_reader, train_mouth_reader
 from .state import EMA, load_state, save_state
 
 WINDOW = 5  # frames per training window (the paper's T)
@@ -81,8 +81,7 @@ def readout_losses(readout: MouthReadout, syncnet: SyncNet | None, batch: dict, 
     losses["mouth"] = F.mse_loss(mouth, batch["mouth"])
     losses["loss"] = losses["loss"] + lambda_mouth * losses["mouth"]
     if reader is not None:
-        target = cross_audio_targets(batch)
-        losses["cross"] = F.mse_loss(reader(other.flatten(0, 1)).view_as(target), target)
+        losses["cross"] = cross_audio_loss(reader, other, cross_audio_targets(batch))
         losses["loss"] = losses["loss"] + lambda_cross * losses["cross"]
     return losses
 

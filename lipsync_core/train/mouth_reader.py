@@ -8,8 +8,9 @@ a dub then mouths the *original* dialogue. The cross-audio loss renders each tra
 another window's speech and asks this reader to find, on the generated frames, the mouth that speech
 was spoken with (`cross_audio_targets`); the footage's own cues cannot help there.
 
-The reader is fitted once per run on the real frames (targets from the face mesh, `data.mouth_shape`
-plus the clip's resting mouth) and stays frozen; it does not ship.
+The reader is fitted once per run on the real frames (targets from the face mesh, `data.mouth_size`)
+and stays frozen; it does not ship. Personalization fits one on the actor's own frames for its sync
+regularizer (personalize.py).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..models.config import ModelConfig
 from ..models.syncnet import mouth_region
 from .augment import colour_jitter
-from .data import PreparedClip, mouth_rest, mouth_shape, to_tensor_images
+from .data import PreparedClip, mouth_size, to_tensor_images
 
 READER_WIDTH = 64  # the mouth region is resized to 48 x 64, as SyncNet's
 
@@ -57,7 +58,7 @@ def frame_targets(clips: list[PreparedClip]) -> tuple[np.ndarray, np.ndarray, np
     for ci, clip in enumerate(clips):
         frames = np.flatnonzero(clip.valid)
         index += [(ci, i) for i in frames]
-        targets.append((mouth_shape(clip) + mouth_rest(clip))[frames])
+        targets.append(mouth_size(clip)[frames])
     index = np.array(index)
     return index[:, 0], index[:, 1], np.concatenate(targets)
 
@@ -112,6 +113,11 @@ def load_mouth_reader(path: Path, config: ModelConfig, device: torch.device) -> 
     reader = MouthReader()
     load_checkpoint(path, {"mouth_reader": reader}, config)
     return reader.to(device).eval().requires_grad_(False)
+
+
+def cross_audio_loss(reader: MouthReader, frames: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """MSE between the mouth `reader` finds on generated frames (B, T, 3, S, S) and `target` (B, T, 2)."""
+    return F.mse_loss(reader(frames.flatten(0, 1)).view_as(target), target)
 
 
 def cross_audio_targets(batch: dict) -> torch.Tensor:

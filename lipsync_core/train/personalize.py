@@ -1,10 +1,18 @@
 """Per-actor personalization: StyleLipSync's unseen-face adaptation (paper section 4).
 
 The encoders stay frozen; the decoder G is fine-tuned on windows of the actor's footage with the
-generator's training losses (`generator_losses`), plus the sync regularizer
-    R_sync = 1 - cos(f_v(G(actor's masked frames, codes of other speech)), f_a(other speech)),
-weighted lambda_R = 0.1, where the other speech comes from the shipped speech pool (never from the
-actor's clips) and f is the frozen SyncNet. It keeps the actor model following new dialogue.
+generator's training losses (`generator_losses`), plus the sync regularizer on the actor rendered with
+other speech, from the shipped speech pool (never from the actor's clips):
+- the paper's R_sync = 1 - cos(f_v(G(actor's masked frames, codes of other speech)), f_a(other speech)),
+  weighted lambda_R = 0.1, f the frozen SyncNet;
+- the cross-audio mouth term (weight lambda_cross = 1): a `mouth_reader.MouthReader` fitted on the
+  actor's own frames at the start of the run must find, on those renders, the mouth the pool's speaker
+  made (the pool ships it) on the actor's resting mouth.
+Why both: fine-tuning on one clip teaches the decoder that clip's pairing of head motion and mouth (the
+cue the generator's cross-audio loss fights, see mouth_reader.py), and a dub drifts toward the
+original performance. R_sync alone, with our SyncNet, did not stop that (on the dev actor
+astorfi_data_sample_video, lr 1e-3, mouth/loudness r on other speech fell 0.35 -> 0.1-0.2 with and
+without it); the mouth term names the mouth the new speech needs.
 
 What is trained, by `rank`:
 - r > 0 (default 8): every small decoder tensor in full (biases, style affines, noise strengths, toRGB,
@@ -46,9 +54,10 @@ from ..models.syncnet import SyncNet
 from .data import CACHE_FPS, PreparedClip, WindowSampler
 from .generator_trainer import WINDOW, generator_losses
 from .log import RunLog
-from .prepare import ClipSource, prepare_clip
 from .losses import sync_loss
-from .speech_pool import SPEECH_DIR, SpeechPool, load_speech_pool
+from .mouth_reader import MouthReader, cross_audio_loss, load_mouth_reader, train_mouth_reader
+from .prepare import ClipSource, prepare_clip
+from .speech_pool import SPEECH_DIR, Speech, SpeechPool, load_speech_pool
 from .state import load_state, save_state
 
 HOLDOUT = 0.2  # share of each clip held out for early stopping and the card's measures
@@ -56,6 +65,7 @@ GRID = 5  # frames: cut points fall on multiples of 0.2 s, where 25 fps frames a
 MIN_FRAMES = 25  # one second: less is not enough to learn a face from
 HELD_OUT_BATCHES = (3, 4)  # fixed held-out windows evaluated at every check: 3 batches of 4
 STYLED_CONV_WEIGHT = re.compile(r"blocks\.\d+\.conv[12]\.conv\.weight")
+READER_STEPS = 300  # the actor's mouth reader: a few hundred frames of one face are learnt in ~15 s
 
 EvalCallback = Callable[[int, StyleLipSync], None]  # (step, generator in eval mode)
 Progress = Callable[[int, int, dict], None]  # (step, steps, that step's losses)
@@ -137,15 +147,20 @@ def make_trainable(model: StyleLipSync, rank: int | None) -> Callable[[], dict[s
     return actor_tensors
 
 
-def objective(model: StyleLipSync, syncnet: SyncNet, batch: dict, other_mels: torch.Tensor | None,
-              lambda_rec: float, lambda_sync: float, lambda_reg: float) -> dict:
-    """The generator's training losses on the actor's windows, plus lambda_R * R_sync when `other_mels`
-    (speech from the pool, (B, T, W, n_mels)) is given."""
+OtherSpeech = tuple[torch.Tensor, torch.Tensor]  # pool speech: mel windows (B, T, W, n_mels), its mouth (B, T, 2)
+
+
+def objective(model: StyleLipSync, syncnet: SyncNet, batch: dict, other: OtherSpeech | None, reader: MouthReader | None,
+              lambda_rec: float, lambda_sync: float, lambda_reg: float, lambda_cross: float) -> dict:
+    """The generator's training losses on the actor's windows, plus with `other` (speech from the pool)
+    the regularizer: lambda_R * R_sync ('regularizer') + lambda_cross * the mouth term ('cross')."""
     losses = generator_losses(model, syncnet, batch, lambda_rec, lambda_sync)
-    if other_mels is not None:
-        other = model(masked_input(batch["frames"], batch["masks"]), batch["masks"], batch["ref"], other_mels)
-        losses["regularizer"] = sync_loss(syncnet.similarity(other, other_mels[:, WINDOW // 2]))
-        losses["loss"] = losses["loss"] + lambda_reg * losses["regularizer"]
+    if other is not None:
+        mels, mouth = other
+        rendered = model(masked_input(batch["frames"], batch["masks"]), batch["masks"], batch["ref"], mels)
+        losses["regularizer"] = sync_loss(syncnet.similarity(rendered, mels[:, WINDOW // 2]))
+        losses["cross"] = cross_audio_loss(reader, rendered, batch["mouth_rest"][:, None] + mouth)
+        losses["loss"] = losses["loss"] + lambda_reg * losses["regularizer"] + lambda_cross * losses["cross"]
     return losses
 
 
@@ -166,6 +181,8 @@ def personalize(
     rank: int | None = 8,
     sync_regularizer: bool = True,
     lambda_reg: float = 0.1,
+    lambda_cross: float = 1.0,
+    reader_steps: int = READER_STEPS,
     lambda_rec: float = 10.0,
     lambda_sync: float = 0.1,
     lr: float = 3e-4,
@@ -200,6 +217,7 @@ def personalize(
     model.to(device).train()
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(trainable, lr=lr, betas=(0.5, 0.99))
+    weights = (lambda_rec, lambda_sync, lambda_reg, lambda_cross)  # objective's loss weights
 
     parts = [split_footage(c) for c in clips]
     train_parts, held_parts = [p[0] for p in parts], [p[1] for p in parts]
@@ -212,9 +230,17 @@ def personalize(
     *train_speech, measure_speech = speech.values()
     pool = SpeechPool(train_speech, seed + 1) if sync_regularizer else None
     held_out = _held_out_batches(held_parts, train_speech if sync_regularizer else None, width, seed)
+    reader, reader_facts = None, {}
+    if sync_regularizer:
+        reader_path = run_dir / "mouth_reader.safetensors"
+        if not reader_path.exists():  # fitted once per run, so a resumed run uses the same reader
+            train_mouth_reader(train_parts, held_parts, reader_path, model.config, steps=reader_steps, seed=seed, device=device)
+        reader = load_mouth_reader(reader_path, model.config, device)
+        reader_facts = {k: v for k, v in read_metadata(reader_path)[1].items() if k.startswith("dev_")}
 
     run = {"base_sha256": file_sha256(base), "clips": [[c.name, len(c)] for c in clips], "rank": rank,
-           "sync_regularizer": sync_regularizer, "lr": lr, "batch": batch, "seed": seed}
+           "sync_regularizer": sync_regularizer, "lambda_reg": lambda_reg, "lambda_cross": lambda_cross,
+           "lr": lr, "batch": batch, "seed": seed}
     best = Snapshot(model)
     log = RunLog(run_dir)
     meta = {"step": 0, "run": run, "seconds": 0.0}
@@ -230,7 +256,7 @@ def personalize(
         log.truncate_after(meta["step"])
     else:
         log.path.unlink(missing_ok=True)
-        score = _held_out_score(model, syncnet, held_out, lambda_rec, lambda_sync, lambda_reg, on_eval, 0)
+        score = _held_out_score(model, syncnet, reader, held_out, weights, on_eval, 0)
         meta.update(best_score=score["held_loss"], best_step=0, checks_without_gain=0, zero_shot=score)
         log.write({"step": 0, "time": time.time(), **score})
 
@@ -248,18 +274,18 @@ def personalize(
         while step < steps and not (patience and meta["checks_without_gain"] >= patience):
             step += 1
             b = {k: v.to(device) for k, v in sampler.windows(batch).items()}
-            other = pool.windows(batch, WINDOW).to(device) if pool is not None else None
-            losses = objective(model, syncnet, b, other, lambda_rec, lambda_sync, lambda_reg)
+            other = tuple(t.to(device) for t in pool.windows(batch, WINDOW)) if pool is not None else None
+            losses = objective(model, syncnet, b, other, reader, *weights)
             opt.zero_grad(set_to_none=True)
             losses["loss"].backward()
             opt.step()
             record = {"step": step, "time": time.time(), **{k: v.item() for k, v in losses.items()}}
             bar.update(1)
-            bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("l1", "sync", "regularizer")})
+            bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("l1", "sync", "regularizer", "cross")})
             if progress is not None:
                 progress(step, steps, {k: v for k, v in record.items() if k not in ("step", "time")})
             if step % eval_every == 0 or step == steps:
-                record.update(_held_out_score(model, syncnet, held_out, lambda_rec, lambda_sync, lambda_reg, on_eval, step))
+                record.update(_held_out_score(model, syncnet, reader, held_out, weights, on_eval, step))
                 if record["held_loss"] < meta["best_score"]:
                     best = Snapshot(model)
                     meta.update(best_score=record["held_loss"], best_step=step, checks_without_gain=0)
@@ -283,7 +309,7 @@ def personalize(
                      "trained_on": len(t), "held_out": len(h)} for c, t, h in zip(clips, train_parts, held_parts)],
         "steps_run": step, "best_step": meta["best_step"], "seconds": round(seconds, 1),
         "rank": "full" if rank is None else rank, "sync_regularizer": sync_regularizer, "lambda_reg": lambda_reg,
-        "speech_pool": list(speech)[:-1] if sync_regularizer else [],
+        "lambda_cross": lambda_cross, "mouth_reader": reader_facts, "speech_pool": list(speech)[:-1] if sync_regularizer else [],
         "lr": lr, "batch": batch, "held_out_zero_shot": meta["zero_shot"], "held_out_best": meta["best_score"],
     }
     if measure:
@@ -310,22 +336,23 @@ def _load_syncnet(path: Path, model: StyleLipSync) -> SyncNet:
     return syncnet.eval().requires_grad_(False)
 
 
-def _held_out_batches(held_parts: list[PreparedClip], pool_mels: list[np.ndarray] | None, width: int, seed: int) -> list[tuple[dict, torch.Tensor | None]]:
+def _held_out_batches(held_parts: list[PreparedClip], pool_speech: list[Speech] | None, width: int, seed: int) -> list[tuple[dict, OtherSpeech | None]]:
     """Fixed held-out windows (and pool speech for the regularizer): the same at every check and on resume."""
     sampler = WindowSampler(held_parts, WINDOW, width, seed + 7)
-    pool = SpeechPool(pool_mels, seed + 7) if pool_mels is not None else None
+    pool = SpeechPool(pool_speech, seed + 7) if pool_speech is not None else None
     count, batch = HELD_OUT_BATCHES
     return [(sampler.windows(batch), pool.windows(batch, WINDOW) if pool else None) for _ in range(count)]
 
 
 @torch.no_grad()
-def _held_out_score(model, syncnet, held_out, lambda_rec, lambda_sync, lambda_reg, on_eval, step) -> dict:
+def _held_out_score(model, syncnet, reader, held_out, weights, on_eval, step) -> dict:
     device = next(model.parameters()).device
     model.eval()
     totals: dict[str, float] = {}
     for b, other in held_out:
         b = {k: v.to(device) for k, v in b.items()}
-        losses = objective(model, syncnet, b, other.to(device) if other is not None else None, lambda_rec, lambda_sync, lambda_reg)
+        other = tuple(t.to(device) for t in other) if other is not None else None
+        losses = objective(model, syncnet, b, other, reader, *weights)
         for k, v in losses.items():
             totals[f"held_{k}"] = totals.get(f"held_{k}", 0.0) + v.item() / len(held_out)
     if on_eval is not None:
@@ -338,7 +365,7 @@ MEASURED = ("psnr_lower_face", "ssim_lower_face", "lmd", "lse_c", "lse_d", "offs
 
 
 def measure_held_out(base: Path, tensors: dict[str, torch.Tensor], syncnet: SyncNet, held_parts: list[PreparedClip],
-                     other_mels: np.ndarray) -> dict:
+                     other: Speech) -> dict:
     """Zero-shot vs personalized on the held-out footage: image measures with the clip's own audio
     ('own_audio') and sync with other speech ('other_audio'), means over the clips."""
     zero_shot, _ = load_generator(base)
@@ -346,7 +373,7 @@ def measure_held_out(base: Path, tensors: dict[str, torch.Tensor], syncnet: Sync
     syncnet = syncnet.cpu()
     out = {}
     for name, model in (("zero_shot", zero_shot), ("personalized", personalized)):
-        rows = [evaluate_clip(model, syncnet, clip, other_mels) for clip in held_parts]
+        rows = [evaluate_clip(model, syncnet, clip, other.mels) for clip in held_parts]
         out[name] = {
             "own_audio": {k: float(np.nanmean([r["model"][k] for r in rows])) for k in MEASURED},
             "other_audio": {k: float(np.nanmean([r["cross_audio"][k] for r in rows]))
