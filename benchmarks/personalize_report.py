@@ -1,20 +1,22 @@
 """Personalization report: zero-shot vs personalized actors of the dev split, and lip-sync on other
 speech over the adaptation steps with and without the sync regularizer (the paper's Figure 7b).
 
-    nice -n 19 .venv/bin/python benchmarks/personalize_report.py --base resources/models/stylelipsync_cpu.safetensors
+    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 .venv/bin/python benchmarks/personalize_report.py
 
 Each dev clip of the training cache is one actor, personalized with `personalize` (trained on the first
 ~80 % of the clip, early-stopping checks and the card's measures on the rest) once with and once
 without the regularizer, for all `--steps` (no early stop, so the curves run to the end; the actor
 file still keeps the best held-out step). At every check the whole clip is dubbed with speech from
-../shared/data/audio (used here to measure only; it is not shipped) and SyncNet scores it.
+../shared/data/audio (used here to measure only; it is not shipped) and measured. The defaults (300
+steps at learning rate 1e-3, 3x `lipsync personalize`'s) push the adaptation hard enough to show drift.
 
 Writes into --out (default docs/): personalize_sync_vs_steps.png, personalize_report.json,
 personalize_report.md and personalize_side_by_side.mp4 (the first actor dubbed with other speech:
 zero-shot | personalized with | without the regularizer). Runs live in --work (default
 runs/personalize_report/<base model sha256>/): a finished run is not redone and an interrupted one
-resumes, so the command can simply be run again. About 2 s a step on an idle 2-core CPU: the
-defaults (all 6 dev actors, 200 steps, with and without the regularizer) take about 1.5 hours.
+resumes, so the command can simply be run again. One thread per process, about 1.5 s a step (with the
+regularizer) plus the checks: all 6 dev actors take about 2 hours; two processes with disjoint `--actor`
+sets and `--out` elsewhere halve that on 2 cores, and a last run with all actors then only writes the report.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ def side_by_side(path: Path, clip: PreparedClip, models: dict, mels: np.ndarray,
 
 
 def variant_label(r: dict) -> str:
-    return f"rank {r['rank']}, {'with' if r['regularizer'] else 'without'} R_sync"
+    return f"rank {r['rank']}, {'with' if r['regularizer'] else 'without'} regularizer"
 
 
 def summarize(results: list[dict]) -> dict:
@@ -137,24 +139,43 @@ def plot(results: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = ("lse_c", "mouth_loudness_r", "offset_accuracy", "held_l1")
-    fig, axes = plt.subplots(1, len(keys), figsize=(18, 4))
-    for label in dict.fromkeys(variant_label(r) for r in results):
+    panels = (("mouth_loudness_r", "mouth opening / loudness r of the new speech (no model; higher: follows it)"),
+              ("mouth_loudness_r_original", "the same mouths against the clip's own audio (~0: the original does not show)"),
+              ("lse_c", "LSE-C on the new speech (our SyncNet, which R_sync uses)"),
+              ("held_l1", "held-out L1, own audio (lower: closer to the actor)"))
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(23, 4.2))
+    labels = list(dict.fromkeys(variant_label(r) for r in results))
+    for label, colour in zip(labels, ("tab:blue", "tab:orange", "tab:green", "tab:red")):
         runs = [r for r in results if variant_label(r) == label]
         steps = [p["step"] for p in runs[0]["curve"]]
-        for ax, key in zip(axes, keys):
-            ax.plot(steps, np.mean([[p[key] for p in r["curve"]] for r in runs], axis=0), marker=".", label=label)
-    titles = ("LSE-C on other speech (our SyncNet; higher: in sync)", "mouth opening / loudness r of the other speech (no model)",
-              "AV-offset accuracy on other speech", "held-out L1 (lower: closer to the actor)")
+        for ax, (key, _) in zip(axes, panels):
+            ax.plot(steps, np.mean([[p[key] for p in r["curve"]] for r in runs], axis=0), marker=".", color=colour, label=label)
+        for r in runs:  # each actor: the mean can hide one that drifts
+            axes[-1].plot(steps, [p["mouth_loudness_r"] for p in r["curve"]], color=colour, alpha=0.6, lw=1)
+    titles = [title for _, title in panels] + ["mouth / loudness r of the new speech, per actor"]
     for ax, title in zip(axes, titles):
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=8)
         ax.set_xlabel("adaptation step")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"Personalization of {len({r['actor'].split('_rank')[0] for r in results})} dev actors: step 0 is the zero-shot model", fontsize=10)
+    fig.suptitle(f"Personalization of {len({r['actor'].split('_rank')[0] for r in results})} dev actors, dubbed with "
+                 "speech they never said: means over the actors; step 0 is the zero-shot model", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def drift_lines(summary: dict) -> str:
+    """Cross-audio mouth/loudness r at the best and the last step relative to zero-shot, per variant."""
+    lines = []
+    for label, row in summary.items():
+        zero = row["cross_zero_shot_mouth_loudness_r"]
+        lines.append(f"- {label}: r with the new speech {zero:.3f} zero-shot, {row['cross_best_mouth_loudness_r']:.3f} at the "
+                     f"best held-out step ({row['cross_best_mouth_loudness_r'] / zero - 1:+.0%}), "
+                     f"{row['cross_last_mouth_loudness_r']:.3f} at the last ({row['cross_last_mouth_loudness_r'] / zero - 1:+.0%}); "
+                     f"against the clip's own audio {row['cross_zero_shot_mouth_loudness_r_original']:.3f} -> "
+                     f"{row['cross_last_mouth_loudness_r_original']:.3f}")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -165,10 +186,10 @@ def main() -> None:
     parser.add_argument("--audio", type=Path, default=ROOT.parent / "shared" / "data" / "audio", help="folder of the other speech")
     parser.add_argument("--actors", type=int, help="only the first N dev clips (default: all)")
     parser.add_argument("--actor", action="append", help="only dev clips whose name holds this (repeatable)")
-    parser.add_argument("--lr", type=float, default=3e-4, help="personalization learning rate (default: 3e-4, as "
-                        "`lipsync personalize`; a higher one with more steps provokes the drift the regularizer prevents)")
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--eval-every", type=int, default=20)
+    parser.add_argument("--lr", type=float, default=1e-3, help="personalization learning rate (default: 1e-3; "
+                        "`lipsync personalize` uses 3e-4: a higher one provokes the drift the regularizer prevents)")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--eval-every", type=int, default=30)
     parser.add_argument("--rank", action="append", help="ranks to compare with the regularizer (default: 8); "
                         "the first one is also run without it")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "personalize_report")
@@ -202,10 +223,11 @@ def main() -> None:
         "footage, own audio (personalized = best held-out step); `*_other_*`: the same frames dubbed with the speech "
         "pool's measuring file (the actor file's card). `cross_*`: the whole clip dubbed with speech from "
         f"{args.audio} ({', '.join(OTHER_SPEECH)}), at step 0 (zero-shot), the best held-out step and the last step. "
-        "Sync scores are our SyncNet's (the one the regularizer uses); mouth_loudness_r (mouth opening against the "
-        "loudness of the new speech) needs no model, and mouth_loudness_r_original measures the same mouths against the "
-        "clip's own audio (what should not show through a dub)."
-        "\n\n" + table + "\n")
+        "Sync scores are our SyncNet's (the one the regularizer's R_sync uses); mouth_loudness_r (mouth opening against "
+        "the loudness of the new speech) needs no model, and mouth_loudness_r_original measures the same mouths against "
+        "the clip's own audio (what should not show through a dub). The regularizer: R_sync (lambda 0.1) and the mouth "
+        "term (a reader fitted on the actor's frames must find the pool speaker's mouth; lambda 1); see "
+        "lipsync_core/train/personalize.py.\n\n" + drift_lines(summary) + "\n\n" + table + "\n")
     plot(results, args.out / "personalize_sync_vs_steps.png")
     first = [r for r in results if r["actor"].startswith(clips[0].name)]
     models = {"zero-shot": load_generator(args.base)[0]}

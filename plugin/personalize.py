@@ -7,7 +7,7 @@ The command this tab runs:
                         [--device auto|cpu|cuda] [--progress-json]
 
 With --progress-json its progress lines are {"stage": "train", "done": step, "total": steps, "loss": ...,
-"sync": ...}: they drive the bar and the plot. A command without that option still runs, with a busy
+"sync": ...} (stages: prepare, reader, train): they drive the bar and the plot. A command without that option still runs, with a busy
 bar and its own output lines. A build without the command says so here instead of offering a button
 that cannot work.
 """
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from .jobs import JobPanel, command_available, format_seconds
 from .plot import LinePlot
 
+STAGE_NAMES = {"prepare": "Preparing the clips", "reader": "Learning the actor's mouth", "train": "Fine-tuning"}
 NOT_AVAILABLE = ("Personalization is not available in this build: the `lipsync personalize` command is not "
                  "there yet. Renders use the bundled model or a model file chosen in the Render tab.")
 
@@ -141,7 +142,8 @@ class PersonalizePanel(JobPanel):
         for name in ("loss", "sync"):
             if name in report:
                 self.plot.add(name, done, report[name])
-        self.status.setText(f"{stage.capitalize()}: step {done} of {total}" + (f" \u00b7 ETA {format_seconds(eta)}" if eta else ""))
+        self.status.setText(f"{STAGE_NAMES.get(stage, stage.capitalize())}: step {done} of {total}"
+                            + (f" \u00b7 ETA {format_seconds(eta)}" if eta else ""))
 
     def _output(self, line: str) -> None:
         if self.progress.maximum() == 0:  # no machine-readable progress: show what the command says

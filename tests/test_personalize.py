@@ -74,6 +74,8 @@ def test_personalize_command_writes_a_small_actor_model_that_dub_loads(tmp_path,
                  "--steps", "4", "--rank", "4", "--device", "cpu", "--progress-json"]) == 0
     reports = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert reports[0] == {"stage": "prepare", "done": 0, "total": 1}
+    reader = [r["done"] for r in reports if r["stage"] == "reader"]  # fitting the actor's mouth reader comes first
+    assert reader == list(range(1, reader[-1] + 1)) and reports.index(next(r for r in reports if r["stage"] == "train")) > len(reader)
     assert [r["done"] for r in reports if r["stage"] == "train"] == [1, 2, 3, 4]
     assert {"total", "loss", "sync", "regularizer", "cross"} <= reports[-1].keys()
 

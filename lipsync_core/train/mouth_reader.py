@@ -16,6 +16,7 @@ regularizer (personalize.py).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -65,10 +66,10 @@ def frame_targets(clips: list[PreparedClip]) -> tuple[np.ndarray, np.ndarray, np
 
 def train_mouth_reader(train: list[PreparedClip], dev: list[PreparedClip], path: Path, config: ModelConfig, *,
                        steps: int = 1500, batch: int = 64, lr: float = 2e-3, seed: int = 0,
-                       device: torch.device = torch.device("cpu")) -> dict:
+                       device: torch.device = torch.device("cpu"), progress: Callable[[int, int], None] | None = None) -> dict:
     """Fit the reader on the train clips' face frames and write it to `path`; returns its dev measures
     (MSE and the correlation of read and measured opening). A few minutes on CPU; it is redone from
-    the start if interrupted."""
+    the start if interrupted. `progress(step, steps)` after every step replaces the progress bar."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     clip_of, frame_of, targets = frame_targets(train)
@@ -78,7 +79,7 @@ def train_mouth_reader(train: list[PreparedClip], dev: list[PreparedClip], path:
     opt = torch.optim.Adam(reader.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps)
     gen = torch.Generator().manual_seed(seed)
-    bar = tqdm(range(1, steps + 1), desc="mouth reader", unit="step")
+    bar = tqdm(range(1, steps + 1), desc="mouth reader", unit="step", disable=progress is not None)
     for step in bar:
         pick = rng.integers(len(targets), size=batch)
         crops = np.stack([train[c].crops[f] for c, f in zip(clip_of[pick], frame_of[pick])])
@@ -91,6 +92,8 @@ def train_mouth_reader(train: list[PreparedClip], dev: list[PreparedClip], path:
         opt.step()
         schedule.step()
         bar.set_postfix(loss=f"{loss.item():.3f}")
+        if progress is not None:
+            progress(step, steps)
     measures = dev_measures(reader, dev or train[:1])
     save_checkpoint(path, {"mouth_reader": reader}, config, {"steps": steps, **measures})
     return measures

@@ -68,7 +68,7 @@ STYLED_CONV_WEIGHT = re.compile(r"blocks\.\d+\.conv[12]\.conv\.weight")
 READER_STEPS = 300  # the actor's mouth reader: a few hundred frames of one face are learnt in ~15 s
 
 EvalCallback = Callable[[int, StyleLipSync], None]  # (step, generator in eval mode)
-Progress = Callable[[int, int, dict], None]  # (step, steps, that step's losses)
+Progress = Callable[[str, int, int, dict], None]  # (stage "reader" or "train", done, total, that step's losses)
 
 
 def clip_part(clip: PreparedClip, start: int, stop: int) -> PreparedClip:
@@ -201,7 +201,8 @@ def personalize(
     `patience`: stop after this many held-out checks without improvement (None: run all steps).
     `measure`: put zero-shot vs personalized measures of the held-out footage in the facts.
     `on_eval`: called at every held-out check with the current generator (for curves over steps).
-    `progress`: called after every step; without it a progress bar shows on stderr.
+    `progress`: called after every step (of the mouth reader's fit, then of the fine-tuning); without it
+    progress bars show on stderr.
     """
     started = time.time()
     base, out = Path(base), Path(out)
@@ -234,7 +235,8 @@ def personalize(
     if sync_regularizer:
         reader_path = run_dir / "mouth_reader.safetensors"
         if not reader_path.exists():  # fitted once per run, so a resumed run uses the same reader
-            train_mouth_reader(train_parts, held_parts, reader_path, model.config, steps=reader_steps, seed=seed, device=device)
+            train_mouth_reader(train_parts, held_parts, reader_path, model.config, steps=reader_steps, seed=seed, device=device,
+                               progress=(lambda done, total: progress("reader", done, total, {})) if progress else None)
         reader = load_mouth_reader(reader_path, model.config, device)
         reader_facts = {k: v for k, v in read_metadata(reader_path)[1].items() if k.startswith("dev_")}
 
@@ -283,7 +285,7 @@ def personalize(
             bar.update(1)
             bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("l1", "sync", "regularizer", "cross")})
             if progress is not None:
-                progress(step, steps, {k: v for k, v in record.items() if k not in ("step", "time")})
+                progress("train", step, steps, {k: v for k, v in record.items() if k not in ("step", "time")})
             if step % eval_every == 0 or step == steps:
                 record.update(_held_out_score(model, syncnet, reader, held_out, weights, on_eval, step))
                 if record["held_loss"] < meta["best_score"]:

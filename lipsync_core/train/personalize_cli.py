@@ -47,7 +47,7 @@ def run_personalize(args) -> int:
     facts = personalize(clips, base, args.output, syncnet_path=args.syncnet, steps=args.steps, rank=args.rank,
                         sync_regularizer=args.sync_regularizer, lr=args.lr, batch=args.batch, seed=args.seed,
                         device=pick_device(args.device),
-                        progress=(lambda done, total, losses: report("train", done, total, losses)) if report else None)
+                        progress=report)
     size_kib = args.output.stat().st_size / 1024
     print(f"wrote {args.output} ({size_kib:.0f} KiB): best held-out step {facts['best_step']} of {facts['steps_run']}, "
           f"{facts['seconds'] / 60:.1f} min")
