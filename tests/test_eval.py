@@ -19,7 +19,8 @@ import torch
 from lipsync_core.cli import main as cli_main
 from lipsync_core.errors import ModelError
 from lipsync_core.evaluate import (
-    follows_speech, frame_quality, lip_landmarks, lmd, load_identity_model, load_models, mouth_loudness_r, static_mouth,
+    follows_speech, frame_quality, lip_landmarks, lmd, load_identity_model, load_models, mouth_loudness_r, paste_lower_face,
+    static_mouth,
 )
 from lipsync_core.media.audio import mel_windows
 from lipsync_core.models.actor import DEFAULT_MODEL
@@ -55,6 +56,7 @@ def test_identical_videos_give_psnr_inf_ssim_1_lmd_0(clip, real_lips):
     quality = frame_quality(copy, clip.crops, clip.masks, clip.valid)
     assert quality["psnr_crop"] == math.inf and quality["psnr_lower_face"] == math.inf
     assert quality["ssim_crop"] == pytest.approx(1, abs=1e-5) and quality["ssim_lower_face"] == pytest.approx(1, abs=1e-5)
+    assert quality["detail_lower_face"] == 1
     # The face mesh is run again on the copy (its first second), as on any candidate's frames.
     assert lmd(lip_landmarks(copy[:25]), real_lips[:25]) == 0
 
@@ -78,6 +80,13 @@ def test_static_mouth_scores_lower_than_the_real_footage(clip, real_lips):
     assert 20 < quality["psnr_lower_face"] < quality["psnr_crop"] < math.inf
     assert quality["ssim_lower_face"] < quality["ssim_crop"] < 1
     assert 0 < lmd(static_lips, real_lips) < 15
+    assert 0.7 < quality["detail_lower_face"] < 1.4  # real pixels, from another frame: as crisp as the footage
+
+
+def test_a_blurred_lower_face_loses_detail_that_psnr_hardly_sees(clip):
+    blurred = paste_lower_face(clip, np.stack([cv2.GaussianBlur(c, (0, 0), 1.0) for c in clip.crops]))
+    quality = frame_quality(blurred, clip.crops, clip.masks, clip.valid)
+    assert quality["psnr_lower_face"] > 30 and quality["detail_lower_face"] < 0.5
 
 
 def test_follows_speech_measures_the_dub_against_the_new_and_the_original_audio(clip):

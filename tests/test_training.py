@@ -167,7 +167,8 @@ def assert_same_files(a: Path, b: Path, name: str) -> None:
 def test_generator_resume_matches_uninterrupted_run(clips, syncnet_file: Path, tmp_path: Path) -> None:
     train, dev = clips
     steps = 8
-    kwargs = dict(syncnet_path=syncnet_file, batch=2, lr=2e-3, sync_start=2, seed=3, save_every=2, eval_every=4, reader_steps=20)
+    kwargs = dict(syncnet_path=syncnet_file, batch=2, lr=2e-3, sync_start=2, seed=3, save_every=2, eval_every=4, reader_steps=20,
+                  lambda_adv=0.1)
     whole, split = tmp_path / "whole", tmp_path / "split"
     train_generator(train, dev, whole, TINY, steps=steps, **kwargs)
     train_generator(train, dev, split, TINY, steps=steps // 2, **kwargs)
@@ -179,6 +180,7 @@ def test_generator_resume_matches_uninterrupted_run(clips, syncnet_file: Path, t
     assert [r["step"] for r in log] == list(range(1, steps + 1))
     assert "sync" not in log[1] and "sync" in log[2]  # the sync loss joins after sync_start
     assert "dev_l1" in log[3] and "dev_l1" in log[7]
+    assert all({"adversarial", "discriminator"} <= r.keys() for r in log)  # the discriminator trains alongside
     assert read_log(split) == log  # bit-exact losses, step by step
     assert_same_files(whole, split, "state.safetensors")  # weights, EMA, Adam moments, RNG
     assert_same_files(whole, split, "model.safetensors")  # the shipped EMA generator + SyncNet

@@ -31,7 +31,8 @@ from ..train.prepare import ClipSource, clips_from_folder, clips_from_manifest, 
 from ..train.speech_pool import speech_windows
 from .report import COLUMNS, MEASURES_TEXT, contact_sheet, markdown_table, mean_rows, write_json
 
-CROSS_COLUMNS = tuple(c for c in COLUMNS if c not in ("lmd", "psnr_lower_face", "ssim_lower_face", "psnr_crop", "ssim_crop"))
+CROSS_COLUMNS = tuple(c for c in COLUMNS if c not in ("lmd", "psnr_lower_face", "ssim_lower_face", "psnr_crop", "ssim_crop",
+                                                      "detail_lower_face"))
 
 
 def add_parser(subparsers) -> None:

@@ -17,7 +17,7 @@ from ..train.data import CACHE_FPS, PreparedClip
 
 ROWS = OWN_AUDIO_ROWS + CROSS_AUDIO_ROWS
 COLUMNS = ("offset_accuracy", "lse_c", "lse_d", "dist_at_0", "mouth_loudness_r", "mouth_loudness_r_original_audio",
-           "lmd", "psnr_lower_face", "ssim_lower_face", "psnr_crop", "ssim_crop", "identity_sim")
+           "lmd", "psnr_lower_face", "ssim_lower_face", "psnr_crop", "ssim_crop", "detail_lower_face", "identity_sim")
 SHEET_ROWS = ("real", "static", "model", "cross_audio")  # the frames shown in a contact sheet, top to bottom
 SHEET_LABELS = {"real": "real", "static": "static", "model": "ours", "cross_audio": "ours, other speech"}
 
@@ -33,6 +33,8 @@ MEASURES_TEXT = """\
 - lmd: mean distance of the 40 lip landmarks to the real frames', face mesh on the crops upscaled to
   256 px, in pixels of that crop (aligned to the face: 64 px is at most the eye-to-eye distance).
 - psnr / ssim: inside the lower-face mask and over the whole crop (PSNR of identical frames is inf).
+- detail_lower_face: Laplacian energy (fine edges) inside the lower-face mask over the real frames':
+  1 = as crisp as the footage, below 1 = softer. A blur close on average keeps PSNR/SSIM but not this.
 - identity_sim: mean cosine similarity of dlib face-recognition descriptors to the real frames (16 per
   clip); present only where the optional extra `identity` is installed.
 - Everything is measured in the aligned crop the model sees (the renderer blends this crop back into

@@ -42,6 +42,8 @@ TRAIN = Operation(
         Param("lambda_cross", "float", "weight of the cross-audio loss: each window also rendered with other speech must "
               "show that speech's mouth, as a mouth reader fitted first on the footage sees it (training only; 0 turns it off)",
               default=1.0, range=(0, None)),
+        Param("lambda_adv", "float", "weight of the adversarial term: a patch discriminator on the lower face, for crisper "
+              "lips (training only; 0, the default, turns it off)", default=0.0, range=(0, None)),
         Param("sync_start", "int", "steps before the sync loss joins", default=0, range=(0, None)),
         Param("save_every", "int", "steps between saved states", default=100, range=(1, None)),
         Param("eval_every", "int", "steps between dev-split evaluations", default=500, range=(1, None)),

@@ -3,7 +3,8 @@
 Loss: lambda_rec * (mouth-weighted L1 + multi-scale structural term) + lambda_sync * (1 - cos) from a
 frozen, trained SyncNet + lambda_mouth * the audio mouth read-out (`MouthReadout`) + lambda_cross * the
 cross-audio loss (each window also rendered with another window's speech, its mouth read by a frozen
-`mouth_reader.MouthReader` and compared with the mouth that speech was spoken with). Resumable; EMA
+`mouth_reader.MouthReader` and compared with the mouth that speech was spoken with) + lambda_adv * an
+adversarial term from a patch discriminator on the lower face (`discriminator.py`; off by default). Resumable; EMA
 weights are what ships. With `select_speech`, every dev evaluation also dubs the dev clips with that
 speech and keeps the EMA weights whose mouths follow it best (best.safetensors): the steps that fit the
 training clips best are not the ones that dub other speech best, once a small set is overfitted.
@@ -34,6 +35,7 @@ from ..models.stylelipsync import StyleLipSync, masked_input
 from ..models.syncnet import SyncNet
 from .augment import colour_jitter
 from .data import PreparedClip, WindowSampler
+from .discriminator import PatchDiscriminator, discriminator_loss, generator_adversarial_loss, lower_face_composite
 from .log import RunLog
 from .losses import multiscale_structural, sync_loss, weighted_l1
 from .mouth_reader import MouthReader, cross_audio_loss, cross_audio_targets, load_mouth_reader, train_mouth_reader
@@ -74,7 +76,9 @@ def generator_losses(model: StyleLipSync, syncnet: SyncNet | None, batch: dict, 
 
 
 def readout_losses(readout: MouthReadout, syncnet: SyncNet | None, batch: dict, lambda_rec: float, lambda_sync: float,
-                   lambda_mouth: float, reader: MouthReader | None = None, lambda_cross: float = 0.0) -> dict:
+                   lambda_mouth: float, reader: MouthReader | None = None, lambda_cross: float = 0.0,
+                   discriminator: PatchDiscriminator | None = None, lambda_adv: float = 0.0) -> tuple[dict, torch.Tensor]:
+    """The generator's losses, and its frames composited into the footage (B*T, 3, S, S) for the discriminator."""
     out, mouth, other = readout(masked_input(batch["frames"], batch["masks"]), batch["masks"], batch["ref"], batch["mels"],
                                 cross=reader is not None)
     losses = frame_losses(out, syncnet, batch, lambda_rec, lambda_sync)
@@ -83,7 +87,11 @@ def readout_losses(readout: MouthReadout, syncnet: SyncNet | None, batch: dict, 
     if reader is not None:
         losses["cross"] = cross_audio_loss(reader, other, cross_audio_targets(batch))
         losses["loss"] = losses["loss"] + lambda_cross * losses["cross"]
-    return losses
+    fakes = lower_face_composite(out, batch["frames"], batch["masks"])
+    if discriminator is not None:
+        losses["adversarial"] = generator_adversarial_loss(discriminator, fakes)
+        losses["loss"] = losses["loss"] + lambda_adv * losses["adversarial"]
+    return losses, fakes
 
 
 def frame_losses(out: torch.Tensor, syncnet: SyncNet | None, batch: dict, lambda_rec: float, lambda_sync: float) -> dict:
@@ -109,7 +117,7 @@ def dev_losses(model: MouthReadout, syncnet: SyncNet | None, sampler: WindowSamp
     totals: dict[str, float] = {}
     for _ in range(batches):
         b = {k: v.to(device) for k, v in sampler.windows(4).items()}
-        for k, v in readout_losses(model, syncnet, b, lambda_rec, lambda_sync, lambda_mouth, reader, lambda_cross).items():
+        for k, v in readout_losses(model, syncnet, b, lambda_rec, lambda_sync, lambda_mouth, reader, lambda_cross)[0].items():
             totals[f"dev_{k}"] = totals.get(f"dev_{k}", 0.0) + v.item() / batches
     model.train()
     sampler.set_state(state)
@@ -119,6 +127,7 @@ def dev_losses(model: MouthReadout, syncnet: SyncNet | None, sampler: WindowSamp
 def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir: Path, config: ModelConfig, *,
                     steps: int, syncnet_path: Path | None, batch: int = 4, lr: float = 1e-3,
                     lambda_rec: float = 10.0, lambda_sync: float = 0.1, lambda_mouth: float = 1.0, lambda_cross: float = 1.0,
+                    lambda_adv: float = 0.0,
                     sync_start: int = 0, seed: int = 0,
                     ema_decay: float = 0.995, save_every: int = 100, eval_every: int = 500,
                     device: torch.device = torch.device("cpu"), init_from: Path | None = None,
@@ -129,7 +138,8 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
     `select_speech` (per-frame mel windows of speech, e.g. `speech_pool.joined_speech_pool`): at every
     dev evaluation, measure how the dev clips' mouths follow it (`evaluate.follows_speech`) and write
     the best so far to run_dir/best.safetensors; returns that file then. With `lambda_cross` > 0 the
-    mouth reader is fitted first (`reader_steps`; run_dir/mouth_reader.safetensors, once per run folder)."""
+    mouth reader is fitted first (`reader_steps`; run_dir/mouth_reader.safetensors, once per run folder).
+    With `lambda_adv` > 0 a patch discriminator trains alongside (its weights and Adam moments in the state)."""
     rank, world = _distributed(device)
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
@@ -154,6 +164,12 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
         load_checkpoint(init_from, {"generator": model}, config)
     readout = MouthReadout(model).to(device)
     opt = torch.optim.Adam(readout.parameters(), lr=lr, betas=(0.5, 0.99))
+    modules, optimizers = {"generator": readout}, {"generator": opt}
+    discriminator = None
+    if lambda_adv > 0:
+        discriminator = PatchDiscriminator().to(device)
+        modules["discriminator"] = discriminator
+        optimizers["discriminator"] = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.99))
     ema = EMA(model, ema_decay)
     sampler = WindowSampler(train, WINDOW, config.mel_window, seed + 1000 * rank)
     dev_sampler = WindowSampler(dev, WINDOW, config.mel_window, seed)
@@ -164,14 +180,16 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
     # The model file says how it was made, counting the runs it continues (`init_from`).
     steps_before = _total_steps(init_from) if init_from is not None else 0
     recipe = {"batch": batch, "lr": lr, "lambda_rec": lambda_rec, "lambda_sync": lambda_sync if syncnet is not None else 0.0,
-              "lambda_mouth": lambda_mouth, "lambda_cross": lambda_cross, "init": init_from.name if init_from is not None else None}
+              "lambda_mouth": lambda_mouth, "lambda_cross": lambda_cross, "lambda_adv": lambda_adv,
+              "init": init_from.name if init_from is not None else None}
     if state_path.exists():
-        meta = load_state(state_path, {"generator": readout}, {"generator": ema}, {"generator": opt})
+        meta = load_state(state_path, modules, {"generator": ema}, optimizers)
         if rank == 0:  # other ranks keep their own seeds so ranks do not draw the same windows
             sampler.set_state(meta["sampler"])
         log.truncate_after(meta["step"])
     gen = torch.Generator()  # jitter RNG, seeded from (seed, rank, step) so a resumed run draws what an uninterrupted one would
     trained = DistributedDataParallel(readout) if world > 1 else readout
+    judge = DistributedDataParallel(discriminator) if world > 1 and discriminator is not None else discriminator
 
     def write_model(path: Path, step: int, record: dict) -> None:
         ema.copy_to(shipped)
@@ -181,7 +199,7 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
 
     def checkpoint(step: int, record: dict) -> None:
         meta.update(step=step, sampler=sampler.state())
-        save_state(state_path, {"generator": readout}, {"generator": ema}, {"generator": opt}, meta)
+        save_state(state_path, modules, {"generator": ema}, optimizers, meta)
         write_model(model_path, step, record)
 
     def select(step: int, record: dict) -> None:
@@ -203,14 +221,20 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
         b["ref"], b["frames"] = jittered[:, 0], jittered[:, 1:]
         b = {k: v.to(device) for k, v in b.items()}
         use_sync = syncnet if step > sync_start else None
-        losses = readout_losses(trained, use_sync, b, lambda_rec, lambda_sync, lambda_mouth, reader, lambda_cross)
+        losses, fakes = readout_losses(trained, use_sync, b, lambda_rec, lambda_sync, lambda_mouth, reader, lambda_cross,
+                                       judge, lambda_adv)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
         opt.step()
         ema.update(model)
+        if judge is not None:
+            losses["discriminator"] = discriminator_loss(judge, b["frames"].flatten(0, 1), fakes)
+            optimizers["discriminator"].zero_grad(set_to_none=True)
+            losses["discriminator"].backward()
+            optimizers["discriminator"].step()
         record = {"step": step, "time": time.time(), **{k: v.item() for k, v in losses.items()}}
         bar.update(1)
-        bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("l1", "sync", "mouth", "cross")})
+        bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("l1", "sync", "mouth", "cross", "adversarial")})
         if rank > 0:
             continue
         if step % eval_every == 0 or step == steps:

@@ -363,7 +363,7 @@ def _held_out_score(model, syncnet, reader, held_out, weights, on_eval, step) ->
     return totals
 
 
-MEASURED = ("psnr_lower_face", "ssim_lower_face", "lmd", "lse_c", "lse_d", "offset_accuracy")
+MEASURED = ("psnr_lower_face", "ssim_lower_face", "detail_lower_face", "lmd", "lse_c", "lse_d", "offset_accuracy")
 
 
 def measure_held_out(base: Path, tensors: dict[str, torch.Tensor], syncnet: SyncNet, held_parts: list[PreparedClip],
