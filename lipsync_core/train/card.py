@@ -68,4 +68,4 @@ def _recipe(facts: dict) -> str:
     init = f", continuing `{recipe['init']}`" if recipe.get("init") else ""
     return (f"batch {recipe['batch']} windows, learning rate {recipe['lr']:g}, loss weights: reconstruction "
             f"{recipe['lambda_rec']:g}, SyncNet {recipe['lambda_sync']:g}, audio mouth read-out {recipe['lambda_mouth']:g}, "
-            f"cross-audio {recipe.get('lambda_cross', 0):g}{init}")
+            f"cross-audio {recipe.get('lambda_cross', 0):g}, adversarial {recipe.get('lambda_adv', 0):g}{init}")
