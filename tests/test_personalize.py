@@ -91,6 +91,7 @@ def test_personalize_command_writes_a_small_actor_model_that_dub_loads(tmp_path,
     assert {"dev_mse", "dev_opening_r"} <= facts["mouth_reader"].keys()  # fitted on the actor, measured on the held-out part
     assert set(facts["measures"]) == {"zero_shot", "personalized"}
     assert not (tmp_path / "actor.personalize" / "state.safetensors").exists()
+    assert not (tmp_path / "actor.personalize" / "mouth_reader.safetensors").exists()  # fitted anew by the next run
 
     # Loads on top of the base model: encoders as the base's, decoder changed, output changed.
     base_model, _ = load_generator(base)

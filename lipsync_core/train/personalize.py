@@ -234,7 +234,7 @@ def personalize(
     reader, reader_facts = None, {}
     if sync_regularizer:
         reader_path = run_dir / "mouth_reader.safetensors"
-        if not reader_path.exists():  # fitted once per run, so a resumed run uses the same reader
+        if not (state_path.exists() and reader_path.exists()):  # a resumed run goes on with the reader it began with
             train_mouth_reader(train_parts, held_parts, reader_path, model.config, steps=reader_steps, seed=seed, device=device,
                                progress=(lambda done, total: progress("reader", done, total, {})) if progress else None)
         reader = load_mouth_reader(reader_path, model.config, device)
@@ -318,6 +318,7 @@ def personalize(
         facts["measures"] = measure_held_out(base, tensors, syncnet, held_parts, measure_speech)
     save_actor(out, tensors, model.config, base, facts)
     state_path.unlink(missing_ok=True)
+    (run_dir / "mouth_reader.safetensors").unlink(missing_ok=True)  # the next run of this name may see other footage
     log.plot()
     return facts
 
