@@ -77,8 +77,9 @@ def generator_losses(model: StyleLipSync, syncnet: SyncNet | None, batch: dict, 
 
 def readout_losses(readout: MouthReadout, syncnet: SyncNet | None, batch: dict, lambda_rec: float, lambda_sync: float,
                    lambda_mouth: float, reader: MouthReader | None = None, lambda_cross: float = 0.0,
-                   discriminator: PatchDiscriminator | None = None, lambda_adv: float = 0.0) -> tuple[dict, torch.Tensor]:
-    """The generator's losses, and its frames composited into the footage (B*T, 3, S, S) for the discriminator."""
+                   discriminator: PatchDiscriminator | None = None, lambda_adv: float = 0.0) -> tuple[dict, torch.Tensor | None]:
+    """The generator's losses, and with a `discriminator` its frames composited into the footage (B*T, 3, S, S)
+    for the discriminator's own step (None without one)."""
     out, mouth, other = readout(masked_input(batch["frames"], batch["masks"]), batch["masks"], batch["ref"], batch["mels"],
                                 cross=reader is not None)
     losses = frame_losses(out, syncnet, batch, lambda_rec, lambda_sync)
@@ -87,8 +88,9 @@ def readout_losses(readout: MouthReadout, syncnet: SyncNet | None, batch: dict, 
     if reader is not None:
         losses["cross"] = cross_audio_loss(reader, other, cross_audio_targets(batch))
         losses["loss"] = losses["loss"] + lambda_cross * losses["cross"]
-    fakes = lower_face_composite(out, batch["frames"], batch["masks"])
+    fakes = None
     if discriminator is not None:
+        fakes = lower_face_composite(out, batch["frames"], batch["masks"])
         losses["adversarial"] = generator_adversarial_loss(discriminator, fakes)
         losses["loss"] = losses["loss"] + lambda_adv * losses["adversarial"]
     return losses, fakes
