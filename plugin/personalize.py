@@ -7,9 +7,9 @@ The command this tab runs:
                         [--device auto|cpu|cuda] [--progress-json]
 
 With --progress-json its progress lines are {"stage": "train", "done": step, "total": steps, "loss": ...,
-"sync": ...} (stages: prepare, reader, train): they drive the bar and the plot. A command without that option still runs, with a busy
-bar and its own output lines. A build without the command says so here instead of offering a button
-that cannot work.
+"sync": ...} (stages: prepare, reader, train): they drive the bar and the plot. A command without that
+option still runs, with a busy bar and its own output lines. A build without the command says so here
+instead of offering a button that cannot work.
 """
 
 from __future__ import annotations
