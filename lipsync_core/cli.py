@@ -18,6 +18,7 @@ SUBCOMMANDS = [
     "lipsync_core.media.probe",
     "lipsync_core.face.analyze",
     "lipsync_core.dub.cli",
+    "lipsync_core.motion.cli",
     "lipsync_core.dub.batch",
     "lipsync_core.dub.timeline",
     "lipsync_core.dub.demo",

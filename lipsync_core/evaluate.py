@@ -33,7 +33,7 @@ import torch
 from .errors import ModelError
 from .face.landmarks import LIPS, mouth_opening
 from .face.tracker import track_frames
-from .metrics import psnr, sync_scores
+from .metrics import pearson, psnr, sync_scores
 from .models.actor import load_generator
 from .models.checkpoint import load_checkpoint
 from .models.stylelipsync import StyleLipSync, masked_input
@@ -114,17 +114,10 @@ def lip_landmarks(crops: np.ndarray) -> np.ndarray:
     return faces[0].landmarks[..., :2]
 
 
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 3 or a[ok].std() == 0 or b[ok].std() == 0:
-        return 0.0
-    return float(np.corrcoef(a[ok], b[ok])[0, 1])
-
-
 def mouth_loudness_r(lips: np.ndarray, mels: np.ndarray) -> float:
     """Model-free sync: Pearson r of the mouth opening of landmarks (N, 478, 2) and the loudness of the
     per-frame mel windows (N, W, n_mels). Real footage in sync scores clearly above 0; a still mouth ~0."""
-    return _pearson(mouth_opening(lips), loudness(mels))
+    return pearson(mouth_opening(lips), loudness(mels))
 
 
 @dataclass

@@ -11,6 +11,14 @@ from .train.data import to_tensor_images
 MAX_OFFSET = 15  # frames each way searched for the best audio-video offset
 
 
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson r over the entries where both are finite; 0 where it is undefined (too few, or constant)."""
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 3 or a[ok].std() == 0 or b[ok].std() == 0:
+        return 0.0
+    return float(np.corrcoef(a[ok], b[ok])[0, 1])
+
+
 @torch.no_grad()
 def sync_scores(syncnet: SyncNet, crops: np.ndarray, mel_windows: np.ndarray, valid: np.ndarray, batch: int = 64) -> dict:
     """SyncNet sync measures over a clip (crops (N,S,S,3) uint8, one mel window per frame).

@@ -22,6 +22,11 @@ be moved or versioned as a whole.
         "jaw_extension": 0.25,
         "mouth_margin": 0.05
       },
+      "motion": {                          // the artist's motion controls, each constant or keyframed
+        "gain": 1.2,                       // articulation: motion away from the resting mouth, scaled
+        "open": {"keys": [[1011, 0], [1012, 0.5], [1020, 0.5], [1021, 0]], "interpolation": "linear"},
+        "wide": 0                          // open / wide: added, in the actor's own opening / width range
+      },
       "painted": [{"path": "roto/mouth.####.png", "frames": [1040, 1044], "mode": "add"}],
       "bypass": [[1060, 1065]]             // frames left untouched (a hand in front of the mouth)
     }
@@ -43,6 +48,7 @@ import numpy as np
 
 from .errors import MediaError, ShotError
 from .mask_controls import MASK_LIMITS, MaskOverrides
+from .motion_controls import MOTION_LIMITS, MotionControls
 from .face.geometry import warp_to_crop
 from .media.frames import IMAGE_EXTENSIONS
 from .media.images import read_image
@@ -93,6 +99,7 @@ class Shot:
     face: int = 0
     reference: int | None = None
     mask: dict[str, float | None | Keyframes] = field(default_factory=dict)
+    motion: dict[str, float | Keyframes] = field(default_factory=dict)
     painted: list[PaintedMask] = field(default_factory=list)
     bypass: list[tuple[int, int]] = field(default_factory=list)
 
@@ -163,6 +170,15 @@ class Shot:
         for name, value in self.mask.items():
             values[name] = value.at(frame) if isinstance(value, Keyframes) else value
         return MaskOverrides(**values)
+
+    def motion_controls(self, frame: int) -> MotionControls:
+        """The motion controls on one frame."""
+        return MotionControls(**{name: value.at(frame) if isinstance(value, Keyframes) else value
+                                 for name, value in self.motion.items()})
+
+    def motion_json(self) -> dict:
+        """The motion controls as the sidecar stores them."""
+        return {name: _channel_json(value) for name, value in self.motion.items()}
 
     def bypassed(self, frame: int) -> bool:
         return any(first <= frame <= last for first, last in self.bypass)
@@ -241,6 +257,7 @@ def to_dict(shot: Shot) -> dict:
         "face": shot.face,
         "reference": shot.reference,
         "mask": {name: _channel_json(value) for name, value in shot.mask.items()},
+        "motion": shot.motion_json(),
         "painted": [{"path": p.path, "frames": list(p.frames), "mode": p.mode} for p in shot.painted],
         "bypass": [list(r) for r in shot.bypass],
     }
@@ -250,12 +267,14 @@ def from_dict(data, path: Path) -> Shot:
     """A Shot from parsed JSON, checked field by field."""
     check = _Checker(path)
     check.keys(data, "", required={"version", "source"},
-               allowed={"version", "source", "frames", "audio", "face", "reference", "mask", "painted", "bypass"})
+               allowed={"version", "source", "frames", "audio", "face", "reference", "mask", "motion", "painted", "bypass"})
     version = check.integer(data["version"], "version", 1, None)
     if version > VERSION:
         check.fail("version", f"is {version}: this sidecar was written by a newer lipsync (reads up to {VERSION})")
     mask_data = data.get("mask") or {}
     check.keys(mask_data, "mask", allowed=set(MASK_LIMITS))
+    motion_data = data.get("motion") or {}
+    check.keys(motion_data, "motion", allowed=set(MOTION_LIMITS))
     painted_data = check.of_type(data.get("painted", []), "painted", list, "a list")
     bypass_data = check.of_type(data.get("bypass", []), "bypass", list, "a list")
     shot = Shot(
@@ -265,7 +284,8 @@ def from_dict(data, path: Path) -> Shot:
         audio=None if data.get("audio") is None else check.of_type(data["audio"], "audio", str, "a path"),
         face=check.integer(data.get("face", 0), "face", 0, None),
         reference=None if data.get("reference") is None else check.integer(data["reference"], "reference", None, None),
-        mask={name: check.channel(value, f"mask.{name}", name) for name, value in mask_data.items()},
+        mask={name: check.channel(value, f"mask.{name}", MASK_LIMITS[name], name == "feather") for name, value in mask_data.items()},
+        motion={name: check.channel(value, f"motion.{name}", MOTION_LIMITS[name]) for name, value in motion_data.items()},
         painted=[check.painted(p, f"painted[{i}]") for i, p in enumerate(painted_data)],
         bypass=[check.frame_range(r, f"bypass[{i}]") for i, r in enumerate(bypass_data)],
     )
@@ -285,7 +305,10 @@ def validate(shot: Shot) -> None:
         check.fail("reference", f"frame {shot.reference} is outside the shot's frames {shot.frames[0]}-{shot.frames[1]}")
     check.keys(shot.mask, "mask", allowed=set(MASK_LIMITS))
     for name, value in shot.mask.items():
-        check.channel(_channel_json(value), f"mask.{name}", name)
+        check.channel(_channel_json(value), f"mask.{name}", MASK_LIMITS[name], name == "feather")
+    check.keys(shot.motion, "motion", allowed=set(MOTION_LIMITS))
+    for name, value in shot.motion.items():
+        check.channel(_channel_json(value), f"motion.{name}", MOTION_LIMITS[name])
 
 
 class _Checker:
@@ -334,10 +357,11 @@ class _Checker:
             self.fail(name, f"is empty: first frame {first} is after last frame {last}")
         return first, last
 
-    def channel(self, value, name: str, control: str) -> float | None | Keyframes:
-        low, high = MASK_LIMITS[control]
+    def channel(self, value, name: str, limits: tuple[float, float], nullable: bool = False) -> float | None | Keyframes:
+        """A control: a number within `limits`, keyframes of such numbers, or (when `nullable`) null."""
+        low, high = limits
         if value is None:
-            if control != "feather":
+            if not nullable:
                 self.fail(name, "must be a number or keyframes, not null")
             return None
         if not isinstance(value, dict):

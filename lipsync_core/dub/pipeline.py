@@ -33,7 +33,8 @@ from ..device import pick_device, set_cpu_threads
 from ..errors import FaceError, LipSyncError, MediaError, ModelError
 from ..face import geometry
 from ..face.track import Track
-from ..face.tracker import to_uint8_rgb, track_plate
+from ..face.analyze import shot_track
+from ..face.tracker import to_uint8_rgb
 from ..media.audio import audio_for_range, load_audio, log_mel, mel_windows
 from ..media.colour import composite
 from ..media.frames import Frame, _ranges_text, open_plate
@@ -178,33 +179,14 @@ class Renderer:
     # ------------------------------------------------------------------------------- preparation
 
     def _analysis(self) -> Track:
-        """The shot's face track: the cached one when it covers exactly this plate and range."""
         started = time.perf_counter()
-        first, last = self.info.first, self.info.last
-        # A sidecar brought from elsewhere (--shot) may belong to another plate: its cache is not ours.
-        cache = self.shot.track_path() if self.shot.plate.resolve() == self.plate_path.resolve() else None
-        track = None
-        if cache is not None and cache.is_file():
-            try:
-                track = Track.load(cache)
-            except FaceError:
-                track = None  # an unreadable or older cache is simply recomputed
-            if track is not None and not self.shot.track_matches(track, (first, last)):
-                track = None
-        if track is None:
-            total = last - first + 1
 
-            def report(done: int) -> None:
-                if self._cancelled():
-                    raise Cancelled("cancelled during face analysis")
-                self._progress("analyze", done, total)
+        def report(done: int, total: int) -> None:
+            if self._cancelled():
+                raise Cancelled("cancelled during face analysis")
+            self._progress("analyze", done, total)
 
-            track = track_plate(self.plate_path, frames=(first, last), progress=report)
-            if cache is not None:
-                try:
-                    track.save(cache)
-                except OSError:
-                    pass  # a read-only plate folder: the render goes on, the next one tracks again
+        track = shot_track(self.plate_path, self.shot, (self.info.first, self.info.last), report)
         self.timings["analyze"] += time.perf_counter() - started
         return track
 

@@ -76,6 +76,28 @@ class Analysis:
         return lines
 
 
+def shot_track(plate: Path, shot: Shot, span: tuple[int, int], progress: Callable[[int, int], None] | None = None) -> Track:
+    """The shot's face track over `span`: the cached one when it covers exactly this plate and range, else
+    tracked now (`progress(done, total)` per frame) and cached beside the sidecar where the folder allows."""
+    # A sidecar brought from elsewhere (--shot) may belong to another plate: its cache is not ours.
+    cache = shot.track_path() if shot.plate.resolve() == Path(plate).resolve() else None
+    if cache is not None and cache.is_file():
+        try:
+            track = Track.load(cache)
+            if shot.track_matches(track, span):
+                return track
+        except FaceError:
+            pass  # an unreadable or older cache is simply recomputed
+    total = span[1] - span[0] + 1
+    track = track_plate(plate, frames=span, progress=(lambda done: progress(done, total)) if progress else None)
+    if cache is not None:
+        try:
+            track.save(cache)
+        except OSError:
+            pass  # a read-only plate folder: the work goes on, the next run tracks again
+    return track
+
+
 def analyze(
     plate: str | Path,
     *,

@@ -27,6 +27,9 @@ LIPS = (
     78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191,
 )
 
+# The lower face outline from ear to ear under the chin: it moves with the jaw.
+JAW = (361, 288, 397, 365, 379, 378, 400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132)
+
 # The middle of the inner lip contour, top and bottom: their distance is the mouth opening.
 INNER_LIP_TOP, INNER_LIP_BOTTOM = 13, 14
 

@@ -87,6 +87,42 @@ SYNCNET = Operation(
     node=False,
 )
 
+TRAIN_MOTION = Operation(
+    name="train_motion",
+    command=("train", "motion"),
+    help="train the motion model (speech -> mouth shape), early-stopped on the dev split",
+    description="Train the motion model on the prepared cache's own audio and face-mesh mouth shapes, with audio "
+    "augmentation (level, noise, EQ, voice, speed); keeps the weights whose mouth opening follows the dev clips' "
+    "speech best (run_dir/motion.safetensors). Run again with the same folders to resume.",
+    inputs=(CACHE,),
+    outputs=(_run_dir("runs/motion"),),
+    params=(
+        SEED,
+        Param("steps", "int", "training steps", default=3000, range=(1, None)),
+        Param("batch", "int", "2.5 s segments per step", default=32, range=(1, None)),
+        Param("lr", "float", "Adam learning rate", default=1e-3, range=(0, None)),
+    ),
+    node=False,
+)
+
+MOTION_CARD = Operation(
+    name="train_motion_card",
+    command=("train", "motion-card"),
+    help="measure a motion model on the dev split and write its model card",
+    description="Measure a motion model on the prepared dev clips (own audio with the actor's style from the other "
+    "half of each clip, other speech, silence), beside a frozen mouth and the lips the generator draws, and write its "
+    "model card, metrics and a plot of predicted against real mouth opening.",
+    inputs=(
+        Param("model", "model", "motion model file (runs/motion/motion.safetensors)", required=True, positional=True),
+        Param("generator", "model", "StyleLipSync model file whose lips to measure beside (not set: the bundled one)"),
+        Param("manifest", "path", "manifest.csv naming each clip's license"),
+        CACHE,
+    ),
+    outputs=(Param("out", "path", "folder for the card, metrics and plot (not set: beside the model)"),),
+    params=(DEVICE,),
+    node=False,
+)
+
 PACKAGE = Operation(
     name="train_package",
     command=("train", "package"),

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from ..device import pick_device, set_cpu_threads
 from ..errors import LipSyncError
 from ..models.config import get_config
 from ..ops.cli import add_command
-from ..ops.train import CARD, PACKAGE, PREPARE, SYNCNET, TRAIN
+from ..ops.train import CARD, MOTION_CARD, PACKAGE, PREPARE, SYNCNET, TRAIN, TRAIN_MOTION
 from .data import load_cache
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "train", help="prepare training data, train SyncNet, train the generator",
-        description="Train LipSync models on your own footage. Order: prepare, syncnet, model. "
+        description="Train LipSync models on your own footage. Order: prepare, syncnet, motion, model. "
         "Every step resumes where it stopped when run again with the same folders.",
     )
     steps = parser.add_subparsers(dest="step", metavar="STEP", required=True)
-    for operation, run in ((PREPARE, run_prepare), (SYNCNET, run_syncnet), (TRAIN, run_model),
-                           (PACKAGE, run_package), (CARD, run_card)):
+    for operation, run in ((PREPARE, run_prepare), (SYNCNET, run_syncnet), (TRAIN_MOTION, run_motion), (TRAIN, run_model),
+                           (PACKAGE, run_package), (CARD, run_card), (MOTION_CARD, run_motion_card)):
         add_command(steps, operation).set_defaults(run=run)
 
 
@@ -59,6 +60,16 @@ def run_syncnet(args) -> int:
     return 0
 
 
+def run_motion(args) -> int:
+    from .motion_trainer import train_motion
+
+    set_cpu_threads()
+    train, dev = _splits(args)
+    path = train_motion(train, dev, args.run_dir, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed)
+    print(f"motion model: {path}")
+    return 0
+
+
 def run_model(args) -> int:
     from .generator_trainer import train_generator
     from .speech_pool import joined_speech_pool
@@ -78,8 +89,6 @@ def run_model(args) -> int:
 
 
 def run_card(args) -> int:
-    import csv
-
     from ..eval.report import markdown_table
     from .card import write_card
 
@@ -87,12 +96,31 @@ def run_card(args) -> int:
     dev = load_cache(args.cache, "dev", 5)
     if not dev:
         raise LipSyncError(f"{args.cache}: no prepared dev clips; run `lipsync train prepare` first")
-    licenses = {}
-    if args.manifest:
-        with args.manifest.open(newline="") as f:
-            licenses = {Path(r["file"]).stem: r["license"] for r in csv.DictReader(f)}
-    summary = write_card(args.model, dev, args.out or args.model.parent, args.cross_audio, licenses)
+    summary = write_card(args.model, dev, args.out or args.model.parent, args.cross_audio, _licenses(args.manifest))
     print(markdown_table(summary))
+    return 0
+
+
+def _licenses(manifest: Path | None) -> dict[str, str]:
+    """Clip name -> license, from a manifest.csv (empty without one)."""
+    if not manifest:
+        return {}
+    with manifest.open(newline="") as f:
+        return {Path(r["file"]).stem: r["license"] for r in csv.DictReader(f)}
+
+
+def run_motion_card(args) -> int:
+    from ..dub.pipeline import load_model
+    from ..motion.measure import measures_table
+    from .motion_card import write_motion_card
+
+    set_cpu_threads()
+    dev = load_cache(args.cache, "dev", 5)
+    if not dev:
+        raise LipSyncError(f"{args.cache}: no prepared dev clips; run `lipsync train prepare` first")
+    generator = load_model(args.generator, pick_device(args.device)).eval()
+    result = write_motion_card(args.model, dev, args.out or args.model.parent, generator, _licenses(args.manifest))
+    print(measures_table(result))
     return 0
 
 

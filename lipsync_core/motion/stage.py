@@ -1,0 +1,135 @@
+"""The motion stage of a render: the dub audio -> the target mouth shape of every frame of the shot.
+
+    model prediction (models/motion.py), per frame, in the shape basis
+      x the actor's style (style.py: amplitude and mean per component, the actor's rest shape)
+      x the silence gate (pauses of the dub are the actor's resting mouth, not a slow drift)
+      then the artist's controls from the shot sidecar (gain, keyed open / wide corrections)
+    -> MotionCurves: per frame the lip and jaw points in the aligned crop, and the opening and width curves
+
+The whole dub is predicted in one pass (60 s in a fraction of a second), so every chunk of a farm render
+sees the same motion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import FaceError, MediaError
+from ..face.analyze import shot_track
+from ..face.geometry import transform_points
+from ..face.track import Track
+from ..media.audio import load_audio, log_mel
+from ..media.frames import open_plate
+from ..models.motion import MotionModel, gate, load_motion_model
+from ..motion_controls import MotionControls
+from ..shot import Shot
+from .shape import CROP_UNITS, SHAPE_POINTS, crop_points, opening, width
+from .style import ActorStyle, actor_style
+
+@dataclass
+class MotionCurves:
+    """The target mouth of every frame of a shot."""
+
+    frames: np.ndarray  # (N,) the plate's own frame numbers
+    times: np.ndarray  # (N,) seconds on the dub audio
+    shapes: np.ndarray  # (N, P, 2) lip and jaw points (landmarks.SHAPE_POINTS order) in a 256-px aligned crop
+    rest: np.ndarray  # (P, 2) the actor's resting mouth
+    silent: np.ndarray  # (N,) the dub is silent there (the mouth rests)
+    style: str  # what calibrated the actor's style
+    facts: dict = field(default_factory=dict)  # the model, the audio, the controls
+
+    @property
+    def opening(self) -> np.ndarray:
+        """(N,) inner-lip gap over the rest's, crop units (0 closed, negative pressed)."""
+        return opening(self.shapes) - opening(self.rest)
+
+    @property
+    def width(self) -> np.ndarray:
+        """(N,) corner-to-corner width over the rest's, crop units."""
+        return width(self.shapes) - width(self.rest)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+def predict(model: MotionModel, style: ActorStyle, mel: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, P, 2) target shapes and (N,) silence flags at `times` (seconds on the audio of `mel`)."""
+    coefficients = model.predict(mel, times) * style.gain + style.mean
+    weight = gate(mel, times)
+    return style.rest + model.basis.decode(coefficients * weight[:, None]), weight == 0
+
+
+def apply_controls(shapes: np.ndarray, frames: np.ndarray, controls: Callable[[int], MotionControls],
+                   model: MotionModel, style: ActorStyle) -> np.ndarray:
+    """The artist's per-frame controls on target shapes: gain scales the motion away from rest; a positive
+    open adds that share of the actor's opening range, a negative one takes that share of the frame's opening
+    away (-1 closes the lips); wide moves the corners in the actor's width range. Both move the shape along
+    the model's opening and width directions; the lips never cross (an opening below rest is held at rest)."""
+    out = shapes.copy()
+    open_direction = model.basis.open_direction.reshape(-1, 2)
+    wide_direction = model.basis.wide_direction.reshape(-1, 2)
+    rest_gap = opening(style.rest)
+    for i, number in enumerate(frames):
+        c = controls(int(number))
+        if c == MotionControls():
+            continue
+        shape = style.rest + (shapes[i] - style.rest) * c.gain + c.wide * style.wide_range * wide_direction
+        gap = opening(shape) - rest_gap
+        added = c.open * style.open_range if c.open >= 0 else c.open * max(gap, 0.0)
+        out[i] = shape + (max(gap + added, 0.0) - gap) * open_direction
+    return out
+
+
+def shot_motion(plate: str | Path, audio: str | Path, *, shot: Shot | None = None, face: int | None = None,
+                audio_offset_s: float = 0.0, model: MotionModel | str | Path | None = None, track: Track | None = None,
+                dub_audio: np.ndarray | None = None, progress: Callable[[int, int], None] | None = None) -> MotionCurves:
+    """The target mouth of every frame of a shot dubbed with `audio` (anchored at the shot's first frame,
+    `audio_offset_s` later), calibrated to the actor on the plate's own footage and audio, with the sidecar's
+    motion controls applied. `track` and `dub_audio` (16 kHz samples) are used when the caller has them."""
+    plate = Path(plate)
+    shot = shot or Shot.for_plate(plate)
+    model = model if isinstance(model, MotionModel) else load_motion_model(model)
+    if track is None:
+        with open_plate(plate, frames=shot.frames) as opened:
+            info = opened.info
+        track = shot_track(plate, shot, (info.first, info.last), progress)
+    face_id = shot.face if face is None else face
+    if not track.faces:
+        raise FaceError(f"{plate}: no face was found in the shot: there is no mouth to move")
+    the_face = track.face(face_id)
+    size = CROP_UNITS
+    points = np.full((len(track), len(SHAPE_POINTS), 2), np.nan, np.float32)
+    valid = the_face.present & ~the_face.partial & ~np.array([shot.bypassed(int(n)) for n in track.frames], bool)
+    for i in np.flatnonzero(the_face.present):
+        M = the_face.alignment(i, size)
+        points[i] = crop_points(transform_points(the_face.landmarks[i], M)[None], size)[0]
+    if not valid.any():
+        raise FaceError(f"{plate}: face {face_id} is never wholly in view on a frame that is not bypassed")
+
+    plate_times = track.times - track.times[0]
+    own_mel = _own_speech(plate, track)
+    style = actor_style(model, points, valid, own_mel, track.times if own_mel is not None else plate_times)
+
+    samples = load_audio(audio) if dub_audio is None else dub_audio
+    mel = log_mel(samples)
+    times = plate_times - audio_offset_s
+    shapes, silent = predict(model, style, mel, times)
+    shapes = apply_controls(shapes, track.frames, shot.motion_controls, model, style)
+    facts = {"model": model.facts.get("name", "motion"), "audio": str(audio), "audio_offset_s": audio_offset_s,
+             "style": style.facts(), "controls": shot.motion_json()}
+    return MotionCurves(track.frames.copy(), times, shapes, style.rest, silent, style.source, facts)
+
+
+def _own_speech(plate: Path, track: Track) -> np.ndarray | None:
+    """The log-mel of the plate's own audio on the plate's timeline (frame times `track.times`), None when it
+    has none (image sequences, silent video)."""
+    try:
+        with open_plate(plate) as opened:
+            start = opened.info.start_time
+        return log_mel(load_audio(plate, offset_s=start))
+    except MediaError:
+        return None

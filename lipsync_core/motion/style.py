@@ -1,0 +1,84 @@
+"""The actor's articulation style, from the shot's own footage.
+
+People articulate differently: one speaker barely parts the lips, another opens wide. The shot already
+holds this actor's mouth shapes (the face track) and, where the plate has its speech, the audio that drove
+them. `actor_style` reads from them:
+- the rest shape: the actor's own closed mouth (always, from the footage);
+- where the plate's speech is usable (it is there, long enough, and the mouth follows it): the amplitude and
+  mean of each basis component, so the model's prediction on that speech spreads as the real mouth does;
+- otherwise the model's average style, and `source` says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..metrics import pearson
+from ..models.motion import MEL_FPS, MotionModel, gate, silent_frames
+from .shape import opening, rest_shape, width
+
+MIN_SPEECH_FRAMES = 30  # 1.2 s of the actor speaking on screen (at 25 fps)
+MIN_SYNC_R = 0.2  # below this the plate's audio is not what the mouth says (music, a voice off screen)
+GAIN_LIMITS = (0.25, 4.0)  # of the model's average gain: an estimate outside is noise, not style
+# The smallest opening and width ranges a correction is measured in (crop units): a shot where the actor
+# never opens their mouth still gets a usable "open +0.5".
+MIN_OPEN_RANGE, MIN_WIDE_RANGE = 8.0, 4.0
+
+
+@dataclass
+class ActorStyle:
+    rest: np.ndarray  # (P, 2) the actor's resting mouth, CROP_UNITS
+    gain: np.ndarray  # (K,) applied to the model's coefficients
+    mean: np.ndarray  # (K,) added to them while speaking
+    open_range: float  # crop units: the actor's wide opening over rest (the unit of the `open` control)
+    wide_range: float  # crop units: the actor's widest over narrowest mouth (the unit of `wide`)
+    source: str  # one line: what calibrated it
+
+    def facts(self) -> dict:
+        return {"source": self.source, "gain": [round(float(g), 4) for g in self.gain],
+                "mean": [round(float(m), 4) for m in self.mean], "open_range": round(self.open_range, 3),
+                "wide_range": round(self.wide_range, 3)}
+
+
+def actor_style(model: MotionModel, points: np.ndarray, valid: np.ndarray, own_mel: np.ndarray | None,
+                times: np.ndarray, own_name: str = "the plate's audio") -> ActorStyle:
+    """points: (N, P, 2) the shot's mouth shapes (CROP_UNITS, NaN without a face); valid: (N,) frames with a
+    usable face; own_mel: the log-mel of the plate's own audio (None: it has none); times: (N,) each frame's
+    time on that audio."""
+    rest = rest_shape(points, valid)
+    gaps, spans = opening(points[valid]), width(points[valid])
+    open_range = max(float(np.quantile(gaps, 0.95) - opening(rest)), MIN_OPEN_RANGE)
+    wide_range = max(float(np.quantile(spans, 0.95) - np.quantile(spans, 0.05)), MIN_WIDE_RANGE)
+    average = ActorStyle(rest, model.gain.copy(), np.zeros_like(model.gain), open_range, wide_range, "")
+    if own_mel is None:
+        average.source = f"the model's average style: the plate has no audio of its own to calibrate on"
+        return average
+    speaking = valid & ~_silent_at(own_mel, times)
+    if speaking.sum() < MIN_SPEECH_FRAMES:
+        average.source = (f"the model's average style: {own_name} holds speech on only {int(speaking.sum())} frames "
+                          f"with a face (needs {MIN_SPEECH_FRAMES})")
+        return average
+    predicted = model.predict(own_mel, times)
+    true = model.basis.encode(np.nan_to_num(points - rest))
+    # Does the mouth follow this audio at all? Measured as a dub would move it (pauses at rest), over every frame.
+    gated = predicted * model.gain * gate(own_mel, times)[:, None]
+    r = pearson(opening(rest + model.basis.decode(gated))[valid], opening(points)[valid])
+    if r < MIN_SYNC_R:
+        average.source = (f"the model's average style: the mouth does not follow {own_name} (opening r {r:.2f} over "
+                          f"{int(valid.sum())} frames; speech off screen, music, or out of sync)")
+        return average
+    p, c = predicted[speaking], true[speaking]
+    gain = np.clip(c.std(0) / np.maximum(p.std(0), 1e-6), model.gain * GAIN_LIMITS[0], model.gain * GAIN_LIMITS[1])
+    mean = c.mean(0) - gain * p.mean(0)
+    source = f"calibrated on {own_name} (opening r {r:.2f}; {int(speaking.sum())} frames of speech)"
+    return ActorStyle(rest, gain.astype(np.float32), mean.astype(np.float32), open_range, wide_range, source)
+
+
+def _silent_at(mel: np.ndarray, times: np.ndarray) -> np.ndarray:
+    silent = silent_frames(mel)
+    index = np.round(np.asarray(times) * MEL_FPS).astype(int)
+    inside = (index >= 0) & (index < len(silent))
+    return np.where(inside, silent[np.clip(index, 0, max(len(silent) - 1, 0))] if len(silent) else True, True)
+

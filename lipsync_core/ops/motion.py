@@ -1,0 +1,37 @@
+"""The motion operation (`lipsync motion`): the target mouth shape of every frame of a shot, as curves."""
+
+from __future__ import annotations
+
+from ..motion_controls import MOTION_LIMITS
+from .schema import Operation, Param
+from .shared import FACE_HELP, PLATE, SHOT
+
+ARTICULATION = Param(
+    "articulation", "float", "articulation gain: how far the mouth moves from rest (1: the actor's own; "
+    "0 holds it at rest); the shot's keyed motion corrections apply on top",
+    default=1.0, range=MOTION_LIMITS["gain"], animatable=True,
+)
+
+MOTION = Operation(
+    name="motion",
+    command=("motion",),
+    help="write the mouth motion a dub will have, as editable curves (.json or .csv)",
+    description="Predict the mouth shape of every frame of PLATE dubbed with AUDIO (lip and jaw points of the face "
+    "mesh in the aligned face crop, with the mouth opening and width curves), calibrated to the actor on the "
+    "plate's own footage and speech, with the shot sidecar's motion controls (gain, keyed open/wide corrections) "
+    "applied, and write it to OUT (.json or .csv).",
+    inputs=(
+        PLATE,
+        Param("audio", "audio", "the dub: any audio file (or a video's audio track)", required=True, positional=True),
+        SHOT,
+        Param("motion_model", "model", "motion model file (.safetensors; not set: the bundled one)"),
+    ),
+    outputs=(Param("output", "path", "motion.json or motion.csv", required=True, flags=("-o", "--output")),),
+    params=(
+        Param("audio_offset", "offset", "start the dub later (positive) or earlier (negative) than the shot's first "
+              "frame: frames as 3f, seconds as 0.12s", default="0", metavar="OFFSET"),
+        Param("face", "int", FACE_HELP + " (not set: the shot's choice)", range=(0, None)),
+        ARTICULATION,
+    ),
+    node=False,
+)

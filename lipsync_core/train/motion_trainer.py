@@ -1,0 +1,249 @@
+"""`lipsync train motion`: the motion model (models/motion.py) on the prepared clips' own audio and landmarks.
+
+Targets: each frame's mouth shape (lip and jaw points in the aligned crop) as offsets from its clip's rest
+shape, in a basis fitted on the train split. The audio is augmented every draw, in the log-mel domain
+where the features are computed: level (+-12 dB), a random EQ curve, a shift of the mel bands (another
+voice's formants), noise at 10-44 dB under the speech, and speed (0.85-1.15x, the targets' times scaled
+with it). Early-stopped on the dev split's per-clip correlation of predicted and true mouth opening.
+Resumable (run_dir/state.safetensors); the best weights go to run_dir/motion.safetensors.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..media.audio import MEL_FPS, MEL_SCALE, MEL_SILENCE, N_MELS
+from ..metrics import pearson
+from ..models.motion import MotionConfig, MotionModel, MotionNet, at_times, save_motion_model, speech_features
+from ..motion.shape import ShapeBasis, crop_points, opening, rest_shape
+from .data import CACHE_FPS, PreparedClip
+from .log import RunLog
+from .state import EMA, load_state, save_state
+
+SEGMENT = 200  # mel frames per training segment (2.5 s)
+EDGE = 24  # frames at each end of a segment whose targets are not used (their context is cut)
+SPEED = (0.85, 1.15)
+OPENING_WEIGHT = 2.0
+EMA_DECAY = 0.995
+CONTEXT = 320  # mel frames (4 s) each side of a segment that its features' statistics see
+
+
+@dataclass
+class MotionClip:
+    """One prepared clip as the motion trainer uses it."""
+
+    name: str
+    mel: np.ndarray  # (M, 80) its own audio
+    points: np.ndarray  # (N, P, 2) mouth shape per frame, CROP_UNITS
+    rest: np.ndarray  # (P, 2)
+    valid: np.ndarray  # (N,)
+
+    @classmethod
+    def of(cls, clip: PreparedClip) -> MotionClip:
+        points = crop_points(clip.landmarks, clip.meta["size"])
+        return cls(clip.name, clip.mel, points, rest_shape(points, clip.valid), clip.valid.copy())
+
+    @property
+    def times(self) -> np.ndarray:
+        return np.arange(len(self.points)) / CACHE_FPS
+
+    def offsets(self) -> np.ndarray:
+        return np.nan_to_num(self.points - self.rest)
+
+
+def augment(mel: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random level, EQ, formant shift and noise on a (M, 80) log-mel."""
+    m = mel + rng.uniform(-1.0, 1.0)
+    bands = np.linspace(0, np.pi, N_MELS)
+    m = m + sum(rng.uniform(-0.3, 0.3) * np.cos(k * bands + rng.uniform(0, 2 * np.pi)) for k in (1, 2, 3))
+    shift = int(rng.integers(-2, 3))
+    if shift > 0:
+        m = np.concatenate([np.repeat(m[:, :1], shift, 1), m[:, :-shift]], axis=1)
+    elif shift < 0:
+        m = np.concatenate([m[:, -shift:], np.repeat(m[:, -1:], -shift, 1)], axis=1)
+    if rng.random() < 0.6:
+        levels = m.mean(axis=1)
+        noise_level = np.percentile(levels, 95) - rng.uniform(0.8, 3.5)
+        tilt = rng.uniform(-0.6, 0.6) * np.linspace(-1, 1, N_MELS)
+        noise = 10 ** ((noise_level + tilt + 4) / MEL_SCALE - 5) * rng.rayleigh(1 / np.sqrt(np.pi / 2), m.shape)
+        m = (np.log10(10 ** ((np.clip(m, -4, 4) + 4) / MEL_SCALE - 5) + noise) + 5) * MEL_SCALE - 4
+    return np.clip(m, -4.0, 4.0).astype(np.float32)
+
+
+class SegmentSampler:
+    """Draws augmented training segments: features (B, 81, SEGMENT), target times (B, N) in seconds from the
+    segment's start, targets (B, N, K) in basis-scale units, and a mask (B, N) of the targets that count."""
+
+    def __init__(self, clips: list[MotionClip], basis: ShapeBasis, seed: int):
+        self.clips = clips
+        self.targets = [basis.encode(c.offsets()) / basis.scale for c in clips]
+        lengths = np.array([len(c.points) for c in clips], np.float64)
+        self.weights = lengths / lengths.sum()
+        self.rng = np.random.default_rng(seed)
+
+    def state(self) -> dict:
+        return self.rng.bit_generator.state
+
+    def set_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state
+
+    def batch(self, size: int) -> dict[str, torch.Tensor]:
+        features, times, targets, masks = [], [], [], []
+        for _ in range(size):
+            ci = int(self.rng.choice(len(self.clips), p=self.weights))
+            clip = self.clips[ci]
+            speed = self.rng.uniform(*SPEED)
+            span = SEGMENT * speed
+            # A segment may reach a little past the clip's ends, where the padding is silence. The features'
+            # statistics come from the segment and CONTEXT mel frames around it (not the whole clip: cheaper,
+            # and a dub's own statistics vary about as much).
+            frame_pos = SEGMENT + clip.times * MEL_FPS
+            total = len(clip.mel) + 2 * SEGMENT
+            start = self.rng.uniform(max(0.0, frame_pos[0] - span / 2), max(1.0, min(total - span - 2, frame_pos[-1] - span / 2)))
+            lo_region = max(0, int(start) - CONTEXT)
+            hi_region = min(total, int(start + span) + 2 + CONTEXT)
+            mel = np.pad(clip.mel, ((SEGMENT, SEGMENT), (0, 0)), constant_values=MEL_SILENCE)[lo_region:hi_region]
+            feats = speech_features(augment(mel, self.rng))
+            source = start - lo_region + np.arange(SEGMENT) * speed
+            lo = np.minimum(np.floor(source).astype(int), len(feats) - 1)
+            frac = (source - np.floor(source))[:, None]
+            features.append((feats[lo] * (1 - frac) + feats[np.minimum(lo + 1, len(feats) - 1)] * frac).T)
+            out = (frame_pos - start) / speed
+            inside = np.flatnonzero((out >= 0) & (out <= SEGMENT - 1))
+            out = out[inside]
+            times.append(out / MEL_FPS)
+            targets.append(self.targets[ci][inside])
+            masks.append(clip.valid[inside] & (out >= EDGE) & (out <= SEGMENT - 1 - EDGE))
+        n = max(len(t) for t in times)
+
+        def stack(arrays, fill):
+            return np.stack([np.concatenate([a, np.full((n - len(a),) + a.shape[1:], fill, a.dtype)]) for a in arrays])
+
+        return {
+            "features": torch.from_numpy(np.stack(features).astype(np.float32)),
+            "times": torch.from_numpy(stack(times, 0.0).astype(np.float32)),
+            "targets": torch.from_numpy(stack(targets, 0.0).astype(np.float32)),
+            "mask": torch.from_numpy(stack(masks, False)),
+        }
+
+
+def motion_loss(net: MotionNet, batch: dict, weights: torch.Tensor, open_vector: torch.Tensor) -> torch.Tensor:
+    """Weighted MSE of the coefficients and of the mouth opening they make (`open_vector`: coefficients ->
+    opening in units of its typical spread; the opening is what a viewer reads sync from), each also on the
+    frame-to-frame change (articulation, not only level)."""
+    predicted = at_times(net(batch["features"]), batch["times"])
+    target = batch["targets"]
+    mask = batch["mask"].float()
+    both = mask[:, 1:] * mask[:, :-1]
+
+    def masked(error, m):
+        return (error * m).sum() / m.sum().clamp(min=1)
+
+    shape = masked(((predicted - target) ** 2 * weights).mean(-1), mask)
+    shape_velocity = masked(((predicted.diff(dim=1) - target.diff(dim=1)) ** 2 * weights).mean(-1), both)
+    gap, true_gap = predicted @ open_vector, target @ open_vector
+    gap_error = masked((gap - true_gap) ** 2, mask)
+    gap_velocity = masked((gap.diff(dim=1) - true_gap.diff(dim=1)) ** 2, both)
+    return shape + shape_velocity + OPENING_WEIGHT * (gap_error + gap_velocity)
+
+
+def fit_basis(clips: list[MotionClip], components: int) -> ShapeBasis:
+    offsets = np.concatenate([c.offsets()[c.valid] for c in clips])
+    rests = np.concatenate([np.repeat(c.rest[None], c.valid.sum(), 0) for c in clips])
+    return ShapeBasis.fit(offsets, rests, components)
+
+
+def opening_vector(basis: ShapeBasis, clips: list[MotionClip]) -> np.ndarray:
+    """(K,) the mouth opening (over rest) made by unit-scale coefficients, in units of the clips' opening spread."""
+    unit = basis.decode(np.diag(basis.scale))  # (K, P, 2): each component at its own scale
+    spread = np.concatenate([opening(c.points[c.valid]) for c in clips]).std()
+    return (opening(unit) - opening(np.zeros_like(unit[0]))).astype(np.float32) / spread
+
+
+def predicted_points(model: MotionModel, clip: MotionClip, gain: np.ndarray | None = None) -> np.ndarray:
+    """The clip's mouth shapes as the model predicts them from its own audio (average gain by default)."""
+    coefficients = model.predict(clip.mel, clip.times) * (model.gain if gain is None else gain)
+    return clip.rest + model.basis.decode(coefficients)
+
+
+def dev_opening_r(model: MotionModel, clips: list[MotionClip]) -> list[float]:
+    """Per clip: Pearson r of predicted and true mouth opening over its face frames."""
+    return [pearson(opening(predicted_points(model, c))[c.valid], opening(c.points)[c.valid]) for c in clips]
+
+
+def average_gain(model: MotionModel, clips: list[MotionClip]) -> np.ndarray:
+    """(K,) spread of the true coefficients over the spread of the predicted ones, over the clips' face frames."""
+    true, predicted = [], []
+    for c in clips:
+        true.append(model.basis.encode(c.offsets())[c.valid])
+        predicted.append(model.predict(c.mel, c.times)[c.valid])
+    return (np.concatenate(true).std(0) / np.maximum(np.concatenate(predicted).std(0), 1e-6)).astype(np.float32)
+
+
+def train_motion(train: list[PreparedClip], dev: list[PreparedClip], run_dir: Path, *, steps: int = 4000,
+                 batch: int = 32, lr: float = 1e-3, seed: int = 0, eval_every: int = 100, patience: int = 10,
+                 config: MotionConfig = MotionConfig()) -> Path:
+    """Train until `steps` or until the dev median opening r has not improved for `patience` evaluations.
+    Writes run_dir/state.safetensors (resume point) and run_dir/motion.safetensors (best on dev)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    train_clips, dev_clips = [MotionClip.of(c) for c in train], [MotionClip.of(c) for c in dev]
+    basis = fit_basis(train_clips, config.components)  # deterministic: a resumed run fits the same one
+    net = MotionNet(config)
+    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-5)
+    # The averaged weights are the ones measured and shipped: on a few minutes of speech the raw weights
+    # swing from one speaker's habits to another's between evaluations.
+    ema = EMA(net, EMA_DECAY)
+    shipped = MotionNet(config)
+    sampler = SegmentSampler(train_clips, basis, seed)
+    weights = torch.from_numpy(basis.scale**2 / (basis.scale**2).mean() * 0.5 + 0.5)
+    open_vector = torch.from_numpy(opening_vector(basis, train_clips))
+    log = RunLog(run_dir)
+    state_path, best_path = run_dir / "state.safetensors", run_dir / "motion.safetensors"
+    meta = {"step": 0, "best": -1.0, "since_best": 0}
+    if state_path.exists():
+        meta = load_state(state_path, {"motion": net}, {"motion": ema}, {"motion": opt})
+        sampler.set_state(meta["sampler"])
+        log.truncate_after(meta["step"])
+    bar = tqdm(total=steps, initial=meta["step"], desc="motion", unit="step")
+    for step in range(meta["step"] + 1, steps + 1):
+        net.train()
+        loss = motion_loss(net, sampler.batch(batch), weights, open_vector)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        ema.update(net)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        record = {"step": step, "time": time.time(), "loss": loss.item()}
+        if step % eval_every == 0 or step == steps:
+            ema.copy_to(shipped)
+            model = MotionModel(shipped, basis, np.ones(config.components, np.float32), {})
+            rs = dev_opening_r(model, dev_clips)
+            record["dev_opening_r"] = float(np.median(rs))
+            if record["dev_opening_r"] > meta["best"]:
+                meta.update(best=record["dev_opening_r"], since_best=0)
+                model.gain = average_gain(model, train_clips)
+                model.facts = {"step": step, "dev_opening_r_median": record["dev_opening_r"],
+                               "dev_opening_r": dict(zip([c.name for c in dev_clips], rs)),
+                               "train_clips": [c.name for c in train_clips], "dev_clips": [c.name for c in dev_clips],
+                               "receptive_field_s": config.receptive_field_s()}
+                save_motion_model(best_path, model)
+            else:
+                meta["since_best"] += 1
+            meta.update(step=step, sampler=sampler.state())
+            save_state(state_path, {"motion": net}, {"motion": ema}, {"motion": opt}, meta)
+            bar.write(f"step {step}: dev median opening r {record['dev_opening_r']:.3f} (best {meta['best']:.3f})")
+        log.write(record)
+        if meta["since_best"] >= patience:
+            bar.write(f"early stop at step {step}: no dev improvement in {patience} evaluations")
+            break
+    bar.close()
+    log.plot()
+    return best_path
