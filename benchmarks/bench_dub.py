@@ -1,6 +1,8 @@
 """End-to-end speed of `lipsync dub` on a 1280x720 and a 1920x1080 clip, stage by stage, and its peak memory.
 
-Speed: for each plate, the first `--frames` frames are dubbed to an .mp4 twice in one process, and
+Speed: for each plate and each way of making the mouth (`--mouth footage`, the default: the actor's own frames
+moved by the motion stage; `--mouth generator`: the StyleLipSync model), the first `--frames` frames are dubbed
+to an .mp4 twice in one process, and
 between the two a pass only decodes the plate and encodes it again with the same writer (the
 reference: the floor any render pays):
     cold   what a user's first `lipsync dub` of a shot costs: face analysis included, and the
@@ -11,8 +13,9 @@ The plates are real clips of ../shared/data with one face, copied as they are (P
 av/yiranran_Data_31.mp4 (25 fps), 1080p is av/jixinya_test_crop_M030_sad_3_001.mp4 (MEAD, 30 fps,
 112 frames: --frames is capped there).
 Stages, from the renderer's own clocks (DubReport.timings): decode (plate frames), analyze (face
-tracking of the shot, with its own decoding), features (log-mel, aligned crops, crop masks),
-generate (the model: codes + decoding), composite (masks in the plate, warp back, blend), encode
+tracking of the shot, with its own decoding), features (log-mel, aligned crops, crop masks; the motion stage),
+generate (the model: codes + decoding), composite (masks in the plate, warp back, blend; for the footage
+mouth: selecting, warping and blending the actor's frames, whose decoding is under decode), encode
 (conversion + H.264 + muxing the dub). The ratios divide the whole render, and each stage, by the
 decode+encode time of the same frames.
 
@@ -46,6 +49,7 @@ from benchlib import describe, machine_facts, run_python, write_results  # noqa:
 
 from lipsync_core.dub.outputs import DubOutput  # noqa: E402
 from lipsync_core.dub.pipeline import DEFAULT_MODEL, STAGES, dub  # noqa: E402
+from lipsync_core.ops.generate import MOUTHS  # noqa: E402
 from lipsync_core.media.frames import open_plate  # noqa: E402
 from lipsync_core.media.writers import open_writer  # noqa: E402
 from lipsync_core.models.checkpoint import save_checkpoint  # noqa: E402
@@ -89,11 +93,12 @@ def clocked(work) -> tuple[float, float, object]:
 
 
 
-def speed(name: str, data: Path, clip: str, count: int, model: Path, folder: Path) -> list[dict]:
-    """One result per render (cold, warm) of the first `count` frames of the clip."""
+def speed(name: str, data: Path, clip: str, count: int, model: Path, folder: Path, mouth: str) -> list[dict]:
+    """One result per render (cold, warm) of the first `count` frames of the clip, the mouth made by `mouth`."""
     # The dub caches the face track beside its plate: a copy keeps the data folder clean and the
     # first render truly cold.
-    plate = folder / f"{name}{Path(clip).suffix}"
+    plate = folder / mouth / f"{name}{Path(clip).suffix}"
+    plate.parent.mkdir(exist_ok=True)
     shutil.copy(data / clip, plate)
     with open_plate(plate) as source:
         info = source.info
@@ -105,7 +110,8 @@ def speed(name: str, data: Path, clip: str, count: int, model: Path, folder: Pat
         if run == "reference":  # after the cold render, so codecs and imports are warm for it too
             reference, reference_cpu, _ = clocked(lambda: decode_encode(plate, frames, audio, folder / f"{name}_copy.mp4"))
             continue
-        wall, cpu, report = clocked(lambda: dub(plate, audio, folder / f"{name}_{run}.mp4", frames=frames, model=model, device="cpu"))
+        wall, cpu, report = clocked(lambda: dub(plate, audio, folder / f"{name}_{run}.mp4", frames=frames, mouth=mouth,
+                                                model=model if mouth == "generator" else None, device="cpu"))
         renders[run] = (wall, cpu, report.timings)
 
     results = []
@@ -117,7 +123,8 @@ def speed(name: str, data: Path, clip: str, count: int, model: Path, folder: Pat
             stages[stage] = {"seconds": seconds, "share": seconds / wall} | (
                 {"frames_per_s": count / seconds, "ratio": seconds / reference} if seconds > 0 else {})
         results.append({
-            "what": f"dub {name} ({info.width}x{info.height}), {run}", "plate": name, "clip": clip,
+            "what": f"dub {name} ({info.width}x{info.height}), --mouth {mouth}, {run}", "plate": f"{name}, --mouth {mouth}",
+            "mouth": mouth, "clip": clip,
             "width": info.width, "height": info.height, "fps": info.fps, "frames": count, "run": run,
             "seconds": wall, "cpu_s": cpu, "frames_per_s": count / wall,
             "reference": "decode+encode of the same frames with the dub's writer", "reference_s": reference,
@@ -209,8 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         model, model_note = model_file(folder)
         results = []
         for name, clip in PLATES.items():
-            print(f"[dub] {name}: {count} frames of {clip}", file=sys.stderr, flush=True)
-            results += speed(name, args.data, clip, count, model, folder)
+            for mouth in MOUTHS:
+                print(f"[dub] {name}, --mouth {mouth}: {count} frames of {clip}", file=sys.stderr, flush=True)
+                results += speed(name, args.data, clip, count, model, folder, mouth)
         print(f"`lipsync dub` on {describe(facts)}; model {model_note}\n")
         print(speed_markdown(results))
         if args.memory:

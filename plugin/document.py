@@ -27,12 +27,15 @@ from lipsync_core.face.track import Track
 from lipsync_core.media.audio import load_audio
 from lipsync_core.media.frames import PlateInfo, open_plate
 from lipsync_core.media.images import write_png
+from lipsync_core.motion_controls import MOTION_LIMITS, MotionControls
 from lipsync_core.shot import MASK_LIMITS, Keyframes, MaskOverrides, PaintedMask, Shot
 
 from .frames import FrameCache
 
 CONTROLS = ("grow", "feather", "offset_y", "jaw_extension", "mouth_margin")
-DEFAULTS = {f.name: f.default for f in dataclasses.fields(MaskOverrides)}
+MOTION_CONTROLS = ("gain", "open", "wide")
+DEFAULTS = {f.name: f.default for cls in (MaskOverrides, MotionControls) for f in dataclasses.fields(cls)}
+LIMITS = {**MASK_LIMITS, **MOTION_LIMITS}
 PAINT_FOLDER = "roto"
 
 
@@ -41,6 +44,7 @@ class _State:
     """The editable part of a shot (plus the panel's painted masks), as one undo step sees it."""
 
     mask: dict
+    motion: dict
     bypass: list
     face: int
     reference: int | None
@@ -49,8 +53,8 @@ class _State:
 
     def same(self, other: _State) -> bool:
         return (
-            (self.mask, self.bypass, self.face, self.reference, self.audio) ==
-            (other.mask, other.bypass, other.face, other.reference, other.audio)
+            (self.mask, self.motion, self.bypass, self.face, self.reference, self.audio) ==
+            (other.mask, other.motion, other.bypass, other.face, other.reference, other.audio)
             and self.painted.keys() == other.painted.keys()
             and all(self.painted[k] is other.painted[k] for k in self.painted)
         )
@@ -243,11 +247,13 @@ class ShotDocument(QObject):
 
     def _snapshot(self) -> _State:
         shot = self.shot
-        return _State(copy.deepcopy(shot.mask), list(shot.bypass), shot.face, shot.reference, shot.audio, dict(self.painted))
+        return _State(copy.deepcopy(shot.mask), copy.deepcopy(shot.motion), list(shot.bypass), shot.face, shot.reference,
+                      shot.audio, dict(self.painted))
 
     def _restore(self, state: _State) -> None:
         shot = self.shot
-        shot.mask, shot.bypass, shot.face = copy.deepcopy(state.mask), list(state.bypass), state.face
+        shot.mask, shot.motion = copy.deepcopy(state.mask), copy.deepcopy(state.motion)
+        shot.bypass, shot.face = list(state.bypass), state.face
         shot.reference, shot.audio = state.reference, state.audio
         self.painted = dict(state.painted)
         self._sync_painted_entries()
@@ -262,20 +268,26 @@ class ShotDocument(QObject):
         if not after.same(before):
             self.undo.push(ShotEdit(self, text, before, after, merge))
 
-    # mask controls ------------------------------------------------------------
+    # mask and motion controls -------------------------------------------------
+
+    def channels(self, control: str) -> dict:
+        """The shot's dict holding a control: its mask controls or its motion controls."""
+        return self.shot.motion if control in MOTION_CONTROLS else self.shot.mask
 
     def value(self, control: str, frame: int | None = None) -> float | None:
-        return getattr(self.shot.overrides(self.frame if frame is None else frame), control)
+        frame = self.frame if frame is None else frame
+        on_frame = self.shot.motion_controls(frame) if control in MOTION_CONTROLS else self.shot.overrides(frame)
+        return getattr(on_frame, control)
 
     def keys(self, control: str) -> list[int]:
-        channel = self.shot.mask.get(control)
+        channel = self.channels(control).get(control)
         return [k[0] for k in channel.keys] if isinstance(channel, Keyframes) else []
 
-    def key_frames(self) -> set[int]:
-        return {frame for control in CONTROLS for frame in self.keys(control)}
+    def key_frames(self, controls: tuple[str, ...] = CONTROLS) -> set[int]:
+        return {frame for control in controls for frame in self.keys(control)}
 
     def interpolation(self, control: str) -> str | None:
-        channel = self.shot.mask.get(control)
+        channel = self.channels(control).get(control)
         return channel.interpolation if isinstance(channel, Keyframes) else None
 
     def set_value(self, control: str, value: float | None, frame: int | None = None, gesture: int | None = None) -> None:
@@ -285,11 +297,12 @@ class ShotDocument(QObject):
         value = _checked(control, value)
 
         def change():
-            channel = self.shot.mask.get(control)
+            channels = self.channels(control)
+            channel = channels.get(control)
             if isinstance(channel, Keyframes) and value is not None:
                 _put_key(channel, frame, value)
             else:
-                self.shot.mask[control] = value
+                channels[control] = value
             self._drop_defaults()
 
         self.edit(f"{_label(control)} {_show(value)}" + (f" at {frame}" if self.keys(control) and value is not None else ""),
@@ -301,33 +314,36 @@ class ShotDocument(QObject):
         value = _checked(control, self._numeric(control, frame) if value is None else value)
 
         def change():
-            channel = self.shot.mask.get(control)
+            channels = self.channels(control)
+            channel = channels.get(control)
             if isinstance(channel, Keyframes):
                 _put_key(channel, frame, value)
             else:
-                self.shot.mask[control] = Keyframes([(frame, value)], "linear")
+                channels[control] = Keyframes([(frame, value)], "linear")
 
         self.edit(f"key {_label(control)} at {frame}", change)
 
     def remove_key(self, control: str, frame: int | None = None) -> None:
         frame = self.frame if frame is None else frame
-        channel = self.shot.mask.get(control)
+        channels = self.channels(control)
+        channel = channels.get(control)
         if not isinstance(channel, Keyframes) or frame not in self.keys(control):
             return
 
         def change():
             keys = [k for k in channel.keys if k[0] != frame]
             held = self.value(control, frame)
-            self.shot.mask[control] = Keyframes(keys, channel.interpolation) if keys else held
+            channels[control] = Keyframes(keys, channel.interpolation) if keys else held
             self._drop_defaults()
 
         self.edit(f"remove {_label(control)} key at {frame}", change)
 
     def set_interpolation(self, control: str, interpolation: str) -> None:
-        channel = self.shot.mask.get(control)
+        channels = self.channels(control)
+        channel = channels.get(control)
         if isinstance(channel, Keyframes) and channel.interpolation != interpolation:
             self.edit(f"{_label(control)} {interpolation}",
-                      lambda: self.shot.mask.__setitem__(control, Keyframes(list(channel.keys), interpolation)))
+                      lambda: channels.__setitem__(control, Keyframes(list(channel.keys), interpolation)))
 
     def _numeric(self, control: str, frame: int) -> float:
         """A control's value on a frame as a number (an automatic feather as the pixels it comes to)."""
@@ -346,10 +362,11 @@ class ShotDocument(QObject):
 
     def _drop_defaults(self) -> None:
         """Constants at their default leave the sidecar (it stays short and readable)."""
-        for control in CONTROLS:
-            if control in self.shot.mask and not isinstance(self.shot.mask[control], Keyframes):
-                if self.shot.mask[control] == DEFAULTS[control]:
-                    del self.shot.mask[control]
+        for control in CONTROLS + MOTION_CONTROLS:
+            channels = self.channels(control)
+            if control in channels and not isinstance(channels[control], Keyframes):
+                if channels[control] == DEFAULTS[control]:
+                    del channels[control]
 
     # face, bypass --------------------------------------------------------------
 
@@ -511,9 +528,9 @@ def _put_key(channel: Keyframes, frame: int, value: float) -> None:
 def _checked(control: str, value: float | None) -> float | None:
     if value is None:
         if control != "feather":
-            raise ShotError(f"mask.{control}: needs a number")
+            raise ShotError(f"{'motion' if control in MOTION_CONTROLS else 'mask'}.{control}: needs a number")
         return None
-    low, high = MASK_LIMITS[control]
+    low, high = LIMITS[control]
     return float(min(max(float(value), low), high))
 
 

@@ -1,5 +1,5 @@
-"""The mask override controls: one row per control (slider, value, key button, interpolation), keyed
-at the current frame. A keyed control shows a filled key where the current frame has a key."""
+"""The shot's keyed controls, mask or motion: one row per control (slider, value, key button, interpolation),
+keyed at the current frame. A keyed control shows a filled key where the current frame has a key."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QLabel, QSlider, QToolButton, QWidget,
 )
 
-from lipsync_core.shot import MASK_LIMITS
-
-from .document import CONTROLS, ShotDocument
+from .document import CONTROLS, LIMITS, ShotDocument
 
 # Slider range (the spin box takes the whole allowed range), step, unit and tooltip per control.
 SPECS = {
@@ -19,8 +17,12 @@ SPECS = {
     "offset_y": ((-60, 60), 0.5, " px", "Move the mask down (+) or up (-), in plate pixels"),
     "jaw_extension": ((0, 1.5), 0.01, "", "How far the chin outline drops, in nose-to-chin distances"),
     "mouth_margin": ((-0.2, 0.5), 0.01, "", "Sideways widening below the nose, in face widths"),
+    "gain": ((0, 3), 0.01, "", "Articulation: how far the mouth moves from rest (1: the actor's own; 0 holds it at rest)"),
+    "open": ((-1, 2), 0.01, "", "Open the mouth wider (+, in the actor's opening range) or close it (-1: closed)"),
+    "wide": ((-1, 1), 0.01, "", "Widen (+) or narrow (-) the mouth, in the actor's width range"),
 }
-LABELS = {"grow": "Grow", "feather": "Feather", "offset_y": "Offset Y", "jaw_extension": "Jaw extension", "mouth_margin": "Mouth margin"}
+LABELS = {"grow": "Grow", "feather": "Feather", "offset_y": "Offset Y", "jaw_extension": "Jaw extension", "mouth_margin": "Mouth margin",
+          "gain": "Articulation", "open": "Open", "wide": "Wide"}
 KEYED, UNKEYED, NO_KEY_HERE = "\u25c6", "\u25c7", "\u25c8"
 
 
@@ -36,7 +38,7 @@ class ControlRow:
         self.slider.setRange(round(low / step), round(high / step))
         self.slider.setToolTip(tip)
         self.spin = QDoubleSpinBox()
-        self.spin.setRange(*MASK_LIMITS[control])
+        self.spin.setRange(*LIMITS[control])
         self.spin.setDecimals(1 if step >= 0.5 else 2)
         self.spin.setSingleStep(step)
         self.spin.setSuffix(unit)
@@ -110,15 +112,17 @@ class ControlRow:
 
 
 class OverridesPanel(QWidget):
-    """Rows for grow, feather, offset Y, jaw extension and mouth margin, plus key navigation."""
+    """Rows for `controls` (the mask's: grow, feather, offset Y, jaw extension, mouth margin; or the motion's:
+    articulation, open, wide), plus key navigation."""
 
-    def __init__(self, document: ShotDocument, parent: QWidget | None = None):
+    def __init__(self, document: ShotDocument, parent: QWidget | None = None, controls: tuple[str, ...] = CONTROLS):
         super().__init__(parent)
         self.document = document
+        self.controls = controls
         self.updating = False
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
-        self.rows = {control: ControlRow(control, grid, i, self) for i, control in enumerate(CONTROLS)}
+        self.rows = {control: ControlRow(control, grid, i, self) for i, control in enumerate(controls)}
         grid.setColumnStretch(1, 1)
         previous, following = QToolButton(), QToolButton()
         previous.setText("\u25c0 key")
@@ -127,14 +131,14 @@ class OverridesPanel(QWidget):
         following.setToolTip("Go to the next key of any control")
         previous.clicked.connect(lambda: self._jump(-1))
         following.clicked.connect(lambda: self._jump(+1))
-        grid.addWidget(previous, len(CONTROLS), 1, alignment=Qt.AlignmentFlag.AlignLeft)
-        grid.addWidget(following, len(CONTROLS), 1, 1, 4, alignment=Qt.AlignmentFlag.AlignRight)
+        grid.addWidget(previous, len(controls), 1, alignment=Qt.AlignmentFlag.AlignLeft)
+        grid.addWidget(following, len(controls), 1, 1, 4, alignment=Qt.AlignmentFlag.AlignRight)
         document.edited.connect(self.refresh)
         document.frameChanged.connect(self.refresh)
         document.opened.connect(self.refresh)
 
     def _jump(self, direction: int) -> None:
-        keys = sorted(self.document.key_frames())
+        keys = sorted(self.document.key_frames(self.controls))
         frame = self.document.frame
         candidates = [k for k in keys if (k - frame) * direction > 0]
         if candidates:

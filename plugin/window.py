@@ -18,7 +18,7 @@ from lipsync_core.media.audio import SAMPLE_RATE
 from .analysis import Analysis
 from .bypass import BypassPanel
 from .compare import CompareView, DubbedSource
-from .document import ShotDocument
+from .document import MOTION_CONTROLS, ShotDocument
 from .overrides import OverridesPanel
 from .paint import PaintPanel
 from .personalize import PersonalizePanel
@@ -26,6 +26,7 @@ from .render import RenderPanel
 from .timeline import Timeline
 from .transport import Transport
 from .viewer import Viewer
+from .motion_curve import MotionCurve
 from .waveform import Waveform
 
 PLATE_FILTER = "Plates (*.mp4 *.mov *.mkv *.avi *.mpg *.mxf *.webm *.exr *.png *.tif *.tiff *.jpg *.jpeg);;All files (*)"
@@ -81,6 +82,7 @@ class MainWindow(QMainWindow):
         self.transport = Transport(document, self.viewer)
         self.timeline = Timeline()
         self.waveform = Waveform()
+        self.motion_curve = MotionCurve(document)
         centre = QWidget()
         centre_layout = QVBoxLayout(centre)
         centre_layout.setContentsMargins(6, 6, 6, 6)
@@ -90,6 +92,7 @@ class MainWindow(QMainWindow):
         centre_layout.addWidget(self.transport)
         centre_layout.addWidget(self.timeline)
         centre_layout.addWidget(self.waveform)
+        centre_layout.addWidget(self.motion_curve)
 
         # side: mask, render, personalize
         self.overrides = OverridesPanel(document)
@@ -106,10 +109,18 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(mask_page)
+        self.motion = OverridesPanel(document, controls=MOTION_CONTROLS)
+        motion_page = QWidget()
+        motion_layout = QVBoxLayout(motion_page)
+        motion_group = QGroupBox("Mouth motion (keyed at the current frame; the curve under the waveform follows)")
+        QVBoxLayout(motion_group).addWidget(self.motion)
+        motion_layout.addWidget(motion_group)
+        motion_layout.addStretch(1)
         self.render_panel = RenderPanel(document)
         self.personalize = PersonalizePanel()
         self.side = QTabWidget()
         self.side.addTab(scroll, "Mask")
+        self.side.addTab(motion_page, "Motion")
         self.side.addTab(self.render_panel, "Render")
         self.side.addTab(self.personalize, "Personalize")
         self.side.setMinimumWidth(430)
@@ -142,6 +153,7 @@ class MainWindow(QMainWindow):
         self.face.activated.connect(lambda i: document.choose_face(self.face.itemData(i)))
         self.timeline.frameRequested.connect(document.set_frame)
         self.waveform.frameRequested.connect(document.set_frame)
+        self.motion_curve.frameRequested.connect(document.set_frame)
         self.views.currentChanged.connect(lambda _: self._frame(document.frame))
         self.compare_mode.currentTextChanged.connect(self.compare.set_mode)
         self.analysis.progress.connect(self._analysis_progress)

@@ -226,6 +226,29 @@ def test_keyed_grow_changes_the_sidecar_and_the_mask_exactly_there(qtbot, shot):
     assert document.keys("grow") == [20]
 
 
+def test_motion_curve_follows_the_articulation_gain_and_a_keyed_close(qtbot, shot):
+    window = open_window(qtbot, shot)
+    document, curve = window.document, window.motion_curve
+    qtbot.waitUntil(lambda: curve.curves is not None, timeout=30000)
+    before = curve.curves.opening.copy()
+    assert before.max() > 2 and "actor style" in curve.message
+
+    window.motion.rows["gain"].spin.setValue(2.0)  # scale the whole curve
+    qtbot.waitUntil(lambda: curve.curves is not None and curve.curves.opening.max() > before.max() * 1.5, timeout=30000)
+    document.set_frame(30)
+    window.motion.rows["open"].spin.setValue(-1.0)
+    qtbot.mouseClick(window.motion.rows["open"].key, Qt.MouseButton.LeftButton)  # key "closed" at 30
+    qtbot.waitUntil(lambda: abs(curve.curves.opening[30]) < 1e-3, timeout=30000)
+    assert document.keys("open") == [30]
+
+    assert window.save()
+    saved = json.loads((shot / "plate.mpg.lipsync.json").read_text())
+    assert saved["motion"] == {"gain": 2.0, "open": {"keys": [[30, -1.0]], "interpolation": "linear"}}
+    document.undo.undo()
+    document.undo.undo()
+    assert "open" not in document.shot.motion
+
+
 def test_paint_and_erase_strokes(qtbot, shot):
     window = open_window(qtbot, shot)
     document, viewer = window.document, window.viewer

@@ -113,7 +113,8 @@ def run_shot(row: dict, folder: Path, defaults: argparse.Namespace, force: bool,
             path["plate"], path.get("audio"), path["output"], frames=frames, resume=sequence and not force,
             shot=path.get("shot"), face=int(row["face"]) if "face" in row else defaults.face,
             audio_offset=row.get("audio_offset", defaults.audio_offset), model=path.get("model", defaults.model),
-            device=defaults.device, batch=defaults.batch, progress=progress,
+            mouth=defaults.mouth, motion_model=defaults.motion_model, device=defaults.device, batch=defaults.batch,
+            progress=progress,
         )
     except LipSyncError as error:
         return Outcome(label, frames_text, "failed", str(error))

@@ -20,7 +20,7 @@ def add_parser(subparsers) -> None:
 
 
 # The dub options `batch` and `dub-timeline` take, as the defaults for every shot they render.
-RENDER_OPTIONS = ("audio_offset", "face", "model", "device", "batch")
+RENDER_OPTIONS = ("audio_offset", "face", "model", "motion_model", "mouth", "device", "batch")
 
 
 def add_render_options(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +30,11 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
 def given_mask_controls(args: argparse.Namespace) -> dict[str, float]:
     """The mask controls given on the command line: they replace the shot's for this render."""
     return {p.name: getattr(args, p.name) for p in MASK_CONTROLS if getattr(args, p.name) is not None}
+
+
+def given_motion_controls(args: argparse.Namespace) -> dict[str, float]:
+    """The articulation gain given on the command line: it replaces the shot's for this render."""
+    return {"gain": args.articulation} if getattr(args, "articulation", None) is not None else {}
 
 
 class ProgressBars:
@@ -72,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         report = dub(
             args.plate, args.audio, args.output, frames=args.frames, resume=args.resume, shot=args.shot,
             face=args.face, audio_offset=args.audio_offset, model=args.model, device=args.device,
-            batch=args.batch, mask=given_mask_controls(args), progress=bars, cancel=cancel,
+            batch=args.batch, mask=given_mask_controls(args), mouth=args.mouth, motion_model=args.motion_model,
+            motion=given_motion_controls(args), progress=bars, cancel=cancel,
         )
     finally:
         bars.close()

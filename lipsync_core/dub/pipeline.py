@@ -31,6 +31,7 @@ import torch
 
 from ..device import pick_device, set_cpu_threads
 from ..errors import FaceError, LipSyncError, MediaError, ModelError
+from ..appearance.footage import FootageMouth
 from ..face import geometry
 from ..face.track import Track
 from ..face.analyze import shot_track
@@ -41,13 +42,19 @@ from ..media.frames import Frame, _ranges_text, open_plate
 from ..models.actor import DEFAULT_MODEL, load_generator
 from ..models.mals import MaLS
 from ..models.stylelipsync import StyleLipSync, masked_input
-from ..ops.generate import DEFAULT_BATCH
+from ..motion.stage import footage_shapes, shot_motion
+from ..ops.generate import DEFAULT_BATCH, MOUTHS
 from ..shot import Keyframes, Shot, validate
 from ..train.data import to_tensor_images
 from .outputs import DubOutput, output_kind
 from .timing import offset_seconds
 
 STAGES = ("decode", "analyze", "features", "generate", "composite", "encode")
+
+# How the mouth is made: from the actor's own frames, moved by the motion stage (the default), or drawn by the
+# StyleLipSync generator from the audio alone.
+# 'auto': the footage, or the generator when a model is given (an actor model draws with it).
+AUTO, FOOTAGE, GENERATED = MOUTHS
 
 # Why a frame is passed through untouched.
 NO_FACE = "no face"
@@ -79,6 +86,7 @@ class DubReport:
     passed: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # reason -> frames
     audio: str | None = None  # what was padded or trimmed
     resumed_from: int | None = None
+    notes: list[str] = field(default_factory=list)  # how the mouth was made, and what to do about its limits
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))  # seconds per stage
 
     def lines(self) -> list[str]:
@@ -91,6 +99,7 @@ class DubReport:
             lines.append(f"{reason} in frames {_ranges_text(sorted(frames))} (passed through)")
         if self.audio:
             lines.append(self.audio)
+        lines += self.notes
         if self.output is not None:
             lines.append(f"wrote {self.output}")
         return lines
@@ -133,6 +142,9 @@ class Renderer:
         device: str = "auto",
         batch: int = DEFAULT_BATCH,
         mask: dict[str, float | None | Keyframes] | None = None,
+        mouth: str | None = None,
+        motion_model: str | Path | None = None,
+        motion: dict[str, float | Keyframes] | None = None,
         progress: Progress | None = None,
         cancel: threading.Event | Callable[[], bool] | None = None,
     ):
@@ -147,10 +159,16 @@ class Renderer:
         with open_plate(self.plate_path) as whole:
             self.info = whole.info
         self.shot = Shot.for_plate(self.plate_path, shot)
-        if mask:
+        if mask or motion:
             # Controls given by the caller (CLI options, a host's knobs) replace the sidecar's, unsaved.
-            self.shot.mask = {**self.shot.mask, **mask}
+            self.shot.mask = {**self.shot.mask, **(mask or {})}
+            self.shot.motion = {**self.shot.motion, **(motion or {})}
             validate(self.shot)
+        if mouth in (None, AUTO):
+            mouth = GENERATED if model is not None else FOOTAGE
+        if mouth not in MOUTHS:
+            raise LipSyncError(f"mouth {mouth!r}: use one of {', '.join(MOUTHS)}")
+        self.mouth = mouth
         first, last = self.shot.frames or (self.info.first, self.info.last)
         with open_plate(self.plate_path, frames=(first, last)) as ranged:  # checks the shot's range
             self.info = ranged.info
@@ -162,8 +180,9 @@ class Renderer:
         self.device = pick_device(device)
         if self.device.type == "cpu":
             set_cpu_threads()
-        self.model = load_model(model, self.device)
-        self.size = self.model.config.size
+        # The generator draws the mouth only on the generator path; the footage path needs no image model.
+        self.model = load_model(model, self.device) if mouth == GENERATED else None
+        self.size = self.model.config.size if self.model is not None else None
 
         self.track = self._analysis()
         self.face_id = face if face is not None else self.shot.face
@@ -174,7 +193,10 @@ class Renderer:
         self.mel = log_mel(self.audio)
         self.audio_times = self.track.times - self.track.times[0] - self.offset_s
         self.timings["features"] += time.perf_counter() - started
-        self.reference = self._reference()
+        self.notes: list[str] = []  # what the user should know about how the mouth was made
+        self.reference = self._reference() if mouth == GENERATED else None
+        self.footage = self._footage(motion_model) if mouth == FOOTAGE else None
+        self.dubbable = (self.reference if mouth == GENERATED else self.footage) is not None
 
     # ------------------------------------------------------------------------------- preparation
 
@@ -221,6 +243,24 @@ class Renderer:
         crop, _ = self._crop(image, index)
         return to_tensor_images(crop)[None].to(self.device)
 
+    def _footage(self, motion_model: str | Path | None) -> FootageMouth | None:
+        """The motion stage over the whole shot, then the selection of the actor's own frames that lend their
+        mouths (None when the face is never usable: every frame passes through)."""
+        if self.face is None:
+            return None
+        shapes, usable = footage_shapes(self.face, self.track, self.shot)
+        if not usable.any():
+            return None
+        started = time.perf_counter()
+        curves = shot_motion(self.plate_path, self.audio_path, shot=self.shot, face=self.face_id, audio_offset_s=self.offset_s,
+                             model=motion_model, track=self.track, dub_audio=self.audio)
+        footage = FootageMouth(self.plate_path, self.track, self.face, usable, shapes, curves)
+        self.timings["features"] += time.perf_counter() - started
+        self.notes.append(f"mouth motion: actor style {curves.style}")
+        if footage.coverage_note():
+            self.notes.append(footage.coverage_note())
+        return footage
+
     def _crop(self, image: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The aligned uint8 crop of one frame and its plate -> crop matrix."""
         M = self.face.alignment(index, self.size)
@@ -260,11 +300,15 @@ class Renderer:
 
     def skip_reason(self, number: int) -> str | None:
         """Why frame `number` passes through untouched (bypassed, no face, ...), or None when it is dubbed."""
-        return self._usable(self.track.index(number)) if self.reference is not None else NO_FACE
+        return self._usable(self.track.index(number)) if self.dubbable else NO_FACE
 
     def frames(self, first: int | None = None, last: int | None = None) -> Iterator[DubbedFrame]:
         """The dubbed frames `first`..`last` (inclusive, default the shot), in order."""
         first, last = self.check_range(first, last)
+        if self.footage is not None:
+            started = time.perf_counter()
+            self.footage.load_sources(range(self.track.index(first), self.track.index(last) + 1), self._cancelled)
+            self.timings["decode"] += time.perf_counter() - started
         # Whole cells: from the start of the cell holding `first` to the end of the one holding `last`.
         cell_first, cell_last = self.cell(first)[0], self.cell(last)[1]
         cell: list[Frame] = []
@@ -289,6 +333,8 @@ class Renderer:
             raise Cancelled("cancelled")
         started = time.perf_counter()
         reasons = [self.skip_reason(frame.number) for frame in cell]
+        if self.footage is not None:
+            return self._footage_cell(cell, start, first, last, reasons)
         dub = [i for i, reason in enumerate(reasons) if reason is None]
         generated: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         if dub:
@@ -330,6 +376,21 @@ class Renderer:
         self.timings["composite"] += time.perf_counter() - started
         return results
 
+    def _footage_cell(self, cell: list[Frame], start: int, first: int, last: int, reasons: list[str | None]) -> list[DubbedFrame]:
+        started = time.perf_counter()
+        results = []
+        for i, frame in enumerate(cell):
+            if not first <= frame.number <= last:
+                continue
+            if reasons[i] is None:
+                mask = self._mask(start + i, frame.image.shape[:2])
+                image, used = self.footage.render(frame.image, start + i, mask)
+                results.append(DubbedFrame(frame.number, image, used, None))
+            else:
+                results.append(DubbedFrame(frame.number, frame.image, np.zeros(frame.image.shape[:2], np.float32), reasons[i]))
+        self.timings["composite"] += time.perf_counter() - started
+        return results
+
     def _composite(self, frame: Frame, crop: np.ndarray, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Blend a generated display crop into the plate frame inside the plate-space mask."""
         image = frame.image
@@ -364,6 +425,9 @@ def dub(
     device: str = "auto",
     batch: int = DEFAULT_BATCH,
     mask: dict[str, float | None | Keyframes] | None = None,
+    mouth: str | None = None,
+    motion_model: str | Path | None = None,
+    motion: dict[str, float | Keyframes] | None = None,
     progress: Progress | None = None,
     cancel: threading.Event | Callable[[], bool] | None = None,
 ) -> DubReport:
@@ -385,10 +449,10 @@ def dub(
         open_plate(plate, frames=frames).close()  # a range outside the plate fails before any analysis
     renderer = Renderer(
         plate, audio, shot=shot, face=face, audio_offset=audio_offset, model=model, device=device,
-        batch=batch, mask=mask, progress=progress, cancel=cancel,
+        batch=batch, mask=mask, mouth=mouth, motion_model=motion_model, motion=motion, progress=progress, cancel=cancel,
     )
     first, last = renderer.check_range(*(frames or (None, None)))
-    report = DubReport(renderer.plate_path, output, first, last)
+    report = DubReport(renderer.plate_path, output, first, last, notes=list(renderer.notes))
     start_time = float(renderer.audio_times[renderer.track.index(first)])
     _, report.audio = audio_for_range(renderer.audio, start_time, (last - first + 1) / renderer.info.fps)
 

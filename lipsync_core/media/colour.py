@@ -55,14 +55,21 @@ def composite(original: np.ndarray, generated_display: np.ndarray, mask: np.ndar
     Float plates blend in linear light; integer plates in their own encoding. Where mask == 0 the
     result is the original array's values exactly; alpha is always the original's.
     """
-    weight = np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0)[..., None]
-    rgb = original[..., :3].astype(np.float32)
     scale = _integer_scale(original.dtype)
     if scale is not None:
-        generated = np.clip(generated_display, 0.0, 1.0) * scale
-        blended = np.round(rgb + (generated - rgb) * weight).astype(original.dtype)
-    else:
-        blended = (rgb + (srgb_decode(generated_display) - rgb) * weight).astype(original.dtype)
+        return blend(original, np.clip(generated_display, 0.0, 1.0) * scale, mask)
+    return blend(original, srgb_decode(generated_display), mask)
+
+
+def blend(original: np.ndarray, replacement: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Blend `replacement` (HxWx3 float32 in the plate's own encoding and scale) into the plate inside `mask`;
+    where mask == 0 the result is the original exactly, and alpha is always the original's."""
+    weight = np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0)[..., None]
+    rgb = original[..., :3].astype(np.float32)
+    blended = rgb + (replacement[..., :3].astype(np.float32) - rgb) * weight
+    scale = _integer_scale(original.dtype)
+    if scale is not None:
+        blended = np.clip(np.round(blended), 0, scale)
     result = original.copy()
-    result[..., :3] = np.where(weight > 0, blended, original[..., :3])
+    result[..., :3] = np.where(weight > 0, blended.astype(original.dtype), original[..., :3])
     return result

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import FaceError, MediaError
 from ..face.analyze import shot_track
 from ..face.geometry import transform_points
-from ..face.track import Track
+from ..face.track import FaceTrack, Track
 from ..media.audio import load_audio, log_mel
 from ..media.frames import open_plate
 from ..models.motion import MotionModel, gate, load_motion_model
@@ -100,13 +100,7 @@ def shot_motion(plate: str | Path, audio: str | Path, *, shot: Shot | None = Non
     face_id = shot.face if face is None else face
     if not track.faces:
         raise FaceError(f"{plate}: no face was found in the shot: there is no mouth to move")
-    the_face = track.face(face_id)
-    size = CROP_UNITS
-    points = np.full((len(track), len(SHAPE_POINTS), 2), np.nan, np.float32)
-    valid = the_face.present & ~the_face.partial & ~np.array([shot.bypassed(int(n)) for n in track.frames], bool)
-    for i in np.flatnonzero(the_face.present):
-        M = the_face.alignment(i, size)
-        points[i] = crop_points(transform_points(the_face.landmarks[i], M)[None], size)[0]
+    points, valid = footage_shapes(track.face(face_id), track, shot)
     if not valid.any():
         raise FaceError(f"{plate}: face {face_id} is never wholly in view on a frame that is not bypassed")
 
@@ -122,6 +116,16 @@ def shot_motion(plate: str | Path, audio: str | Path, *, shot: Shot | None = Non
     facts = {"model": model.facts.get("name", "motion"), "audio": str(audio), "audio_offset_s": audio_offset_s,
              "style": style.facts(), "controls": shot.motion_json()}
     return MotionCurves(track.frames.copy(), times, shapes, style.rest, silent, style.source, facts)
+
+
+def footage_shapes(face: FaceTrack, track: Track, shot: Shot) -> tuple[np.ndarray, np.ndarray]:
+    """The actor's own mouth shape on every frame of the track ((N, P, 2) CROP_UNITS, NaN without a face) and
+    which frames are usable (face wholly in view, not bypassed)."""
+    points = np.full((len(track), len(SHAPE_POINTS), 2), np.nan, np.float32)
+    for i in np.flatnonzero(face.present):
+        points[i] = crop_points(transform_points(face.landmarks[i], face.alignment(i, CROP_UNITS))[None], CROP_UNITS)[0]
+    valid = face.present & ~face.partial & ~np.array([shot.bypassed(int(n)) for n in track.frames], bool)
+    return points, valid
 
 
 def _own_speech(plate: Path, track: Track) -> np.ndarray | None:

@@ -6,9 +6,11 @@ from dataclasses import fields
 
 from ..mask_controls import MASK_LIMITS, MaskOverrides
 from .schema import Operation, Param
+from .motion import ARTICULATION
 from .shared import DEVICE, FACE_HELP, PLATE, SHOT
 
 DEFAULT_BATCH = 8
+MOUTHS = ("auto", "footage", "generator")
 
 # The compositor's mask controls: per frame, keyed in the panel or a host, stored in the shot sidecar.
 MASK_HELP = {
@@ -36,7 +38,9 @@ GENERATE = Operation(
         PLATE,
         Param("audio", "audio", "the dub: any audio file (or a video's audio track)", required=True, positional=True),
         SHOT,
-        Param("model", "model", "model or actor file (.safetensors; not set: the bundled model)"),
+        Param("model", "model", "StyleLipSync model or actor file for --mouth generator (.safetensors; not set: the "
+              "bundled model)"),
+        Param("motion_model", "model", "motion model file for --mouth footage (.safetensors; not set: the bundled one)"),
     ),
     outputs=(
         Param("output", "clip", "out.mp4, out.mov, out.####.exr or out.####.png", required=True, flags=("-o", "--output")),
@@ -58,6 +62,11 @@ GENERATE = Operation(
             default="0", metavar="OFFSET",
         ),
         Param("face", "int", FACE_HELP + " (not set: the shot's choice)", range=(0, None)),
+        Param("mouth", "choice", "how the new mouth is made: 'footage' moves the actor's own mouth from the shot's "
+              "frames to the shape the dub's motion asks for (real texture at the plate's resolution); 'generator' draws "
+              "it with the StyleLipSync model from the audio alone (soft); 'auto': 'footage', or 'generator' when a model is "
+              "given (an actor model from `lipsync personalize` draws with the generator)", default="auto", choices=MOUTHS),
+        ARTICULATION,
         DEVICE,
         Param("batch", "int", "frames generated together; chunks of one shot must use the same value",
               default=DEFAULT_BATCH, range=(1, None)),

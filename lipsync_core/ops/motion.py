@@ -7,9 +7,10 @@ from .schema import Operation, Param
 from .shared import FACE_HELP, PLATE, SHOT
 
 ARTICULATION = Param(
-    "articulation", "float", "articulation gain: how far the mouth moves from rest (1: the actor's own; "
-    "0 holds it at rest); the shot's keyed motion corrections apply on top",
-    default=1.0, range=MOTION_LIMITS["gain"], animatable=True,
+    "articulation", "float", "articulation gain for the whole shot: how far the mouth moves from rest (1: the actor's "
+    "own; 0 holds it at rest; not set: the shot sidecar's motion gain, else 1); the sidecar's keyed motion "
+    "corrections apply on top",
+    range=MOTION_LIMITS["gain"],
 )
 
 MOTION = Operation(

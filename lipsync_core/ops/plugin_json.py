@@ -41,14 +41,16 @@ def param_json(param: Param) -> dict:
 
 
 def bundled_models() -> list[dict]:
-    """Each bundled model file: its path, sha256 and config name (from its safetensors metadata)."""
+    """Each bundled model file: its path, sha256 and config name (from its safetensors metadata; the motion
+    model's config is named 'motion')."""
     from ..models.actor import file_sha256  # torch: only when the manifest is written or checked
-    from ..models.checkpoint import read_metadata
+    from ..models.checkpoint import file_metadata, read_metadata
+    from ..models.motion import MOTION_FORMAT
 
     models = []
     for path in sorted(MODELS.glob("*.safetensors")):
-        config, _ = read_metadata(path)
-        models.append({"file": path.relative_to(ROOT).as_posix(), "sha256": file_sha256(path), "config": config.name})
+        config = "motion" if file_metadata(path).get("format") == MOTION_FORMAT else read_metadata(path)[0].name
+        models.append({"file": path.relative_to(ROOT).as_posix(), "sha256": file_sha256(path), "config": config})
     return models
 
 

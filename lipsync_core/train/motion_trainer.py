@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from ..media.audio import MEL_FPS, MEL_SCALE, MEL_SILENCE, N_MELS
 from ..metrics import pearson
-from ..models.motion import MotionConfig, MotionModel, MotionNet, at_times, save_motion_model, speech_features
+from ..models.motion import MotionConfig, MotionModel, MotionNet, at_times, gate, save_motion_model, speech_features
 from ..motion.shape import ShapeBasis, crop_points, opening, rest_shape
 from .data import CACHE_FPS, PreparedClip
 from .log import RunLog
@@ -178,12 +178,16 @@ def dev_opening_r(model: MotionModel, clips: list[MotionClip]) -> list[float]:
 
 
 def average_gain(model: MotionModel, clips: list[MotionClip]) -> np.ndarray:
-    """(K,) spread of the true coefficients over the spread of the predicted ones, over the clips' face frames."""
+    """(K,) the average speaker's articulation: one factor on every coefficient, the spread of the true mouth
+    opening over the spread of the predicted one (a regression hedges towards the mean), over the clips' face
+    frames with pauses at rest as a dub has them."""
     true, predicted = [], []
     for c in clips:
-        true.append(model.basis.encode(c.offsets())[c.valid])
-        predicted.append(model.predict(c.mel, c.times)[c.valid])
-    return (np.concatenate(true).std(0) / np.maximum(np.concatenate(predicted).std(0), 1e-6)).astype(np.float32)
+        gated = model.predict(c.mel, c.times) * gate(c.mel, c.times)[:, None]
+        true.append(opening(c.points)[c.valid])
+        predicted.append(opening(c.rest + model.basis.decode(gated))[c.valid])
+    ratio = np.concatenate(true).std() / max(np.concatenate(predicted).std(), 1e-6)
+    return np.full(model.net.config.components, ratio, np.float32)
 
 
 def train_motion(train: list[PreparedClip], dev: list[PreparedClip], run_dir: Path, *, steps: int = 4000,

@@ -182,7 +182,9 @@ class Instance:
             self._renderers[key] = Renderer(
                 plate, values["audio"], shot=self._shot(plate, values["shot"], first, last, scale),
                 face=values["face"], audio_offset=values["audio_offset"], model=values["model"],
-                device=values["device"], batch=values["batch"], mask=mask,
+                device=values["device"], batch=values["batch"], mask=mask, mouth=values["mouth"],
+                motion_model=values["motion_model"],
+                motion={"gain": values["articulation"]} if values["articulation"] is not None else None,
             )
         return self._renderers[key]
 

@@ -1,0 +1,145 @@
+"""The two ways `lipsync dub` makes a mouth, side by side on the dev clips (people no model trained on).
+
+Each dev clip is dubbed with the next dev clip's speech, whose true mouth motion is known, once with
+`--mouth footage` (the actor's own frames moved by the motion stage) and once with `--mouth generator` (the
+StyleLipSync generator). Per clip and mouth, measured on the written videos:
+- detail: Laplacian energy inside the lips' box over the original plate's, frame by frame (1 = the footage's);
+- follows: Pearson r of the output's mouth opening (face mesh run on the output) with the new speech's true
+  opening, and with the actor's original opening (should be about 0: the old performance must not show);
+- flicker: mean absolute frame-to-frame change inside the lips' box over the original's (1 = as lively);
+- speed: frames per second of the whole render (decode, analysis cached, mouth, encode).
+Writes docs/mouth_report.md and docs/mouth_report.png (mouths zoomed: real | generator | footage).
+
+    python benchmarks/mouth_report.py [--manifest ../shared/data/manifest.csv] [--out docs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lipsync_core.device import set_cpu_threads  # noqa: E402
+from lipsync_core.dub.pipeline import dub  # noqa: E402
+from lipsync_core.face.landmarks import LIPS, mouth_opening  # noqa: E402
+from lipsync_core.face.tracker import track_plate  # noqa: E402
+from lipsync_core.media.frames import open_plate  # noqa: E402
+from lipsync_core.metrics import pearson  # noqa: E402
+
+MOUTHS = ("generator", "footage")
+
+
+def frames_of(path: Path) -> list[np.ndarray]:
+    with open_plate(path) as plate:
+        return [f.image for f in plate]
+
+
+def lip_boxes(landmarks: np.ndarray, present: np.ndarray, shape) -> list[tuple[int, int, int, int] | None]:
+    boxes = []
+    for points, ok in zip(landmarks, present):
+        if not ok:
+            boxes.append(None)
+            continue
+        lips = points[list(LIPS), :2]
+        lo, hi = lips.min(0), lips.max(0)
+        pad = (hi - lo) * 0.25
+        x0, y0 = np.maximum(np.floor(lo - pad).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(hi + pad).astype(int), [shape[1], shape[0]])
+        boxes.append((x0, y0, x1, y1))
+    return boxes
+
+
+def detail(image: np.ndarray, box) -> float:
+    x0, y0, x1, y1 = box
+    grey = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return float((cv2.Laplacian(grey, cv2.CV_32F) ** 2).mean())
+
+
+def measure(original: list[np.ndarray], output: Path, boxes, actor_gap: np.ndarray, speaker_gap: np.ndarray) -> dict:
+    dubbed = frames_of(output)
+    n = min(len(dubbed), len(original), len(speaker_gap))
+    ok = [i for i in range(n) if boxes[i] is not None]
+    ratio = np.median([detail(dubbed[i], boxes[i]) / max(detail(original[i], boxes[i]), 1e-6) for i in ok])
+    change = [np.abs(dubbed[i].astype(np.float32) - dubbed[i - 1]).mean() for i in ok[1:] if boxes[i - 1] is not None]
+    real = [np.abs(original[i].astype(np.float32) - original[i - 1]).mean() for i in ok[1:] if boxes[i - 1] is not None]
+    track = track_plate(output)
+    face = track.faces[0] if track.faces else None
+    gap = mouth_opening(face.landmarks[:n]) if face is not None else np.full(n, np.nan)
+    return {"detail": float(ratio), "follows_new": pearson(gap, speaker_gap[:n]), "follows_original": pearson(gap, actor_gap[:n]),
+            "flicker": float(np.mean(change) / max(np.mean(real), 1e-6))}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--manifest", type=Path, default=ROOT.parent / "shared" / "data" / "manifest.csv")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs")
+    args = parser.parse_args()
+    set_cpu_threads()
+    with args.manifest.open(newline="") as f:
+        rows_ = [r for r in csv.DictReader(f) if r["split"] == "dev" and r["kind"] == "av"]
+    clips = [args.manifest.parent / r["file"] for r in rows_]
+    paired = {args.manifest.parent / r["file"]: args.manifest.parent / r["paired_audio"] for r in rows_ if r["paired_audio"]}
+    work = Path(tempfile.mkdtemp(prefix="mouth_report_"))
+    rows, sheet = {}, []
+    try:
+        tracks = {}
+        for clip in clips:
+            plate = work / clip.stem / clip.name
+            plate.parent.mkdir()
+            shutil.copy(clip, plate)
+            tracks[clip] = (plate, track_plate(plate), paired.get(clip, plate))
+        for i, clip in enumerate(clips):
+            plate, track, _ = tracks[clip]
+            speaker_plate, speaker_track, speech = tracks[clips[(i + 1) % len(clips)]]
+            face = track.faces[0]
+            original = frames_of(plate)
+            boxes = lip_boxes(face.landmarks, face.present & ~face.partial, original[0].shape)
+            actor_gap = mouth_opening(face.landmarks)
+            speaker_gap = mouth_opening(speaker_track.faces[0].landmarks)
+            outputs = {}
+            for mouth in MOUTHS:
+                out = work / f"{clip.stem}_{mouth}.mp4"
+                started = time.perf_counter()
+                dub(plate, speech, out, mouth=mouth)
+                seconds = time.perf_counter() - started
+                rows[(clip.stem, mouth)] = {**measure(original, out, boxes, actor_gap, speaker_gap), "fps": len(original) / seconds}
+                outputs[mouth] = frames_of(out)
+            middle = len(original) // 2
+            box = boxes[middle]
+            if box is not None:
+                x0, y0, x1, y1 = box
+                tiles = [original[middle]] + [outputs[m][middle] for m in MOUTHS]
+                sheet.append(np.hstack([cv2.resize(t[y0:y1, x0:x1, :3], (240, 150), interpolation=cv2.INTER_CUBIC) for t in tiles]))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(args.out / "mouth_report.png"), cv2.cvtColor(np.vstack(sheet), cv2.COLOR_RGB2BGR))
+    keys = ("detail", "follows_new", "follows_original", "flicker", "fps")
+    lines = ["# The mouth: generator against footage", "",
+             "Each dev clip dubbed with the next dev clip's speech (`python benchmarks/mouth_report.py`). Medians over "
+             f"the {len(clips)} clips, then per clip. `mouth_report.png`: the lips' box of the middle frame, zoomed "
+             "(real | generator | footage).", "",
+             "| mouth | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for mouth in MOUTHS:
+        values = [np.median([r[k] for (c, m), r in rows.items() if m == mouth]) for k in keys]
+        lines.append(f"| {mouth} | " + " | ".join(f"{v:.2f}" for v in values) + " |")
+    lines += ["", "| clip | mouth | " + " | ".join(keys) + " |", "|---" * (len(keys) + 2) + "|"]
+    for (clip, mouth), r in rows.items():
+        lines.append(f"| {clip} | {mouth} | " + " | ".join(f"{r[k]:.2f}" for k in keys) + " |")
+    (args.out / "mouth_report.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

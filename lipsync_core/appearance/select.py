@@ -1,0 +1,65 @@
+"""Which of the actor's own frames lends its mouth to each frame of the dub.
+
+For every target frame, the CANDIDATES frames of the shot whose mouth shape is nearest the target shape (from the
+motion stage) and whose head pose is near the target frame's; then one path through them over the whole shot by
+dynamic programming: playing on to the next source frame costs nothing, holding one costs a little, jumping costs
+more, so the mouth keeps the footage's own frame-to-frame life and does not flicker between sources. The target
+frame's own mouth is a candidate like any other: it wins only where its shape is the one the dub asks for.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..face.landmarks import LIPS
+from ..motion.shape import SHAPE_POINTS
+
+CANDIDATES = 8
+POSE_WEIGHT = 0.15  # crop units per degree of head rotation between source and target
+HOLD_COST = 0.4  # crop units: the same source frame twice
+JUMP_COST = 1.5  # crop units: a cut to another part of the footage
+_LIP_INDEX = [SHAPE_POINTS.index(p) for p in LIPS]
+
+
+def shape_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """RMS distance of the lip points, (N, P, 2) x (M, P, 2) -> (N, M) crop units."""
+    x = a[:, _LIP_INDEX].reshape(len(a), -1).astype(np.float64)
+    y = b[:, _LIP_INDEX].reshape(len(b), -1).astype(np.float64)
+    squared = (x**2).sum(1)[:, None] + (y**2).sum(1)[None] - 2 * x @ y.T
+    return np.sqrt(np.maximum(squared, 0) / len(_LIP_INDEX))
+
+
+def select_sources(target: np.ndarray, target_ok: np.ndarray, source: np.ndarray, source_ok: np.ndarray,
+                   poses: np.ndarray) -> np.ndarray:
+    """target: (N, P, 2) target shapes; source: (N, P, 2) the footage's own shapes (the same frames); poses:
+    (N, 3) head rotation in degrees; *_ok: usable frames. Returns (N,) the source frame index of every target
+    frame (-1 where the target is not usable)."""
+    usable = np.flatnonzero(source_ok)
+    chosen = np.full(len(target), -1, np.int64)
+    frames = np.flatnonzero(target_ok)
+    if not len(usable) or not len(frames):
+        return chosen
+    cost = shape_distance(target[frames], source[usable])
+    cost += POSE_WEIGHT * np.abs(poses[frames][:, None] - poses[usable][None]).sum(-1)
+    k = min(CANDIDATES, len(usable))
+    candidates = np.argpartition(cost, k - 1, axis=1)[:, :k]
+    unary = np.take_along_axis(cost, candidates, 1)
+    sources = usable[candidates]  # (F, k) frame indices
+    # Viterbi over the candidates; a gap in the usable target frames starts afresh.
+    total = unary[0].copy()
+    back = np.zeros((len(frames), k), np.int64)
+    for t in range(1, len(frames)):
+        if frames[t] != frames[t - 1] + 1:
+            back[t] = np.argmin(total)
+            total = unary[t] + total.min()
+            continue
+        step = sources[t][None, :] - sources[t - 1][:, None]  # (previous, current)
+        transition = np.where(step == 1, 0.0, np.where(step == 0, HOLD_COST, JUMP_COST))
+        paths = total[:, None] + transition
+        back[t] = np.argmin(paths, axis=0)
+        total = paths[back[t], np.arange(k)] + unary[t]
+    pick = int(np.argmin(total))
+    for t in range(len(frames) - 1, -1, -1):
+        chosen[frames[t]] = sources[t, pick]
+        pick = back[t, pick] if t else pick
+    return chosen
