@@ -1,8 +1,7 @@
-"""`lipsync demo` (what `make demo` runs): dub the bundled sample shot with the bundled model.
+"""`lipsync demo` (what `make demo` runs): dub the bundled sample shot with the bundled motion model, the mouth
+moved from the actor's own frames (or drawn by a StyleLipSync model given with --model).
 
 Writes out/demo_dubbed.mp4 and out/demo_side_by_side.mp4 (original | dubbed, with the dub audio).
-Without a model file it says so and writes the face analysis preview instead, the part of the
-pipeline that needs no model.
 """
 
 from __future__ import annotations
@@ -13,11 +12,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..face.analyze import analyze
 from ..media.frames import open_plate
 from ..media.writers import open_writer
 from .cli import ProgressBars
-from .pipeline import DEFAULT_MODEL, dub
+from .pipeline import dub
 
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
 SAMPLE_SHOT = SAMPLES / "grid_bbaf2n.mp4"
@@ -32,7 +30,8 @@ def add_parser(subparsers) -> None:
         f"with another speaker's sentence ({SAMPLE_DUB.name}) using the bundled model.",
     )
     parser.add_argument("-o", "--output-dir", type=Path, default=Path("out"), help="where to write the videos (default: out)")
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model file (default: the bundled one)")
+    parser.add_argument("--model", type=Path, help="draw the mouth with this StyleLipSync model instead of moving the "
+                        "actor's own (default: the actor's own frames, moved by the bundled motion model)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the model runs (default: auto)")
     parser.set_defaults(run=run)
 
@@ -42,14 +41,6 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     bars = ProgressBars()
     try:
-        if not args.model.is_file():
-            print(f"the model {args.model} is not there yet (it is being trained): no dub can be rendered.")
-            print("Writing the face analysis of the sample shot instead: what the dub will be built on.")
-            analysis = analyze(SAMPLE_SHOT, output=out / "demo_analysis.track.npz", progress=bars)
-            bars.close()
-            print("\n".join(analysis.summary()))
-            print(f"\nwatch: {analysis.preview}")
-            return 0
         dubbed = out / "demo_dubbed.mp4"
         report = dub(SAMPLE_SHOT, SAMPLE_DUB, dubbed, model=args.model, device=args.device, progress=bars)
         side_by_side = out / "demo_side_by_side.mp4"

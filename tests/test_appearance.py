@@ -1,0 +1,87 @@
+"""The footage mouth (the default `lipsync dub`): the actor's own frames moved to the dub's mouth shapes, on a
+real clip: real detail kept, nothing touched outside the mask, chunks equal to a full render."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from lipsync_core.appearance.select import select_sources
+from lipsync_core.dub.pipeline import Renderer, dub
+from lipsync_core.face.landmarks import LIPS
+from lipsync_core.media.frames import open_plate
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+CLIP = "av/OpenTalker_examples_face_5.mp4"  # 524x524, a dev clip: a person no model trained on
+SPEECH = "audio/AP0827_DeepGram_audio_harvard.flac"
+
+
+@pytest.fixture(scope="module")
+def plate(shared_data: Path, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("footage")
+    shutil.copy(shared_data / CLIP, folder / "plate.mp4")
+    return folder / "plate.mp4"
+
+
+@pytest.fixture(scope="module")
+def rendered(plate: Path, shared_data: Path, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out") / "dub.####.png"
+    report = dub(plate, shared_data / SPEECH, out, frames=(0, 39))
+    with open_plate(plate, frames=(0, 39)) as source:
+        originals = [f.image for f in source]
+    with open_plate(out) as result:
+        dubbed = [f.image for f in result]
+    return report, originals, dubbed, out
+
+
+def _laplacian_energy(image: np.ndarray) -> float:
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return float((cv2.Laplacian(grey, cv2.CV_32F) ** 2).mean())
+
+
+def test_the_mouth_changes_keeps_the_footages_detail_and_nothing_outside_the_mask_moves(plate, shared_data, rendered):
+    report, originals, dubbed, _ = rendered
+    renderer = Renderer(plate, shared_data / SPEECH)
+    assert len(report.dubbed) == 40 and any("actor style" in line for line in report.lines())
+    energy, changed = [], 0
+    for number, (before, after) in enumerate(zip(originals, dubbed)):
+        index = renderer.track.index(number)
+        mask = renderer._mask(index, before.shape[:2])
+        outside = mask == 0
+        np.testing.assert_array_equal(after[outside], before[outside])  # bit-exact outside the blend mask
+        lips = renderer.face.landmarks[index][list(LIPS), :2]
+        (x0, y0), (x1, y1) = np.floor(lips.min(0)).astype(int) - 4, np.ceil(lips.max(0)).astype(int) + 4
+        box_before, box_after = before[y0:y1, x0:x1], after[y0:y1, x0:x1]
+        energy.append((_laplacian_energy(box_after), _laplacian_energy(box_before)))
+        changed += np.abs(box_after.astype(int) - box_before).mean() > 2
+    assert changed >= 30  # the mouth is not the original performance
+    # Real lips, not a blur: over the clip, the fine detail of the mouth box is the footage's (a frame with
+    # teeth showing has more than one with closed lips, so frames are not compared one to one).
+    after, before = np.mean(energy, axis=0)
+    assert after / before >= 0.8, after / before
+
+
+def test_a_chunk_equals_the_same_frames_of_a_full_render(plate, shared_data, rendered, tmp_path):
+    _, _, dubbed, _ = rendered
+    out = tmp_path / "chunk.####.png"
+    dub(plate, shared_data / SPEECH, out, frames=(17, 25))
+    with open_plate(out) as chunk:
+        for frame in chunk:
+            np.testing.assert_array_equal(frame.image, dubbed[frame.number], err_msg=str(frame.number))
+
+
+def test_selection_plays_the_footage_on_rather_than_cutting_every_frame() -> None:
+    """Target shapes that follow the footage's own with a small shift: the path plays consecutive source frames."""
+    rng = np.random.default_rng(0)
+    footage = np.cumsum(rng.normal(0, 1, (200, 57, 2)), axis=0).astype(np.float32)
+    target = footage[40:140] + rng.normal(0, 0.05, (100, 57, 2)).astype(np.float32)
+    ok = np.ones(200, bool)
+    chosen = select_sources(np.concatenate([target, footage[100:]]), ok, footage, ok, np.zeros((200, 3)))
+    assert (chosen[:100] == np.arange(40, 140)).mean() > 0.95
+    jumps = (np.diff(chosen[:100]) != 1).sum()
+    assert jumps <= 3
