@@ -5,6 +5,7 @@ carry over), in this order:
     bench_models.py    model-only generation per config and batch, peak memory; ratio to the
                        Wav2Lip-style 96 px U-Net measured in the same run
     bench_analyze.py   face analysis speed at 720p and 1080x1920 next to decoding alone; smoothing jitter/lag
+    bench_motion.py    the motion stage on 60 s of audio; ratio to the log-mel of the same audio
     bench_dub.py       end-to-end `dub` at 1280x720 and 1920x1080, per stage, cold and warm; ratios to
                        decode+encode of the same clip; peak RSS of 10 s and 60 s plates (full runs only)
     bench_train.py     prepare, generator and SyncNet train steps, `lipsync personalize` on 30 s of
@@ -52,6 +53,7 @@ BENCHMARKS = {
     "models": Benchmark("bench_models.py", "Model-only generation", [], False),
     "analyze": Benchmark("bench_analyze.py", "Face analysis", [], True),
     "dub": Benchmark("bench_dub.py", "End-to-end dub", ["--memory"], True),
+    "motion": Benchmark("bench_motion.py", "Motion stage", [], False),
     "train": Benchmark("bench_train.py", "Prepare, training steps, personalization", [], True),
 }
 

@@ -24,6 +24,9 @@ from ..device import pick_device, set_cpu_threads
 from ..errors import LipSyncError
 from ..evaluate import CROSS_AUDIO_ROWS, OWN_AUDIO_ROWS, evaluate_clip, load_identity_model, load_models
 from ..models.actor import DEFAULT_MODEL
+from ..models.motion import load_motion_model
+from ..motion.measure import measure as measure_motion
+from ..motion.measure import measures_table
 from ..ops.cli import add_command
 from ..ops.evaluate import EVALUATE
 from ..train.data import load_clip
@@ -87,13 +90,16 @@ def run(args) -> int:
         contact_sheet(args.output / "mouths" / f"{clip.name}.png", rows.pop("_frames"))
         per_clip[clip.name] = rows
     mean = mean_rows(per_clip)
+    motion = measure_motion(load_motion_model(args.motion_model), clips) if len(clips) > 1 else None
     write_json(args.output / "report.json", {
         "model": str(model_path), "syncnet": str(args.syncnet or "in the model file"), "config": model.config.name,
         "crop_px": size, "model_facts": facts, "cross_audio": str(args.cross_audio) if args.cross_audio else None,
-        "identity_model": identity is not None, "mean": mean, "clips": per_clip, "skipped": skipped,
+        "identity_model": identity is not None, "mean": mean, "clips": per_clip, "skipped": skipped, "motion": motion,
     })
-    (args.output / "report.md").write_text(report_text(args, model_path, model.config, mean, per_clip, skipped, identity is not None))
+    (args.output / "report.md").write_text(report_text(args, model_path, model.config, mean, per_clip, skipped, identity is not None, motion))
     print(summary_text(mean, len(per_clip)))
+    if motion:
+        print(f"\nMotion (speech -> mouth shape), median of {len(clips)} clips:\n{measures_table(motion)}")
     for name, reason in skipped.items():
         print(f"skipped {name}: {reason}")
     print(f"\nwrote {args.output / 'report.md'}, report.json and mouths/ (contact sheets)")
@@ -115,7 +121,8 @@ def summary_text(mean: dict, count: int) -> str:
     return text
 
 
-def report_text(args, model_path: Path, config, mean: dict, per_clip: dict, skipped: dict, identity: bool) -> str:
+def report_text(args, model_path: Path, config, mean: dict, per_clip: dict, skipped: dict, identity: bool,
+                motion: dict | None) -> str:
     cross = (f"every clip also dubbed with `{args.cross_audio}` from its first frame, over the frames both "
              "cover; sync measured against that speech" if args.cross_audio else "not run (give --cross-audio SPEECH)")
     lines = [
@@ -145,6 +152,11 @@ def report_text(args, model_path: Path, config, mean: dict, per_clip: dict, skip
             markdown_table(_cross(mean), CROSS_COLUMNS),
             "",
         ]
+    if motion:
+        lines += ["## Motion (speech -> mouth shape)",
+                  "The motion model's prediction against the face mesh's real mouth (see `lipsync_core/motion/measure.py`): "
+                  "own audio with the actor's style from the other half of each clip, other speech (each clip dubbed with "
+                  "the next clip's speech), silence.", "", measures_table(motion), ""]
     lines += ["## What the measures are", MEASURES_TEXT, "", "## Per clip", ""]
     for name, rows in per_clip.items():
         lines += [f"### {name}", "", markdown_table(rows), "", f"![mouths over time](mouths/{name}.png)", ""]
