@@ -20,7 +20,7 @@ from ..face.landmarks import face_size
 from ..face.track import FaceTrack, Track
 from ..media.colour import blend
 from ..media.frames import open_plate
-from ..motion.shape import CROP_UNITS, SHAPE_POINTS, opening
+from ..motion.shape import CROP_UNITS, SHAPE_POINTS, opening, width
 from ..motion.stage import MotionCurves
 from .select import select_sources
 from .warp import lower_face_points, warp_triangles, with_centre
@@ -28,7 +28,8 @@ from .warp import lower_face_points, warp_triangles, with_centre
 REGION_MARGIN = 0.15  # of the face's height, kept around a source frame's lower face
 EDGE_BAND = (0.02, 0.6)  # mask values whose pixels (the feathered edge: skin) set the colour match
 COVERAGE_FEATHER = 0.04  # of the face's height: the warped face fades out this far inside its outline
-COVERAGE_WARNING = 0.8  # below this share of the dub's widest opening, the report asks for more footage
+COVERAGE_WARNING = 0.8
+MAX_STRETCH = 0.2  # of the mouth's width: the farthest a source lip point is moved towards the target shape  # below this share of the dub's widest opening, the report asks for more footage
 
 
 @dataclass
@@ -95,7 +96,15 @@ class FootageMouth:
         to_plate = geometry.invert(to_crop)
         source_crop = geometry.transform_points(self.face.landmarks[source], self.face.alignment(source, CROP_UNITS))
         points = geometry.transform_points(source_crop, to_plate)
-        points[list(SHAPE_POINTS)] = geometry.transform_points(self.curves.shapes[index], to_plate)
+        # The source's lips moved to the target shape, but no point further than MAX_STRETCH of the mouth's
+        # width: a closed mouth stretched wide open is a dark hole, worse than a mouth opening a little less.
+        shape = source_crop[list(SHAPE_POINTS)]
+        move = self.curves.shapes[index] - shape
+        limit = MAX_STRETCH * float(width(shape[None])[0])
+        longest = float(np.linalg.norm(move, axis=1).max())
+        if longest > limit:
+            move *= limit / longest
+        points[list(SHAPE_POINTS)] = geometry.transform_points(shape + move, to_plate)
         return with_centre(points)
 
     def render(self, image: np.ndarray, index: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -78,6 +78,12 @@ def warp_triangles(source: np.ndarray, source_points: np.ndarray, target_points:
         cv2.fillConvexPoly(label, outline, int(n), cv2.LINE_8, shift=4)
         # Its outline too: pixels on an edge two triangles share must belong to one of them, not to neither.
         cv2.polylines(label, [outline], True, int(n), 1, cv2.LINE_8, shift=4)
+    # Pinholes (a folded or collapsed triangle, a pixel no outline reached) take a neighbour's triangle: left
+    # empty, the plate's own mouth would show through them as specks.
+    kernel = np.ones((3, 3), np.uint8)
+    holes = (label == 0) & (cv2.morphologyEx((label > 0).astype(np.uint8), cv2.MORPH_CLOSE, kernel) > 0)
+    if holes.any():
+        label[holes] = cv2.dilate(label, kernel)[holes]
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     a = inverse[label]
     map_x = a[..., 0, 0] * xs + a[..., 0, 1] * ys + a[..., 0, 2]
