@@ -6,7 +6,8 @@ them. `actor_style` reads from them:
 - the rest shape: the actor's own closed mouth (always, from the footage);
 - where the plate's speech is usable (it is there, long enough, and the mouth follows it): the amplitude of
   the motion, so the model's prediction on that speech opens the mouth as far as the real one does;
-- otherwise the model's average style, and `source` says why.
+- otherwise the average speaker's motion scaled to how far the footage shows this actor opening their mouth,
+  and `source` says why.
 """
 
 from __future__ import annotations
@@ -51,21 +52,26 @@ def actor_style(model: MotionModel, points: np.ndarray, valid: np.ndarray, own_m
     gaps, spans = opening(points[valid]), width(points[valid])
     open_range = max(float(np.quantile(gaps, 0.95) - opening(rest)), MIN_OPEN_RANGE)
     wide_range = max(float(np.quantile(spans, 0.95) - np.quantile(spans, 0.05)), MIN_WIDE_RANGE)
-    average = ActorStyle(rest, model.gain.copy(), np.zeros_like(model.gain), open_range, wide_range, "")
+    # Without usable speech the footage still shows how far this actor opens their mouth: the average speaker's
+    # motion scaled to it (the model's facts hold the average speaker's opening spread).
+    spread = float(np.std(gaps))
+    footage_ratio = float(np.clip(spread / model.facts.get("opening_spread", spread), *GAIN_LIMITS))
+    average = ActorStyle(rest, model.gain * footage_ratio, np.zeros_like(model.gain), open_range, wide_range, "")
+    fallback = f"the average speaker's motion scaled to the footage's own opening (x{footage_ratio:.2f})"
     if own_mel is None:
-        average.source = f"the model's average style: the plate has no audio of its own to calibrate on"
+        average.source = f"{fallback}: the plate has no audio of its own to calibrate on"
         return average
     speaking = valid & ~_silent_at(own_mel, times)
     if speaking.sum() < MIN_SPEECH_FRAMES:
-        average.source = (f"the model's average style: {own_name} holds speech on only {int(speaking.sum())} frames "
-                          f"with a face (needs {MIN_SPEECH_FRAMES})")
+        average.source = (f"{fallback}: {own_name} holds speech on only {int(speaking.sum())} frames with a face "
+                          f"(needs {MIN_SPEECH_FRAMES})")
         return average
     predicted = model.predict(own_mel, times)
     # Does the mouth follow this audio at all? Measured as a dub would move it (pauses at rest), over every frame.
     gated = predicted * model.gain * gate(own_mel, times)[:, None]
     r = pearson(opening(rest + model.basis.decode(gated))[valid], opening(points)[valid])
     if r < MIN_SYNC_R:
-        average.source = (f"the model's average style: the mouth does not follow {own_name} (opening r {r:.2f} over "
+        average.source = (f"{fallback}: the mouth does not follow {own_name} (opening r {r:.2f} over "
                           f"{int(valid.sum())} frames; speech off screen, music, or out of sync)")
         return average
     # One amplitude for the whole shape, from the spread of the opening a dub of this speech would have against

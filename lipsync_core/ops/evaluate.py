@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .schema import Operation, Param
-from .shared import DEVICE
+from .shared import DEVICE, MOTION_MODEL
 
 EVALUATE = Operation(
     name="evaluate",
@@ -19,7 +19,7 @@ EVALUATE = Operation(
               required=True, many=True, positional=True, metavar="CLIPS_OR_FOLDER_OR_MANIFEST"),
         Param("model", "model", "model or actor file (not set: the bundled model)"),
         Param("syncnet", "model", "SyncNet to measure with, when the model file holds none"),
-        Param("motion_model", "model", "motion model to measure too (not set: the bundled one)"),
+        MOTION_MODEL,
         Param("cross_audio", "audio", "other speech: also dub every clip with it (from its first frame) and measure "
               "sync against it", metavar="SPEECH"),
         Param("cache", "path", "prepared-clip cache", default="cache/eval"),

@@ -7,7 +7,7 @@ from dataclasses import fields
 from ..mask_controls import MASK_LIMITS, MaskOverrides
 from .schema import Operation, Param
 from .motion import ARTICULATION
-from .shared import DEVICE, FACE_HELP, PLATE, SHOT
+from .shared import AUDIO_OFFSET, DEVICE, DUB_AUDIO, FACE, MOTION_MODEL, PLATE, SHOT
 
 DEFAULT_BATCH = 8
 MOUTHS = ("auto", "footage", "generator")
@@ -36,11 +36,11 @@ GENERATE = Operation(
     "panel) is used when present; mask options given here replace its mask controls for this render.",
     inputs=(
         PLATE,
-        Param("audio", "audio", "the dub: any audio file (or a video's audio track)", required=True, positional=True),
+        DUB_AUDIO,
         SHOT,
         Param("model", "model", "StyleLipSync model or actor file for --mouth generator (.safetensors; not set: the "
               "bundled model)"),
-        Param("motion_model", "model", "motion model file for --mouth footage (.safetensors; not set: the bundled one)"),
+        MOTION_MODEL,
     ),
     outputs=(
         Param("output", "clip", "out.mp4, out.mov, out.####.exr or out.####.png", required=True, flags=("-o", "--output")),
@@ -55,13 +55,8 @@ GENERATE = Operation(
             "of a long plate, set the shot's range once with `lipsync analyze PLATE --frames A-B`",
             node=False,
         ),
-        Param(
-            "audio_offset", "offset",
-            "start the dub later (positive) or earlier (negative) than the shot's first frame: frames as 3f, "
-            "seconds as 0.12s; write a negative one as --audio-offset=-3f",
-            default="0", metavar="OFFSET",
-        ),
-        Param("face", "int", FACE_HELP + " (not set: the shot's choice)", range=(0, None)),
+        AUDIO_OFFSET,
+        FACE,
         Param("mouth", "choice", "how the new mouth is made: 'footage' moves the actor's own mouth from the shot's "
               "frames to the shape the dub's motion asks for (real texture at the plate's resolution); 'generator' draws "
               "it with the StyleLipSync model from the audio alone (soft); 'auto': 'footage', or 'generator' when a model is "

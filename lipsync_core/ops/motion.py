@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..motion_controls import MOTION_LIMITS
 from .schema import Operation, Param
-from .shared import FACE_HELP, PLATE, SHOT
+from .shared import AUDIO_OFFSET, DUB_AUDIO, FACE, MOTION_MODEL, PLATE, SHOT
 
 ARTICULATION = Param(
     "articulation", "float", "articulation gain for the whole shot: how far the mouth moves from rest (1: the actor's "
@@ -23,15 +23,14 @@ MOTION = Operation(
     "applied, and write it to OUT (.json or .csv).",
     inputs=(
         PLATE,
-        Param("audio", "audio", "the dub: any audio file (or a video's audio track)", required=True, positional=True),
+        DUB_AUDIO,
         SHOT,
-        Param("motion_model", "model", "motion model file (.safetensors; not set: the bundled one)"),
+        MOTION_MODEL,
     ),
     outputs=(Param("output", "path", "motion.json or motion.csv", required=True, flags=("-o", "--output")),),
     params=(
-        Param("audio_offset", "offset", "start the dub later (positive) or earlier (negative) than the shot's first "
-              "frame: frames as 3f, seconds as 0.12s", default="0", metavar="OFFSET"),
-        Param("face", "int", FACE_HELP + " (not set: the shot's choice)", range=(0, None)),
+        AUDIO_OFFSET,
+        FACE,
         ARTICULATION,
     ),
     node=False,

@@ -10,3 +10,12 @@ PLATE = Param("plate", "clip", "video file, image sequence pattern (plate.####.e
               required=True, positional=True)
 SHOT = Param("shot", "shot", "shot sidecar to use instead of the one next to the plate")
 FACE_HELP = "the face to dub when there are several (0 = the largest)"
+DUB_AUDIO = Param("audio", "audio", "the dub: any audio file (or a video's audio track)", required=True, positional=True)
+AUDIO_OFFSET = Param(
+    "audio_offset", "offset",
+    "start the dub later (positive) or earlier (negative) than the shot's first frame: frames as 3f, "
+    "seconds as 0.12s; write a negative one as --audio-offset=-3f",
+    default="0", metavar="OFFSET",
+)
+FACE = Param("face", "int", FACE_HELP + " (not set: the shot's choice)", range=(0, None))
+MOTION_MODEL = Param("motion_model", "model", "motion model file (.safetensors; not set: the bundled one)")

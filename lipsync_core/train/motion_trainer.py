@@ -237,7 +237,8 @@ def train_motion(train: list[PreparedClip], dev: list[PreparedClip], run_dir: Pa
                 model.facts = {"step": step, "dev_opening_r_median": record["dev_opening_r"],
                                "dev_opening_r": dict(zip([c.name for c in dev_clips], rs)),
                                "train_clips": [c.name for c in train_clips], "dev_clips": [c.name for c in dev_clips],
-                               "receptive_field_s": config.receptive_field_s()}
+                               "receptive_field_s": config.receptive_field_s(),
+                               "opening_spread": float(np.median([opening(c.points[c.valid]).std() for c in train_clips]))}
                 save_motion_model(best_path, model)
             else:
                 meta["since_best"] += 1
