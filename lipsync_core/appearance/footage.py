@@ -28,8 +28,8 @@ from .warp import lower_face_points, warp_triangles, with_centre
 REGION_MARGIN = 0.15  # of the face's height, kept around a source frame's lower face
 EDGE_BAND = (0.02, 0.6)  # mask values whose pixels (the feathered edge: skin) set the colour match
 COVERAGE_FEATHER = 0.04  # of the face's height: the warped face fades out this far inside its outline
-COVERAGE_WARNING = 0.8
-MAX_STRETCH = 0.12  # of the mouth's width: the farthest a source lip point is moved towards the target shape  # below this share of the dub's widest opening, the report asks for more footage
+COVERAGE_WARNING = 0.8  # below this share of the dub's widest opening, the report asks for more footage
+MAX_STRETCH = 0.12  # of the mouth's width: the farthest a source lip point is moved towards the target shape
 
 
 @dataclass
