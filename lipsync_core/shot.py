@@ -53,7 +53,7 @@ from .face.geometry import warp_to_crop
 from .media.frames import IMAGE_EXTENSIONS
 from .media.images import read_image
 
-VERSION = 1
+VERSION = 2  # 2: motion controls. A sidecar without them is still written as 1, which every version reads.
 SIDECAR_SUFFIX = ".lipsync.json"
 TRACK_SUFFIX = ".track.npz"
 
@@ -249,8 +249,8 @@ def _channel_json(value: float | None | Keyframes):
 
 
 def to_dict(shot: Shot) -> dict:
-    return {
-        "version": VERSION,
+    data = {
+        "version": VERSION if shot.motion else 1,
         "source": shot.source,
         "frames": list(shot.frames) if shot.frames else None,
         "audio": shot.audio,
@@ -261,6 +261,9 @@ def to_dict(shot: Shot) -> dict:
         "painted": [{"path": p.path, "frames": list(p.frames), "mode": p.mode} for p in shot.painted],
         "bypass": [list(r) for r in shot.bypass],
     }
+    if not shot.motion:
+        del data["motion"]
+    return data
 
 
 def from_dict(data, path: Path) -> Shot:

@@ -85,3 +85,30 @@ def test_selection_plays_the_footage_on_rather_than_cutting_every_frame() -> Non
     assert (chosen[:100] == np.arange(40, 140)).mean() > 0.95
     jumps = (np.diff(chosen[:100]) != 1).sum()
     assert jumps <= 3
+
+
+def test_edited_motion_curves_change_exactly_the_frames_edited(plate, shared_data, rendered, tmp_path):
+    """`lipsync motion` curves fed back to the dub: unedited they give the same frames; a frame an artist closed
+    by hand (opening 0) changes, and only the frames whose source choice the edit moved."""
+    import json
+
+    from lipsync_core.motion.curves import write_curves
+    from lipsync_core.motion.stage import shot_motion
+
+    _, _, dubbed, _ = rendered
+    curves = write_curves(tmp_path / "motion.json", shot_motion(plate, shared_data / SPEECH))
+    same = tmp_path / "same.####.png"
+    dub(plate, shared_data / SPEECH, same, frames=(0, 39), motion_curves=curves)
+    with open_plate(same) as result:
+        for frame in result:
+            np.testing.assert_array_equal(frame.image, dubbed[frame.number], err_msg=str(frame.number))
+
+    data = json.loads(curves.read_text())
+    widest = max(range(40), key=lambda i: data["frames"][i]["opening"])
+    data["frames"][widest]["opening"] = 0.0  # closed there
+    curves.write_text(json.dumps(data))
+    edited = tmp_path / "edited.####.png"
+    dub(plate, shared_data / SPEECH, edited, frames=(0, 39), motion_curves=curves)
+    with open_plate(edited) as result:
+        changed = [f.number for f in result if not np.array_equal(f.image, dubbed[f.number])]
+    assert widest in changed and len(changed) <= 10, (widest, changed)

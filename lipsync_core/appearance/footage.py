@@ -50,7 +50,6 @@ class FootageMouth:
         poses = np.zeros((len(track), 3))
         for i in np.flatnonzero(face.present):
             poses[i] = geometry.euler_angles(geometry.head_pose(face.landmarks[i], face.shape)[0])
-        self.footage_shapes = footage_shapes
         self.selection = select_sources(curves.shapes, usable, footage_shapes, usable, poses)
         self.regions: dict[int, Region] = {}
         widest_source = float(np.nanmax(opening(footage_shapes[usable]) - opening(curves.rest))) if usable.any() else 0.0
@@ -63,6 +62,10 @@ class FootageMouth:
             return None
         return (f"the widest mouth opening in this shot is {self.coverage:.0%} of the dub's widest: wider frames are "
                 f"stretched from it (add footage of the actor where the mouth opens wider)")
+
+    def has_sources(self, indices: range) -> bool:
+        """Whether the source frames of target frames `indices` (track positions) are loaded."""
+        return all(self.selection[i] < 0 or int(self.selection[i]) in self.regions for i in indices)
 
     def load_sources(self, indices: range, cancelled: Callable[[], bool] = lambda: False) -> None:
         """Decode the source frames the target frames `indices` (track positions) use, keeping only their lower
@@ -87,7 +90,7 @@ class FootageMouth:
         margin = REGION_MARGIN * float(face_size(self.face.landmarks[j]))
         x0, y0 = np.maximum(np.floor(points.min(0) - margin).astype(int), 0)
         x1, y1 = np.ceil(points.max(0) + margin).astype(int) + 1
-        return Region(int(x0), int(y0), image[y0:y1, x0:x1].copy())
+        return Region(int(x0), int(y0), image[y0:y1, x0:x1, :3].copy())
 
     def target_points(self, index: int, source: int) -> np.ndarray:
         """(479, 2) where the source frame's lower-face points land on target frame `index`, in its plate: the
@@ -122,7 +125,7 @@ class FootageMouth:
             return image, used
         source_points = with_centre(self.face.landmarks[source][:, :2] - [region.x0, region.y0])
         feather = COVERAGE_FEATHER * float(face_size(self.face.landmarks[index]))
-        warped, covered = warp_triangles(region.pixels[..., :3], source_points, target - [x0, y0], (y1 - y0, x1 - x0), feather)
+        warped, covered = warp_triangles(region.pixels, source_points, target - [x0, y0], (y1 - y0, x1 - x0), feather)
         box_mask = mask[y0:y1, x0:x1] * covered
         original = image[y0:y1, x0:x1, :3].astype(np.float32)
         edge = (box_mask > EDGE_BAND[0]) & (box_mask < EDGE_BAND[1])

@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..face.landmarks import LIPS
-from ..motion.shape import SHAPE_POINTS
+from ..motion.shape import LIP_INDEX
 
 CANDIDATES = 8
 POSE_WEIGHT = 0.15  # crop units per degree of head rotation between source and target
 HOLD_COST = 0.4  # crop units: the same source frame twice
 JUMP_COST = 1.5  # crop units: a cut to another part of the footage
-_LIP_INDEX = [SHAPE_POINTS.index(p) for p in LIPS]
+BLOCK = 512  # target frames costed at once
 
 
 def shape_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """RMS distance of the lip points, (N, P, 2) x (M, P, 2) -> (N, M) crop units."""
-    x = a[:, _LIP_INDEX].reshape(len(a), -1).astype(np.float64)
-    y = b[:, _LIP_INDEX].reshape(len(b), -1).astype(np.float64)
+    x = a[:, LIP_INDEX].reshape(len(a), -1).astype(np.float64)
+    y = b[:, LIP_INDEX].reshape(len(b), -1).astype(np.float64)
     squared = (x**2).sum(1)[:, None] + (y**2).sum(1)[None] - 2 * x @ y.T
-    return np.sqrt(np.maximum(squared, 0) / len(_LIP_INDEX))
+    return np.sqrt(np.maximum(squared, 0) / len(LIP_INDEX))
 
 
 def select_sources(target: np.ndarray, target_ok: np.ndarray, source: np.ndarray, source_ok: np.ndarray,
@@ -39,11 +38,18 @@ def select_sources(target: np.ndarray, target_ok: np.ndarray, source: np.ndarray
     frames = np.flatnonzero(target_ok)
     if not len(usable) or not len(frames):
         return chosen
-    cost = shape_distance(target[frames], source[usable])
-    cost += POSE_WEIGHT * np.abs(poses[frames][:, None] - poses[usable][None]).sum(-1)
     k = min(CANDIDATES, len(usable))
-    candidates = np.argpartition(cost, k - 1, axis=1)[:, :k]
-    unary = np.take_along_axis(cost, candidates, 1)
+    candidates = np.zeros((len(frames), k), np.int64)
+    unary = np.zeros((len(frames), k))
+    # In blocks of target frames, keeping each one's best k: memory stays flat in the shot's length.
+    for lo in range(0, len(frames), BLOCK):
+        block = frames[lo : lo + BLOCK]
+        cost = shape_distance(target[block], source[usable])
+        for axis in range(poses.shape[1]):
+            cost += POSE_WEIGHT * np.abs(poses[block, axis][:, None] - poses[usable, axis][None])
+        best = np.argpartition(cost, k - 1, axis=1)[:, :k]
+        candidates[lo : lo + len(block)] = best
+        unary[lo : lo + len(block)] = np.take_along_axis(cost, best, 1)
     sources = usable[candidates]  # (F, k) frame indices
     # Viterbi over the candidates; a gap in the usable target frames starts afresh.
     total = unary[0].copy()
@@ -61,5 +67,5 @@ def select_sources(target: np.ndarray, target_ok: np.ndarray, source: np.ndarray
     pick = int(np.argmin(total))
     for t in range(len(frames) - 1, -1, -1):
         chosen[frames[t]] = sources[t, pick]
-        pick = back[t, pick] if t else pick
+        pick = back[t, pick]
     return chosen

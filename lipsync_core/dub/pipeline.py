@@ -42,6 +42,8 @@ from ..media.frames import Frame, _ranges_text, open_plate
 from ..models.actor import DEFAULT_MODEL, load_generator
 from ..models.mals import MaLS
 from ..models.stylelipsync import StyleLipSync, masked_input
+from ..models.motion import load_motion_model
+from ..motion.curves import read_curves
 from ..motion.stage import footage_shapes, shot_motion
 from ..ops.generate import DEFAULT_BATCH, MOUTHS
 from ..shot import Keyframes, Shot, validate
@@ -55,6 +57,8 @@ STAGES = ("decode", "analyze", "features", "generate", "composite", "encode")
 # StyleLipSync generator from the audio alone.
 # 'auto': the footage, or the generator when a model is given (an actor model draws with it).
 AUTO, FOOTAGE, GENERATED = MOUTHS
+
+SOURCE_WINDOW = 96  # frames whose source frames the footage mouth decodes in one pass
 
 # Why a frame is passed through untouched.
 NO_FACE = "no face"
@@ -145,6 +149,7 @@ class Renderer:
         mouth: str | None = None,
         motion_model: str | Path | None = None,
         motion: dict[str, float | Keyframes] | None = None,
+        motion_curves: str | Path | None = None,
         progress: Progress | None = None,
         cancel: threading.Event | Callable[[], bool] | None = None,
     ):
@@ -195,7 +200,12 @@ class Renderer:
         self.timings["features"] += time.perf_counter() - started
         self.notes: list[str] = []  # what the user should know about how the mouth was made
         self.reference = self._reference() if mouth == GENERATED else None
-        self.footage = self._footage(motion_model) if mouth == FOOTAGE else None
+        self.footage = self._footage(motion_model, motion_curves) if mouth == FOOTAGE else None
+        if mouth == GENERATED and (motion_model or motion_curves or self.shot.motion):
+            self.notes.append("the generator draws the mouth from the audio alone: the motion model, curves and the "
+                              "shot's motion controls apply to --mouth footage only")
+        if mouth == FOOTAGE and model is not None:
+            self.notes.append(f"{model}: a generator model, unused with --mouth footage")
         self.dubbable = (self.reference if mouth == GENERATED else self.footage) is not None
 
     # ------------------------------------------------------------------------------- preparation
@@ -243,17 +253,23 @@ class Renderer:
         crop, _ = self._crop(image, index)
         return to_tensor_images(crop)[None].to(self.device)
 
-    def _footage(self, motion_model: str | Path | None) -> FootageMouth | None:
-        """The motion stage over the whole shot, then the selection of the actor's own frames that lend their
-        mouths (None when the face is never usable: every frame passes through)."""
+    def _footage(self, motion_model: str | Path | None, motion_curves: str | Path | None) -> FootageMouth | None:
+        """The motion stage over the whole shot (or the curves file given), then the selection of the actor's own
+        frames that lend their mouths (None when the face is never usable: every frame passes through)."""
         if self.face is None:
             return None
         shapes, usable = footage_shapes(self.face, self.track, self.shot)
         if not usable.any():
             return None
         started = time.perf_counter()
-        curves = shot_motion(self.plate_path, self.audio_path, shot=self.shot, face=self.face_id, audio_offset_s=self.offset_s,
-                             model=motion_model, track=self.track, dub_audio=self.audio)
+        if motion_curves is not None:
+            curves = read_curves(motion_curves, load_motion_model(motion_model))
+            if not np.array_equal(curves.frames, self.track.frames):
+                raise LipSyncError(f"{motion_curves}: its frames {curves.frames[0]}-{curves.frames[-1]} are not this shot's "
+                                   f"{self.first}-{self.last}: write it again with `lipsync motion`")
+        else:
+            curves = shot_motion(self.plate_path, self.audio_path, shot=self.shot, face=self.face_id,
+                                 audio_offset_s=self.offset_s, model=motion_model, track=self.track, dub_audio=self.audio)
         footage = FootageMouth(self.plate_path, self.track, self.face, usable, shapes, curves)
         self.timings["features"] += time.perf_counter() - started
         self.notes.append(f"mouth motion: actor style {curves.style}")
@@ -305,10 +321,6 @@ class Renderer:
     def frames(self, first: int | None = None, last: int | None = None) -> Iterator[DubbedFrame]:
         """The dubbed frames `first`..`last` (inclusive, default the shot), in order."""
         first, last = self.check_range(first, last)
-        if self.footage is not None:
-            started = time.perf_counter()
-            self.footage.load_sources(range(self.track.index(first), self.track.index(last) + 1), self._cancelled)
-            self.timings["decode"] += time.perf_counter() - started
         # Whole cells: from the start of the cell holding `first` to the end of the one holding `last`.
         cell_first, cell_last = self.cell(first)[0], self.cell(last)[1]
         cell: list[Frame] = []
@@ -378,6 +390,15 @@ class Renderer:
 
     def _footage_cell(self, cell: list[Frame], start: int, first: int, last: int, reasons: list[str | None]) -> list[DubbedFrame]:
         started = time.perf_counter()
+        if not self.footage.has_sources(range(start, start + len(cell))):
+            # The source frames of the next SOURCE_WINDOW frames in one pass over the plate: memory follows
+            # the window, not the shot, and the plate is not reopened for every cell.
+            end = min(self.track.index(last) + 1, start + max(SOURCE_WINDOW, len(cell)))
+            self.footage.load_sources(range(start, end), self._cancelled)
+            if self._cancelled():
+                raise Cancelled("cancelled")
+            self.timings["decode"] += time.perf_counter() - started
+            started = time.perf_counter()
         results = []
         for i, frame in enumerate(cell):
             if not first <= frame.number <= last:
@@ -428,6 +449,7 @@ def dub(
     mouth: str | None = None,
     motion_model: str | Path | None = None,
     motion: dict[str, float | Keyframes] | None = None,
+    motion_curves: str | Path | None = None,
     progress: Progress | None = None,
     cancel: threading.Event | Callable[[], bool] | None = None,
 ) -> DubReport:
@@ -449,7 +471,8 @@ def dub(
         open_plate(plate, frames=frames).close()  # a range outside the plate fails before any analysis
     renderer = Renderer(
         plate, audio, shot=shot, face=face, audio_offset=audio_offset, model=model, device=device,
-        batch=batch, mask=mask, mouth=mouth, motion_model=motion_model, motion=motion, progress=progress, cancel=cancel,
+        batch=batch, mask=mask, mouth=mouth, motion_model=motion_model, motion=motion,
+        motion_curves=motion_curves, progress=progress, cancel=cancel,
     )
     first, last = renderer.check_range(*(frames or (None, None)))
     report = DubReport(renderer.plate_path, output, first, last, notes=list(renderer.notes))

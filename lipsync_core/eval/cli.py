@@ -80,6 +80,7 @@ def run(args) -> int:
     if not clips:
         raise LipSyncError("no clip could be prepared: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
     identity = load_identity_model()
+    motion_model = load_motion_model(args.motion_model)  # before the long part: a bad file fails at once
     other = speech_windows(args.cross_audio, model.config.mel_window) if args.cross_audio else None
 
     per_clip = {}
@@ -90,7 +91,7 @@ def run(args) -> int:
         contact_sheet(args.output / "mouths" / f"{clip.name}.png", rows.pop("_frames"))
         per_clip[clip.name] = rows
     mean = mean_rows(per_clip)
-    motion = measure_motion(load_motion_model(args.motion_model), clips) if len(clips) > 1 else None
+    motion = measure_motion(motion_model, clips) if len(clips) > 1 else None
     write_json(args.output / "report.json", {
         "model": str(model_path), "syncnet": str(args.syncnet or "in the model file"), "config": model.config.name,
         "crop_px": size, "model_facts": facts, "cross_audio": str(args.cross_audio) if args.cross_audio else None,

@@ -73,11 +73,14 @@ def read_curves(path: str | Path, model: MotionModel) -> MotionCurves:
         raise CurvesError(f"{path}: frames: holds no frame")
     if np.any(np.diff(frames) <= 0):
         raise CurvesError(f"{path}: frames: frame numbers must increase, one row per frame")
-    # The edited numbers win over the shape they came with.
+    # The edited numbers win over the shape they came with (a difference within the file's rounding is no edit).
     open_direction = model.basis.open_direction.reshape(-1, 2)
     wide_direction = model.basis.wide_direction.reshape(-1, 2)
-    shapes = shapes + (openings - (opening(shapes) - opening(rest)))[:, None, None] * open_direction
-    shapes = shapes + (widths - (width(shapes) - width(rest)))[:, None, None] * wide_direction
+    tolerance = 2 * 10.0**-DECIMALS
+    open_edit = openings - (opening(shapes) - opening(rest))
+    shapes = shapes + np.where(np.abs(open_edit) > tolerance, open_edit, 0.0)[:, None, None] * open_direction
+    wide_edit = widths - (width(shapes) - width(rest))
+    shapes = shapes + np.where(np.abs(wide_edit) > tolerance, wide_edit, 0.0)[:, None, None] * wide_direction
     return MotionCurves(frames, times, shapes.astype(np.float32), rest, silent, style, facts)
 
 

@@ -16,32 +16,34 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..face.landmarks import LIPS
 from ..metrics import pearson
 from ..models.motion import MEL_FPS, MotionModel, long_runs, silent_frames
 from ..train.data import CACHE_FPS, PreparedClip
-from .shape import SHAPE_POINTS, crop_points, opening
+from .shape import LIP_INDEX, crop_points, opening
 from .stage import predict
 from .style import actor_style
 
 MIN_PAUSE_S = 0.3
 REST_BAND = 0.15
-_LIP_INDEX = [SHAPE_POINTS.index(p) for p in LIPS]
+MIN_FOLD_FRAMES = 10  # face frames each half of a clip needs to be measured
 
 
 def lmd(points: np.ndarray, truth: np.ndarray, valid: np.ndarray) -> float:
     """Mean distance of the lip points to the true ones over `valid` frames, crop units."""
-    return float(np.linalg.norm(points[valid][:, _LIP_INDEX] - truth[valid][:, _LIP_INDEX], axis=-1).mean())
+    return float(np.linalg.norm(points[valid][:, LIP_INDEX] - truth[valid][:, LIP_INDEX], axis=-1).mean())
 
 
-def own_audio(model: MotionModel, clip: PreparedClip) -> dict:
-    """The own-audio measures of one clip (two folds: style from one half, measured on the other)."""
+def own_audio(model: MotionModel, clip: PreparedClip) -> dict | None:
+    """The own-audio measures of one clip (two folds: style from one half, measured on the other); None when a
+    half of the clip has too few face frames to calibrate on or to measure."""
     truth = crop_points(clip.landmarks, clip.meta["size"])
     valid, times = clip.valid, clip.times
     half = len(clip) // 2
     predicted = np.zeros_like(truth)
     rs, amplitudes = [], []
     for fold in (np.arange(len(clip)) < half, np.arange(len(clip)) >= half):
+        if min((valid & fold).sum(), (valid & ~fold).sum()) < MIN_FOLD_FRAMES:
+            return None
         style = actor_style(model, truth, valid & ~fold, clip.mel, times)
         predicted[fold] = predict(model, style, clip.mel, times)[0][fold]
         gap, true_gap = opening(predicted)[fold & valid], opening(truth)[fold & valid]
@@ -81,20 +83,25 @@ def silence(model: MotionModel, actor: PreparedClip, mel: np.ndarray) -> tuple[i
     return int(at_rest.sum()), int(in_pause.sum())
 
 
-def measure(model: MotionModel, clips: list[PreparedClip], generator_lmd: dict[str, float] | None = None) -> dict:
+def measure(model: MotionModel, clips: list[PreparedClip], generator_lmd: dict[str, float] | None = None) -> dict | None:
     """Every measure on every clip (other speech: each clip dubbed with the next clip's speech), and the
-    medians over the clips. `generator_lmd`: the LMD of the lips a generator draws per clip, to set beside."""
+    medians over the clips (None when no clip has enough face frames). `generator_lmd`: the LMD of the lips a generator draws per clip, to set beside."""
     per_clip = {}
     pauses = [0, 0]
     for i, clip in enumerate(clips):
         speaker = clips[(i + 1) % len(clips)]
-        rows = {**own_audio(model, clip), **{f"other_{k}": v for k, v in other_speech(model, clip, speaker).items()}}
+        own = own_audio(model, clip)
+        if own is None:
+            continue  # too few face frames in one half (the report lists the clips measured)
+        rows = {**own, **{f"other_{k}": v for k, v in other_speech(model, clip, speaker).items()}}
         if generator_lmd and clip.name in generator_lmd:
             rows["lmd_generator"] = generator_lmd[clip.name]
         at_rest, total = silence(model, clip, speaker.mel)
         pauses[0] += at_rest
         pauses[1] += total
         per_clip[clip.name] = rows
+    if not per_clip:
+        return None
     keys = sorted({k for rows in per_clip.values() for k in rows})
     median = {k: float(np.median([rows[k] for rows in per_clip.values() if k in rows])) for k in keys}
     median["silence_at_rest"] = pauses[0] / pauses[1] if pauses[1] else float("nan")

@@ -21,6 +21,7 @@ from ..face.landmarks import INNER_LIP_BOTTOM, INNER_LIP_TOP, JAW, LIPS, MOUTH_C
 SHAPE_POINTS = LIPS + JAW
 CROP_UNITS = 256
 # Where the named points sit in SHAPE_POINTS.
+LIP_INDEX = [SHAPE_POINTS.index(p) for p in LIPS]
 _TOP, _BOTTOM = SHAPE_POINTS.index(INNER_LIP_TOP), SHAPE_POINTS.index(INNER_LIP_BOTTOM)
 _LEFT, _RIGHT = SHAPE_POINTS.index(MOUTH_CORNERS[0]), SHAPE_POINTS.index(MOUTH_CORNERS[1])
 # The fraction of a shot's frames, least open first, whose median is the rest shape.

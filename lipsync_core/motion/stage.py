@@ -30,6 +30,8 @@ from ..shot import Shot
 from .shape import CROP_UNITS, SHAPE_POINTS, crop_points, opening, width
 from .style import ActorStyle, actor_style
 
+SHAPE_DECIMALS = 3
+
 @dataclass
 class MotionCurves:
     """The target mouth of every frame of a shot."""
@@ -58,7 +60,7 @@ class MotionCurves:
 
 def predict(model: MotionModel, style: ActorStyle, mel: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, P, 2) target shapes and (N,) silence flags at `times` (seconds on the audio of `mel`)."""
-    coefficients = model.predict(mel, times) * style.gain + style.mean
+    coefficients = model.predict(mel, times) * style.gain
     weight = gate(mel, times)
     return style.rest + model.basis.decode(coefficients * weight[:, None]), weight == 0
 
@@ -113,9 +115,13 @@ def shot_motion(plate: str | Path, audio: str | Path, *, shot: Shot | None = Non
     times = plate_times - audio_offset_s
     shapes, silent = predict(model, style, mel, times)
     shapes = apply_controls(shapes, track.frames, shot.motion_controls, model, style)
+    # Rounded to a thousandth of a pixel: machines with other thread counts differ in the last float bits, and
+    # the choice of source frames must not flip on them (farm chunks must equal a full render).
+    shapes = np.round(shapes, SHAPE_DECIMALS).astype(np.float32)
     facts = {"model": model.facts.get("name", "motion"), "audio": str(audio), "audio_offset_s": audio_offset_s,
              "style": style.facts(), "controls": shot.motion_json()}
-    return MotionCurves(track.frames.copy(), times, shapes, style.rest, silent, style.source, facts)
+    rest = np.round(style.rest, SHAPE_DECIMALS).astype(np.float32)
+    return MotionCurves(track.frames.copy(), times, shapes, rest, silent, style.source, facts)
 
 
 def footage_shapes(face: FaceTrack, track: Track, shot: Shot) -> tuple[np.ndarray, np.ndarray]:

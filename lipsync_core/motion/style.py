@@ -32,14 +32,13 @@ MIN_OPEN_RANGE, MIN_WIDE_RANGE = 8.0, 4.0
 class ActorStyle:
     rest: np.ndarray  # (P, 2) the actor's resting mouth, CROP_UNITS
     gain: np.ndarray  # (K,) applied to the model's coefficients
-    mean: np.ndarray  # (K,) added to them while speaking (zero while calibration is one amplitude, see actor_style)
     open_range: float  # crop units: the actor's wide opening over rest (the unit of the `open` control)
     wide_range: float  # crop units: the actor's widest over narrowest mouth (the unit of `wide`)
     source: str  # one line: what calibrated it
 
     def facts(self) -> dict:
         return {"source": self.source, "gain": [round(float(g), 4) for g in self.gain],
-                "mean": [round(float(m), 4) for m in self.mean], "open_range": round(self.open_range, 3),
+                "open_range": round(self.open_range, 3),
                 "wide_range": round(self.wide_range, 3)}
 
 
@@ -55,8 +54,9 @@ def actor_style(model: MotionModel, points: np.ndarray, valid: np.ndarray, own_m
     # Without usable speech the footage still shows how far this actor opens their mouth: the average speaker's
     # motion scaled to it (the model's facts hold the average speaker's opening spread).
     spread = float(np.std(gaps))
-    footage_ratio = float(np.clip(spread / model.facts.get("opening_spread", spread), *GAIN_LIMITS))
-    average = ActorStyle(rest, model.gain * footage_ratio, np.zeros_like(model.gain), open_range, wide_range, "")
+    typical = model.facts.get("opening_spread") or spread or 1.0
+    footage_ratio = float(np.clip(spread / typical, *GAIN_LIMITS))
+    average = ActorStyle(rest, model.gain * footage_ratio, open_range, wide_range, "")
     fallback = f"the average speaker's motion scaled to the footage's own opening (x{footage_ratio:.2f})"
     if own_mel is None:
         average.source = f"{fallback}: the plate has no audio of its own to calibrate on"
@@ -69,7 +69,8 @@ def actor_style(model: MotionModel, points: np.ndarray, valid: np.ndarray, own_m
     predicted = model.predict(own_mel, times)
     # Does the mouth follow this audio at all? Measured as a dub would move it (pauses at rest), over every frame.
     gated = predicted * model.gain * gate(own_mel, times)[:, None]
-    r = pearson(opening(rest + model.basis.decode(gated))[valid], opening(points)[valid])
+    predicted_gap = opening(rest + model.basis.decode(gated))[valid]
+    r = pearson(predicted_gap, opening(points)[valid])
     if r < MIN_SYNC_R:
         average.source = (f"{fallback}: the mouth does not follow {own_name} (opening r {r:.2f} over "
                           f"{int(valid.sum())} frames; speech off screen, music, or out of sync)")
@@ -77,12 +78,10 @@ def actor_style(model: MotionModel, points: np.ndarray, valid: np.ndarray, own_m
     # One amplitude for the whole shape, from the spread of the opening a dub of this speech would have against
     # the real one. Per-component spreads and means, fitted on a shot's few seconds, were measured worse on the
     # dev split (opening r 0.37 vs 0.41, amplitude 1.43 vs 1.34): each component's estimate is noisy on its own.
-    predicted_gap = opening(rest + model.basis.decode(gated))[valid]
     ratio = float(np.std(opening(points)[valid]) / max(float(np.std(predicted_gap)), 1e-6))
     gain = model.gain * np.clip(ratio, *GAIN_LIMITS)
-    mean = np.zeros_like(model.gain)
     source = f"calibrated on {own_name} (opening r {r:.2f}, amplitude x{ratio:.2f} of the average speaker's)"
-    return ActorStyle(rest, gain.astype(np.float32), mean.astype(np.float32), open_range, wide_range, source)
+    return ActorStyle(rest, gain.astype(np.float32), open_range, wide_range, source)
 
 
 def _silent_at(mel: np.ndarray, times: np.ndarray) -> np.ndarray:

@@ -41,6 +41,8 @@ GENERATE = Operation(
         Param("model", "model", "StyleLipSync model or actor file for --mouth generator (.safetensors; not set: the "
               "bundled model)"),
         MOTION_MODEL,
+        Param("motion_curves", "path", "the mouth motion to use instead of predicting it: a curves file from "
+              "`lipsync motion` (.json or .csv), perhaps edited, for the same shot and dub (--mouth footage)"),
     ),
     outputs=(
         Param("output", "clip", "out.mp4, out.mov, out.####.exr or out.####.png", required=True, flags=("-o", "--output")),

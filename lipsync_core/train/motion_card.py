@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import LipSyncError
 from ..eval.report import write_json
 from ..evaluate import lip_landmarks, lmd, reconstruct
 from ..models.motion import load_motion_model
@@ -34,6 +35,8 @@ def write_motion_card(model_path: Path, dev: list[PreparedClip], out_dir: Path, 
     out_dir.mkdir(parents=True, exist_ok=True)
     model = load_motion_model(model_path)
     result = measure(model, dev, generator_lmd(generator, dev) if generator is not None else None)
+    if result is None:
+        raise LipSyncError("no dev clip has enough face frames in both halves to measure the motion model on")
     write_json(out_dir / f"{model_path.stem}_metrics.json", result)
     plot = out_dir / f"{model_path.stem}_opening.png"
     opening_plot(model, dev, plot)
