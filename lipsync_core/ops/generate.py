@@ -42,7 +42,7 @@ GENERATE = Operation(
               "bundled model)"),
         MOTION_MODEL,
         Param("motion_curves", "path", "the mouth motion to use instead of predicting it: a curves file from "
-              "`lipsync motion` (.json or .csv), perhaps edited, for the same shot and dub (--mouth footage)"),
+              "`lipsync motion` (.json or .csv), perhaps edited, for the same shot and dub (--mouth footage)", node=False),
     ),
     outputs=(
         Param("output", "clip", "out.mp4, out.mov, out.####.exr or out.####.png", required=True, flags=("-o", "--output")),

@@ -183,7 +183,7 @@ class Instance:
                 plate, values["audio"], shot=self._shot(plate, values["shot"], first, last, scale),
                 face=values["face"], audio_offset=values["audio_offset"], model=values["model"],
                 device=values["device"], batch=values["batch"], mask=mask, mouth=values["mouth"],
-                motion_model=values["motion_model"], motion_curves=values["motion_curves"],
+                motion_model=values["motion_model"],
                 motion={"gain": values["articulation"]} if values["articulation"] is not None else None,
             )
         return self._renderers[key]
