@@ -269,7 +269,8 @@ class Renderer:
                                    f"{self.first}-{self.last}: write it again with `lipsync motion`")
         else:
             curves = shot_motion(self.plate_path, self.audio_path, shot=self.shot, face=self.face_id,
-                                 audio_offset_s=self.offset_s, model=motion_model, track=self.track, dub_audio=self.audio)
+                                 audio_offset_s=self.offset_s, model=motion_model, track=self.track, dub_audio=self.audio,
+                                 footage=(shapes, usable))
         footage = FootageMouth(self.plate_path, self.track, self.face, usable, shapes, curves)
         self.timings["features"] += time.perf_counter() - started
         self.notes.append(f"mouth motion: actor style {curves.style}")

@@ -88,10 +88,12 @@ def apply_controls(shapes: np.ndarray, frames: np.ndarray, controls: Callable[[i
 
 def shot_motion(plate: str | Path, audio: str | Path, *, shot: Shot | None = None, face: int | None = None,
                 audio_offset_s: float = 0.0, model: MotionModel | str | Path | None = None, track: Track | None = None,
-                dub_audio: np.ndarray | None = None, progress: Callable[[int, int], None] | None = None) -> MotionCurves:
+                dub_audio: np.ndarray | None = None, footage: tuple[np.ndarray, np.ndarray] | None = None,
+                progress: Callable[[int, int], None] | None = None) -> MotionCurves:
     """The target mouth of every frame of a shot dubbed with `audio` (anchored at the shot's first frame,
     `audio_offset_s` later), calibrated to the actor on the plate's own footage and audio, with the sidecar's
-    motion controls applied. `track` and `dub_audio` (16 kHz samples) are used when the caller has them."""
+    motion controls applied. `track`, `dub_audio` (16 kHz samples) and `footage` (`footage_shapes` of this face)
+    are used when the caller has them."""
     plate = Path(plate)
     shot = shot or Shot.for_plate(plate)
     model = model if isinstance(model, MotionModel) else load_motion_model(model)
@@ -102,7 +104,7 @@ def shot_motion(plate: str | Path, audio: str | Path, *, shot: Shot | None = Non
     face_id = shot.face if face is None else face
     if not track.faces:
         raise FaceError(f"{plate}: no face was found in the shot: there is no mouth to move")
-    points, valid = footage_shapes(track.face(face_id), track, shot)
+    points, valid = footage or footage_shapes(track.face(face_id), track, shot)
     if not valid.any():
         raise FaceError(f"{plate}: face {face_id} is never wholly in view on a frame that is not bypassed")
 
