@@ -3,8 +3,8 @@ target shape (select.py), its lower face warped onto the target frame's geometry
 (warp.py) at the plate's resolution, colour-matched at the mask's edge and blended inside the shot's mask.
 
 Real texture at full resolution (lip edges, teeth, stubble) instead of a generated 128-px crop scaled up. What it
-cannot do yet: a mouth opening wider than any frame of the footage is stretched from the widest one (the report
-says how far), and teeth are warped with the lips rather than with the skull and jaw.
+cannot do yet: a mouth opening wider than any frame of the footage draws out the middle of the widest one (the
+report says how far).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ..media.frames import open_plate
 from ..motion.shape import CROP_UNITS, SHAPE_POINTS, opening, width
 from ..motion.stage import MotionCurves
 from .select import select_sources
-from .warp import lower_face_points, warp_triangles, with_centre
+from .warp import follow, lower_face_points, mouth_points, warp_triangles
 
 REGION_MARGIN = 0.15  # of the face's height, kept around a source frame's lower face
 EDGE_BAND = (0.02, 0.6)  # mask values whose pixels (the feathered edge: skin) set the colour match
@@ -93,12 +93,11 @@ class FootageMouth:
         return Region(int(x0), int(y0), image[y0:y1, x0:x1, :3].copy())
 
     def target_points(self, index: int, source: int) -> np.ndarray:
-        """(479, 2) where the source frame's lower-face points land on target frame `index`, in its plate: the
+        """(478, 2) where the source frame's lower-face points land on target frame `index`, in its plate: the
         source's face moved with the skull onto the target's, its lips and jaw on the target shape."""
         to_crop = self.face.alignment(index, CROP_UNITS)
         to_plate = geometry.invert(to_crop)
         source_crop = geometry.transform_points(self.face.landmarks[source], self.face.alignment(source, CROP_UNITS))
-        points = geometry.transform_points(source_crop, to_plate)
         # The source's lips moved to the target shape, but no point further than MAX_STRETCH of the mouth's
         # width: a closed mouth stretched wide open is a dark hole, worse than a mouth opening a little less.
         shape = source_crop[list(SHAPE_POINTS)]
@@ -107,8 +106,7 @@ class FootageMouth:
         longest = float(np.linalg.norm(move, axis=1).max())
         if longest > limit:
             move *= limit / longest
-        points[list(SHAPE_POINTS)] = geometry.transform_points(shape + move, to_plate)
-        return with_centre(points)
+        return geometry.transform_points(follow(source_crop, list(SHAPE_POINTS), move), to_plate)
 
     def render(self, image: np.ndarray, index: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Frame `index` (track position) of the plate with the selected source mouth blended in through `mask`
@@ -123,9 +121,10 @@ class FootageMouth:
         used = np.zeros_like(mask)
         if x1 <= x0 or y1 <= y0:
             return image, used
-        source_points = with_centre(self.face.landmarks[source][:, :2] - [region.x0, region.y0])
+        source_points, target_points = mouth_points(self.face.landmarks[source][:, :2] - [region.x0, region.y0],
+                                                    target - [x0, y0])
         feather = COVERAGE_FEATHER * float(face_size(self.face.landmarks[index]))
-        warped, covered = warp_triangles(region.pixels, source_points, target - [x0, y0], (y1 - y0, x1 - x0), feather)
+        warped, covered = warp_triangles(region.pixels, source_points, target_points, (y1 - y0, x1 - x0), feather)
         box_mask = mask[y0:y1, x0:x1] * covered
         original = image[y0:y1, x0:x1, :3].astype(np.float32)
         edge = (box_mask > EDGE_BAND[0]) & (box_mask < EDGE_BAND[1])
