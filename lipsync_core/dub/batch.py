@@ -47,6 +47,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..crash_log import unexpected
 from ..errors import LipSyncError
 from ..ops.cli import frame_range
 from .cli import ProgressBars, add_render_options
@@ -110,7 +111,7 @@ def run_shot(row: dict, folder: Path, defaults: argparse.Namespace, force: bool,
         if not sequence and path["output"].exists() and not force:
             return Outcome(label, frames_text, "skipped", f"{path['output']} exists (--force renders it again)")
         report = dub(
-            path["plate"], path.get("audio"), path["output"], frames=frames, resume=sequence and not force,
+            path["plate"], path.get("audio"), path["output"], frames=frames, resume=sequence and not force, overwrite=force,
             shot=path.get("shot"), face=int(row["face"]) if "face" in row else defaults.face,
             audio_offset=row.get("audio_offset", defaults.audio_offset), model=path.get("model", defaults.model),
             mouth=defaults.mouth, motion_model=defaults.motion_model, device=defaults.device, batch=defaults.batch,
@@ -118,8 +119,8 @@ def run_shot(row: dict, folder: Path, defaults: argparse.Namespace, force: bool,
         )
     except LipSyncError as error:
         return Outcome(label, frames_text, "failed", str(error))
-    except Exception as error:  # a bug in one shot must not stop the batch; the reason still shows
-        return Outcome(label, frames_text, "failed", f"{type(error).__name__}: {error}")
+    except Exception as error:  # a bug in one shot must not stop the batch; the reason still shows, the traceback is logged
+        return Outcome(label, frames_text, "failed", unexpected(error, "batch"))
     rendered = len(report.dubbed) + sum(len(f) for f in report.passed.values())
     if report.resumed_from is not None and rendered == 0:
         return Outcome(label, frames_text, "skipped", f"{path['output']}: every frame already rendered")
