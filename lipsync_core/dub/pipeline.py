@@ -41,6 +41,7 @@ from ..media.colour import composite
 from ..media.destination import check_writable, make_folder, remove_folders
 from ..media.frames import Frame, PlateInfo, _ranges_text, open_plate, sequence_files
 from ..media.locks import output_lock
+from ..media.writers import refuse_inputs
 from ..models.actor import DEFAULT_MODEL, load_generator
 from ..models.mals import MaLS
 from ..models.stylelipsync import StyleLipSync, masked_input
@@ -479,6 +480,7 @@ def dub(
         raise LipSyncError(f"{output}: --resume continues image sequences; a video output is always rendered whole")
     if resume and overwrite:
         raise LipSyncError(f"{output}: --resume keeps the frames already written and --overwrite renders them again: choose one")
+    refuse_inputs(output, [p for p in (plate, audio) if p is not None])
     span, info = _planned_range(plate, shot, frames)
     created = make_folder(output)
     try:

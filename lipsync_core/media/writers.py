@@ -59,7 +59,7 @@ def open_writer(
         for EXR).
     """
     path = Path(path)
-    _refuse_inputs(path, inputs)
+    refuse_inputs(path, inputs)
     suffix = path.suffix.lower()
     if suffix in VIDEO_FORMATS or suffix in (".exr", ".png"):
         make_folder(path)
@@ -81,7 +81,8 @@ def _media_key(path: Path) -> tuple:
     return (path,)
 
 
-def _refuse_inputs(path: Path, inputs) -> None:
+def refuse_inputs(path: Path, inputs) -> None:
+    """A MediaError when `path` names one of `inputs` (the same file, or any name of the same sequence)."""
     for source in inputs:
         if _media_key(path) == _media_key(Path(source)):
             raise MediaError(f"{path}: refusing to write over the input {source}; choose another output name")
