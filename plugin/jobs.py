@@ -2,6 +2,7 @@
 stops it cleanly. Progress comes as JSON lines on its stdout (`--progress-json`):
 
     {"stage": "render", "done": 12, "total": 75}          (more keys, e.g. "loss", are passed on)
+    {"line": "wrote out.mp4"}                              (a line of the report, as if printed)
 
 Cancel asks the process to stop (QProcess.terminate: SIGTERM, on which `lipsync dub` stops between
 frames and removes its partial output), then kills it if it has not stopped within `grace` seconds.
@@ -93,10 +94,14 @@ class CliJob(QObject):
             line = raw.decode("utf-8", "replace").rstrip()
             if line.startswith("{"):
                 try:
-                    self.progress.emit(json.loads(line))
-                    continue
+                    message = json.loads(line)
                 except json.JSONDecodeError:
-                    pass
+                    message = None
+                if isinstance(message, dict) and "line" in message:
+                    line = str(message["line"])  # a line of the report, sent as JSON
+                elif message is not None:
+                    self.progress.emit(message)
+                    continue
             if line:
                 self.lines.append(line)
                 self.output.emit(line)

@@ -8,11 +8,12 @@ from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
+    QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPlainTextEdit,
     QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
-from lipsync_core.errors import LipSyncError
+from lipsync_core.errors import LipSyncError, MediaError
+from lipsync_core.media.frames import sequence_files
 
 from .document import ShotDocument
 from .jobs import JobPanel, command_available, format_seconds
@@ -136,6 +137,10 @@ class RenderPanel(JobPanel):
         except (LipSyncError, OSError) as error:
             self._fail(str(error))
             return False
+        # `lipsync dub` keeps an existing result unless told to replace it: the artist says so here.
+        replace = _rendered_before(output)
+        if replace and QMessageBox.question(self, "LipSync", f"{output} exists. Render over it?") != QMessageBox.StandardButton.Yes:
+            return False
         first, last = document.range if self.whole.isChecked() else (self.first.value(), self.last.value())
         arguments = ["dub", str(document.shot.plate), str(document.shot.audio_path), "-o", str(output),
                      "--shot", str(sidecar), "--device", self.device.currentText(), "--progress-json"]
@@ -143,6 +148,8 @@ class RenderPanel(JobPanel):
             arguments += ["--model", self.model.text().strip()]
         if not self.whole.isChecked():
             arguments += ["--frames", f"{first}-{last}"]
+        if replace:
+            arguments.append("--overwrite")
         self._range = (first, last)
         self._output = output
         self.log.clear()
@@ -172,3 +179,13 @@ class RenderPanel(JobPanel):
         self.status.setText(f"Render failed: {message}")
         self.log.appendPlainText(f"error: {message}")
         self.error.emit(message)
+
+
+def _rendered_before(output: Path) -> bool:
+    """Whether `output` (a video, or any frame of a sequence) is there already."""
+    if output.exists():
+        return True
+    try:
+        return bool(sequence_files(output))
+    except MediaError:
+        return False  # no frame of it, or no such file

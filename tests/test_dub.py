@@ -236,7 +236,8 @@ def test_chunks_and_a_resumed_render_equal_a_full_render(plate, dub_audio, tiny_
 
     with pytest.raises(Cancelled):
         dub(plate, dub_audio, resumed / "o.####.png", frames=(10, 21), progress=progress, cancel=stop, **common)
-    assert sorted(p.name for p in resumed.iterdir()) == [f"o.{n:04d}.png" for n in range(10, 15)]
+    # Beside them, hidden: the record of the settings they were rendered with.
+    assert sorted(p.name for p in resumed.iterdir()) == [".o.####.png.render.json"] + [f"o.{n:04d}.png" for n in range(10, 15)]
     report = dub(plate, dub_audio, resumed / "o.####.png", frames=(10, 21), resume=True, **common)
     assert report.resumed_from == 15 and report.dubbed == list(range(15, 22))
     assert _files(resumed) == _files(full)
@@ -317,7 +318,7 @@ def test_batch_renders_in_order_reports_each_shot_and_fails_without_stopping(pla
     assert "no_such_dub.wav: file not found" in summary[2]
     assert "old.mp4 exists" in summary[3]
     assert summary[-1] == "2 done, 1 skipped, 1 failed"
-    assert sorted(p.name for p in (tmp_path / "renders").iterdir()) == [
+    assert sorted(p.name for p in (tmp_path / "renders").iterdir() if not p.name.startswith(".")) == [
         "a.0030.png", "a.0031.png", "a.0032.png", "a.0033.png", "c.0034.png", "c.0035.png", "old.mp4",
     ]
 

@@ -14,6 +14,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QPoint, QPointF, Qt, QTimer  # noqa: E402
+from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
 from lipsync_core.face.track import Track  # noqa: E402
 from lipsync_core.shot import Shot  # noqa: E402
@@ -427,7 +428,7 @@ def test_render_a_few_frames_then_compare(qtbot, shot, tiny_model):
         assert panel.running and not panel.start.isEnabled() and panel.cancel.isEnabled()
     assert finished.args[0], finished.args[1]
     assert ticks.count > 20, "the UI stopped processing events during the render"
-    assert output.is_file() and not (shot / "renders" / ".plate_dub.mp4.partial").exists()
+    assert output.is_file() and not list((shot / "renders").glob(".plate_dub.mp4*"))
     assert reports and reports[-1] == {"stage": "render", "done": 8, "total": 8}
     assert any("Rendering: 8 of 8 frames" in text and "fps" in text and "ETA 0:00" in text for text in shown), shown
     assert "Done" in panel.status.text()
@@ -440,6 +441,21 @@ def test_render_a_few_frames_then_compare(qtbot, shot, tiny_model):
     window.compare_mode.setCurrentText("wipe")
     qtbot.mouseClick(window.compare, Qt.MouseButton.LeftButton, pos=QPoint(window.compare.width() // 4, 100))
     assert window.compare.wipe < 0.5
+
+
+def test_a_render_over_an_existing_result_asks_first(qtbot, shot, monkeypatch):
+    window = open_window(qtbot, shot)
+    panel = window.render_panel
+    output = shot / "renders" / "kept.mp4"
+    output.parent.mkdir(exist_ok=True)
+    output.write_bytes(b"an earlier render")
+    panel.output.setText(str(output))
+    asked = []
+    monkeypatch.setattr("plugin.render.QMessageBox.question",
+                        lambda *args: asked.append(args[2]) or QMessageBox.StandardButton.No)
+    assert not panel.render() and not panel.running
+    assert asked == [f"{output} exists. Render over it?"] and output.read_bytes() == b"an earlier render"
+    output.unlink()
 
 
 @needs_dub

@@ -16,7 +16,7 @@ from safetensors import safe_open
 
 from lipsync_core.cli import main
 from lipsync_core.dub.pipeline import load_model
-from lipsync_core.errors import ModelError
+from lipsync_core.errors import LipSyncError, ModelError
 from lipsync_core.evaluate import loudness, reconstruct
 from lipsync_core.models.actor import load_generator
 from lipsync_core.models.checkpoint import file_metadata, save_checkpoint
@@ -24,7 +24,7 @@ from lipsync_core.models.config import ModelConfig
 from lipsync_core.models.stylelipsync import StyleLipSync
 from lipsync_core.models.syncnet import SyncNet
 from lipsync_core.train.data import PreparedClip
-from lipsync_core.train.personalize import personalize, split_footage
+from lipsync_core.train.personalize import clip_part, personalize, split_footage
 from lipsync_core.train.prepare import ClipSource, prepare_clip
 from lipsync_core.train.speech_pool import SPEECH_DIR, load_speech_pool
 
@@ -147,6 +147,13 @@ def test_cancelled_run_leaves_no_actor_file_and_resumes_where_it_stopped(tmp_pat
     assert resumed["best_step"] == straight["best_step"]
     with safe_open(str(actor), framework="pt") as a, safe_open(str(tmp_path / "straight.safetensors"), framework="pt") as b:
         assert all(torch.equal(a.get_tensor(k), b.get_tensor(k)) for k in b.keys())
+
+
+def test_footage_too_short_is_refused_and_leaves_no_run_folder(tmp_path, clip):
+    base = make_base(tmp_path / "base.safetensors", seed=0)
+    with pytest.raises(LipSyncError, match="personalization needs at least"):
+        personalize([clip_part(clip, 0, 10)], base, tmp_path / "actor.safetensors", steps=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["base.safetensors"]
 
 
 def test_held_out_part_is_the_end_of_each_clip(clip):

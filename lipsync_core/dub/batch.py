@@ -14,8 +14,9 @@ row, empty cells meaning "not given"). Fields, paths relative to the shot list's
     shots/010/plate.####.exr,dub/010_de.wav,1001-1100,renders/010_de.####.exr,
     shots/020/plate.mov,dub/020_de.wav,,renders/020_de.mov,models/actor_a.safetensors
 
-A shot whose video output already exists is skipped (`--force` renders it again); an image-sequence
-output is continued from its first missing frame, so running an interrupted batch again finishes it.
+A shot whose video output already exists is skipped (`--force` renders it again, over it); an image-sequence
+output is continued from its first missing frame (`--force`: rendered again whole), so running an interrupted
+batch again finishes it.
 The summary table at the end lists every shot as done, skipped or failed (with the reason); the
 exit status is 1 when any shot failed.
 
@@ -35,7 +36,8 @@ same files. Write image sequences (a video cannot be assembled from separately w
 Every chunk of a shot must use the same model, sidecar, --audio-offset and --batch (--batch sets how
 frames are grouped: a different value moves results by rounding). `--resume` makes a re-queued
 (pre-empted, failed) chunk continue from its first missing frame instead of starting over; each
-frame file is written whole or not at all. Skipping step 1 still gives the same frames, but every
+frame file is written whole or not at all, and a chunk rendered with other settings than the frames already
+there is refused. Chunks of one sequence may run at once; two renders of the same frames may not. Skipping step 1 still gives the same frames, but every
 chunk then tracks the whole shot itself.
 """
 
@@ -47,6 +49,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..crash_log import unexpected
 from ..errors import LipSyncError
 from ..ops.cli import frame_range
 from .cli import ProgressBars, add_render_options
@@ -110,7 +113,7 @@ def run_shot(row: dict, folder: Path, defaults: argparse.Namespace, force: bool,
         if not sequence and path["output"].exists() and not force:
             return Outcome(label, frames_text, "skipped", f"{path['output']} exists (--force renders it again)")
         report = dub(
-            path["plate"], path.get("audio"), path["output"], frames=frames, resume=sequence and not force,
+            path["plate"], path.get("audio"), path["output"], frames=frames, resume=sequence and not force, overwrite=force,
             shot=path.get("shot"), face=int(row["face"]) if "face" in row else defaults.face,
             audio_offset=row.get("audio_offset", defaults.audio_offset), model=path.get("model", defaults.model),
             mouth=defaults.mouth, motion_model=defaults.motion_model, device=defaults.device, batch=defaults.batch,
@@ -118,8 +121,8 @@ def run_shot(row: dict, folder: Path, defaults: argparse.Namespace, force: bool,
         )
     except LipSyncError as error:
         return Outcome(label, frames_text, "failed", str(error))
-    except Exception as error:  # a bug in one shot must not stop the batch; the reason still shows
-        return Outcome(label, frames_text, "failed", f"{type(error).__name__}: {error}")
+    except Exception as error:  # a bug in one shot must not stop the batch; the reason still shows, the traceback is logged
+        return Outcome(label, frames_text, "failed", unexpected(error, "batch"))
     rendered = len(report.dubbed) + sum(len(f) for f in report.passed.values())
     if report.resumed_from is not None and rendered == 0:
         return Outcome(label, frames_text, "skipped", f"{path['output']}: every frame already rendered")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -58,31 +59,46 @@ class ProgressBars:
             bar.close()
 
 
+    def report(self, lines: list[str]) -> None:
+        for line in lines:
+            print(line)
+
+
 class JsonProgress:
-    """Progress for programs (the panel): one JSON object per line on stdout, flushed at once."""
+    """Progress for programs (the panel, host workers): stdout holds JSON objects only, one per line, flushed
+    at once: {"stage": "render", "done": 3, "total": 75} while rendering, then {"line": "..."} for each line
+    of the report."""
+
+    def __init__(self):
+        self._out = sys.stdout  # kept: during the render anything else printed goes to stderr
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        print(json.dumps({"stage": stage, "done": done, "total": total}), flush=True)
+        print(json.dumps({"stage": stage, "done": done, "total": total}), file=self._out, flush=True)
+
+    def report(self, lines: list[str]) -> None:
+        for line in lines:
+            print(json.dumps({"line": line}), file=self._out, flush=True)
 
     def close(self) -> None:
         pass
 
 
 def run(args: argparse.Namespace) -> int:
-    bars = JsonProgress() if getattr(args, "progress_json", False) else ProgressBars()
+    json_lines = getattr(args, "progress_json", False)
+    bars = JsonProgress() if json_lines else ProgressBars()
     # SIGTERM (how the panel cancels) stops the render between frames, leaving nothing half-written.
     cancel = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: cancel.set())
     try:
-        report = dub(
-            args.plate, args.audio, args.output, frames=args.frames, resume=args.resume, shot=args.shot,
-            face=args.face, audio_offset=args.audio_offset, model=args.model, device=args.device,
-            batch=args.batch, mask=given_mask_controls(args), mouth=args.mouth, motion_model=args.motion_model,
-            motion=given_motion_controls(args), motion_curves=args.motion_curves, progress=bars, cancel=cancel,
-        )
+        with contextlib.redirect_stdout(sys.stderr) if json_lines else contextlib.nullcontext():
+            report = dub(
+                args.plate, args.audio, args.output, frames=args.frames, resume=args.resume, overwrite=args.overwrite,
+                shot=args.shot, face=args.face, audio_offset=args.audio_offset, model=args.model, device=args.device,
+                batch=args.batch, mask=given_mask_controls(args), mouth=args.mouth, motion_model=args.motion_model,
+                motion=given_motion_controls(args), motion_curves=args.motion_curves, progress=bars, cancel=cancel,
+            )
     finally:
         bars.close()
-    for line in report.lines():
-        print(line)
+    bars.report(report.lines())
     return 0
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..errors import MediaError
 from ..media.frames import open_plate
 from ..media.writers import open_writer
 from .cli import ProgressBars
@@ -33,6 +34,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--model", type=Path, help="draw the mouth with this StyleLipSync model instead of moving the "
                         "actor's own (default: the actor's own frames, moved by the bundled motion model)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where the model runs (default: auto)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the videos of an earlier demo")
     parser.set_defaults(run=run)
 
 
@@ -41,9 +43,11 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     bars = ProgressBars()
     try:
-        dubbed = out / "demo_dubbed.mp4"
-        report = dub(SAMPLE_SHOT, SAMPLE_DUB, dubbed, model=args.model, device=args.device, progress=bars)
-        side_by_side = out / "demo_side_by_side.mp4"
+        dubbed, side_by_side = out / "demo_dubbed.mp4", out / "demo_side_by_side.mp4"
+        if side_by_side.exists() and not args.overwrite:
+            raise MediaError(f"{side_by_side} exists: give --overwrite to replace the earlier demo, or choose another -o")
+        report = dub(SAMPLE_SHOT, SAMPLE_DUB, dubbed, model=args.model, device=args.device, progress=bars,
+                     overwrite=args.overwrite)
         write_side_by_side(SAMPLE_SHOT, dubbed, SAMPLE_DUB, side_by_side)
     finally:
         bars.close()

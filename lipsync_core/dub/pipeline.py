@@ -38,7 +38,10 @@ from ..face.analyze import shot_track
 from ..face.tracker import to_uint8_rgb
 from ..media.audio import audio_for_range, load_audio, log_mel, mel_windows
 from ..media.colour import composite
-from ..media.frames import Frame, _ranges_text, open_plate
+from ..media.destination import check_writable, make_folder, remove_folders
+from ..media.frames import Frame, PlateInfo, _ranges_text, open_plate, sequence_files
+from ..media.locks import output_lock
+from ..media.writers import refuse_inputs
 from ..models.actor import DEFAULT_MODEL, load_generator
 from ..models.mals import MaLS
 from ..models.stylelipsync import StyleLipSync, masked_input
@@ -48,6 +51,7 @@ from ..motion.stage import footage_shapes, shot_motion
 from ..ops.generate import DEFAULT_BATCH, MOUTHS
 from ..shot import Keyframes, Shot, validate
 from ..train.data import to_tensor_images
+from . import render_record
 from .outputs import DubOutput, output_kind
 from .timing import offset_seconds
 
@@ -440,6 +444,7 @@ def dub(
     *,
     frames: tuple[int, int] | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     shot: str | Path | None = None,
     face: int | None = None,
     audio_offset: str | float = 0.0,
@@ -458,35 +463,91 @@ def dub(
 
     frames: the inclusive range to render (default: the shot's); the audio stays anchored at the
     shot's first frame, so a chunk equals the same frames of a full render.
-    resume: for an image sequence, keep the frames already written and render from the first missing one.
+    resume: for an image sequence, keep the whole frames already written (rendered with the same settings)
+    and render the others. overwrite: replace an existing output (or the range's existing frames); without
+    it, and without resume, an existing output is an error.
     mask: mask controls (name -> value or Keyframes, see shot.MaskOverrides) replacing the shot's for this render.
     progress(stage, done, total) is called per frame ('analyze', then 'render'); `cancel` (an Event or
     a callable) stops the render between frames with `Cancelled`. Nothing half-written is ever left
     under the output's name; a cancelled sequence keeps its finished frames (resume continues it).
+
+    Where the output goes is checked before any analysis: a folder that cannot be written, a name that is
+    a folder, an existing output, a disk without room for a frame, another render writing the same output.
     """
     output = Path(output)
-    kind = output_kind(output)
-    if resume and kind not in ("exr", "png"):
+    sequence = output_kind(output) in ("exr", "png")
+    if resume and not sequence:
         raise LipSyncError(f"{output}: --resume continues image sequences; a video output is always rendered whole")
-    if frames is not None:
-        open_plate(plate, frames=frames).close()  # a range outside the plate fails before any analysis
-    renderer = Renderer(
-        plate, audio, shot=shot, face=face, audio_offset=audio_offset, model=model, device=device,
-        batch=batch, mask=mask, mouth=mouth, motion_model=motion_model, motion=motion,
-        motion_curves=motion_curves, progress=progress, cancel=cancel,
-    )
-    first, last = renderer.check_range(*(frames or (None, None)))
+    if resume and overwrite:
+        raise LipSyncError(f"{output}: --resume keeps the frames already written and --overwrite renders them again: choose one")
+    refuse_inputs(output, [p for p in (plate, audio) if p is not None])
+    span, info = _planned_range(plate, shot, frames)
+    created = make_folder(output)
+    try:
+        with output_lock(output, span if sequence else None):
+            existing = _check_output(output, sequence, span, info, resume, overwrite)
+            renderer = Renderer(
+                plate, audio, shot=shot, face=face, audio_offset=audio_offset, model=model, device=device,
+                batch=batch, mask=mask, mouth=mouth, motion_model=motion_model, motion=motion,
+                motion_curves=motion_curves, progress=progress, cancel=cancel,
+            )
+            return _render(renderer, output, span, existing if sequence else None, resume, overwrite, (model, motion_model, motion_curves),
+                           progress, _as_check(cancel))
+    except BaseException:
+        remove_folders(created)
+        raise
+
+
+def _planned_range(plate, shot, frames) -> tuple[tuple[int, int], PlateInfo]:
+    """The frames a render will write (the range given, else the shot's, else the plate's) and the plate's
+    facts, known before any analysis; a range outside the plate is an error here."""
+    with open_plate(plate, frames=frames or Shot.for_plate(plate, shot).frames) as opened:
+        info = opened.info
+    return (info.first, info.last), info
+
+
+def _check_output(output: Path, sequence: bool, span: tuple[int, int], info: PlateInfo, resume: bool,
+                  overwrite: bool) -> dict[int, Path]:
+    """Refuse an output that cannot or must not be written; return a sequence's existing frames."""
+    # Room for one uncompressed float RGBA frame: more than any format's first frame takes.
+    check_writable(output, info.width * info.height * 4 * 4)
+    if not sequence:
+        if output.exists() and not overwrite:
+            raise MediaError(f"{output} exists: give --overwrite to replace it, or choose another -o")
+        return {}
+    try:
+        existing = sequence_files(output)
+    except MediaError:
+        existing = {}  # no frame of it yet (its folder is there: it was made above)
+    in_range = sorted(n for n in existing if span[0] <= n <= span[1])
+    folders = [n for n in in_range if existing[n].is_dir()]
+    if folders:
+        raise MediaError(f"{existing[folders[0]]} is a folder: the sequence's frame {folders[0]} cannot be written")
+    if in_range and not (resume or overwrite):
+        raise MediaError(f"{output}: frames {_ranges_text(in_range)} exist: give --resume to keep them and render the "
+                         "rest, or --overwrite to render them again")
+    return existing
+
+
+def _render(renderer: Renderer, output: Path, span: tuple[int, int], existing: dict[int, Path] | None, resume: bool,
+            overwrite: bool, files: tuple, progress: Progress | None, cancelled: Callable[[], bool]) -> DubReport:
+    first, last = renderer.check_range(*span)
     report = DubReport(renderer.plate_path, output, first, last, notes=list(renderer.notes))
     start_time = float(renderer.audio_times[renderer.track.index(first)])
     _, report.audio = audio_for_range(renderer.audio, start_time, (last - first + 1) / renderer.info.fps)
 
-    cancelled = _as_check(cancel)
-    with DubOutput(output, renderer.info, renderer.audio_path, start_time, [renderer.plate_path, renderer.audio_path]) as out:
-        start = first
-        if resume:
-            while start <= last and out.frame_path(start).exists():
+    start = first
+    if existing is not None:
+        info = renderer.info
+        if resume:  # whole frames only: a frame left empty or cut short by a crash is rendered again
+            while start <= last and start in existing and render_record.whole_frame(existing[start], info.width, info.height):
                 start += 1
             report.resumed_from = start if start > first else None
+        # The sequence's frames this render keeps must have been rendered as it would render them.
+        settings = render_record.settings(renderer, *files)
+        if not overwrite:
+            render_record.check(output, settings, sorted(n for n in existing if not start <= n <= last))
+    with DubOutput(output, renderer.info, renderer.audio_path, start_time, [renderer.plate_path, renderer.audio_path]) as out:
         total = last - start + 1
         for done, result in enumerate(renderer.frames(start, last) if start <= last else [], 1):
             if result.skipped:
@@ -495,6 +556,8 @@ def dub(
                 report.dubbed.append(result.number)
             started = time.perf_counter()
             out.write(result.number, result.image, result.mask)
+            if existing is not None and done == 1:  # once a frame is there to vouch for, not before
+                render_record.write(output, settings)
             renderer.timings["encode"] += time.perf_counter() - started
             if progress:
                 progress("render", done, total)

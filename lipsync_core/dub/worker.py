@@ -9,7 +9,7 @@ torch nor the media stack. The worker runs in the Python that has them:
     this Python                     when it is neither (the tests; a host run from the venv itself)
 
 Progress comes as JSON lines on the worker's stdout (`lipsync dub --progress-json`):
-{"stage": "render", "done": 12, "total": 75}. Cancel sends SIGTERM, on which `lipsync dub` stops
+{"stage": "render", "done": 12, "total": 75}, then the report as {"line": "wrote ..."}. Cancel sends SIGTERM, on which `lipsync dub` stops
 between frames without leaving a half-written file, then kills the worker if it has not stopped
 within `grace` seconds.
 """
@@ -134,6 +134,8 @@ def run(argv: list[str], progress=None, cancelled=None, grace: float = 30.0, pol
             message = _progress(line)
             if message is None:
                 report.append(line)
+            elif "line" in message:
+                report.append(str(message["line"]))
             elif progress is not None:
                 progress(message["stage"], int(message["done"]), int(message["total"]))
         if stop_at is None and cancelled is not None and cancelled():
@@ -158,7 +160,9 @@ def _progress(line: str) -> dict | None:
         message = json.loads(line)
     except json.JSONDecodeError:
         return None
-    return message if isinstance(message, dict) and {"stage", "done", "total"} <= set(message) else None
+    if not isinstance(message, dict):
+        return None
+    return message if {"stage", "done", "total"} <= set(message) or "line" in message else None
 
 
 def error_text(stderr: str, code: int) -> str:

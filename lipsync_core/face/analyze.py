@@ -17,7 +17,9 @@ import cv2
 import numpy as np
 
 from ..errors import FaceError
+from ..media.destination import check_writable, make_folder, write_failed
 from ..media.frames import _ranges_text, open_plate
+from ..media.locks import cache_lock
 from ..media.writers import open_writer
 from ..shot import Shot
 from .geometry import euler_angles, head_pose
@@ -81,21 +83,28 @@ def shot_track(plate: Path, shot: Shot, span: tuple[int, int], progress: Callabl
     tracked now (`progress(done, total)` per frame) and cached beside the sidecar where the folder allows."""
     # A sidecar brought from elsewhere (--shot) may belong to another plate: its cache is not ours.
     cache = shot.track_path() if shot.plate.resolve() == Path(plate).resolve() else None
-    if cache is not None and cache.is_file():
-        try:
-            track = Track.load(cache)
-            if shot.track_matches(track, span):
-                return track
-        except FaceError:
-            pass  # an unreadable or older cache is simply recomputed
-    total = span[1] - span[0] + 1
-    track = track_plate(plate, frames=span, progress=(lambda done: progress(done, total)) if progress else None)
-    if cache is not None:
+    if cache is None:
+        return _track(plate, span, progress)
+    # Farm chunks started together: one tracks the shot, the others wait for its cache instead of tracking too.
+    with cache_lock(cache):
+        if cache.is_file():
+            try:
+                track = Track.load(cache)
+                if shot.track_matches(track, span):
+                    return track
+            except FaceError:
+                pass  # an unreadable or older cache is simply recomputed
+        track = _track(plate, span, progress)
         try:
             track.save(cache)
         except OSError:
-            pass  # a read-only plate folder: the work goes on, the next run tracks again
+            pass  # a read-only plate folder or a full disk: the work goes on, the next run tracks again
     return track
+
+
+def _track(plate: Path, span: tuple[int, int], progress: Callable[[int, int], None] | None) -> Track:
+    total = span[1] - span[0] + 1
+    return track_plate(plate, frames=span, progress=(lambda done: progress(done, total)) if progress else None)
 
 
 def analyze(
@@ -129,9 +138,19 @@ def analyze(
             cached = the_shot.track_matches(track, span)
         except FaceError:
             cached = False
+    preview_path = track_path.with_name(_preview_name(track_path)) if preview else None
+    store_choice = face is not None or frames is not None
+    # Everything this run will write is checked before the tracking, not found unwritable after it.
+    writes = [path for path, written in ((track_path, not cached), (preview_path, preview), (the_shot.path, store_choice)) if written]
+    for path in writes:
+        make_folder(path)
+        check_writable(path, 0)
     if not cached:
         track = track_plate(plate, frames=span, progress=lambda done: progress("analyze", done, info.frame_count))
-        track.save(track_path)
+        try:
+            track.save(track_path)
+        except OSError as error:
+            raise write_failed(track_path, error) from None
     result = Analysis(track, track_path, face if face is not None else the_shot.face, cached)
     result.seconds = time.perf_counter() - started
     if track.faces:
@@ -139,12 +158,12 @@ def analyze(
     elif face is not None:
         raise FaceError(f"{plate}: no face was found, so face {face} cannot be chosen")
 
-    if face is not None or frames is not None:
+    if store_choice:
         the_shot.face = result.face
         the_shot.frames = span
         result.shot_saved = the_shot.save()
     if preview:
-        result.preview = track_path.with_name(_preview_name(track_path))
+        result.preview = preview_path
         write_preview(
             plate, track, the_shot, result.face, result.preview, info.fps, lambda done: progress("preview", done, len(track))
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,10 +83,18 @@ class Track:
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
+        # A hidden name of this process's own: two processes saving one track never write the same file.
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+        try:
+            self._write(temporary)
+            temporary.replace(path)
+        finally:
+            temporary.unlink(missing_ok=True)  # a full disk or a cancel leaves no half-written file beside the plate
+
+    def _write(self, path: Path) -> None:
         n = len(self)
-        temporary = path.with_name(path.name + ".tmp.npz")
         np.savez_compressed(
-            temporary,
+            path,
             version=FORMAT_VERSION,
             plate=self.plate,
             frames=self.frames,
@@ -96,7 +105,6 @@ class Track:
             partial=np.array([f.partial for f in self.faces], bool).reshape(-1, n),
             shape=np.array([f.shape for f in self.faces], np.float32).reshape(-1, COUNT, 3),
         )
-        temporary.replace(path)
 
     @classmethod
     def load(cls, path: str | Path) -> Track:

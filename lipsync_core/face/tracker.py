@@ -13,6 +13,7 @@ from ..media.colour import to_display
 from ..media.frames import open_plate
 from .geometry import face_shape
 from .landmarks import COUNT, FACE_OVAL, LEFT_EYE_CORNERS, RIGHT_EYE_CORNERS, face_size
+from .native_log import NativeStderrSilenced
 from .smoothing import one_euro
 from .track import FaceTrack, Track
 
@@ -88,6 +89,15 @@ class FaceMeshDetector:
     """
 
     def __init__(self, max_faces: int = MAX_FACES, redetect_every: int = REDETECT_EVERY):
+        self._quiet = NativeStderrSilenced()
+        self._quiet.start()
+        try:
+            self._create(max_faces, redetect_every)
+        except BaseException:
+            self._quiet.stop()
+            raise
+
+    def _create(self, max_faces: int, redetect_every: int) -> None:
         import mediapipe as mp  # imported here: loading it takes a second and a CLI's --help needs none
         from google.protobuf import text_format
         from mediapipe.framework import calculator_pb2
@@ -108,8 +118,11 @@ class FaceMeshDetector:
         self._expected = 0  # faces on the frame of the last detection
 
     def close(self) -> None:
-        for graph in (self._mesh, self._roi_landmarks, self._detector):
-            graph.close()
+        try:
+            for graph in (self._mesh, self._roi_landmarks, self._detector):
+                graph.close()
+        finally:
+            self._quiet.stop()
 
     def __enter__(self) -> FaceMeshDetector:
         return self

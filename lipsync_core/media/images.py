@@ -13,6 +13,7 @@ import numpy as np
 import OpenEXR
 
 from ..errors import MediaError
+from .destination import write_failed
 
 # Header attributes that describe the pixel layout of the file being written, not the shot:
 # never copied from a source header.
@@ -131,6 +132,8 @@ def write_png(path: str | Path, image: np.ndarray) -> None:
     if not ok:
         raise MediaError(f"{path}: PNG encoding failed")
     try:
-        data.tofile(str(path))
+        # Not ndarray.tofile: a short write there loses the reason ("N requested and M written").
+        with open(path, "wb") as file:
+            file.write(data)
     except OSError as error:
-        raise MediaError(f"{path}: cannot write ({error})") from error
+        raise write_failed(path, error) from error

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from fractions import Fraction
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import numpy as np
 
 from ..errors import MediaError
 from .audio import decode_audio
+from .destination import make_folder, write_failed
 from .frames import IMAGE_EXTENSIONS
 from .images import write_exr, write_png
 
@@ -57,8 +59,10 @@ def open_writer(
         for EXR).
     """
     path = Path(path)
-    _refuse_inputs(path, inputs)
+    refuse_inputs(path, inputs)
     suffix = path.suffix.lower()
+    if suffix in VIDEO_FORMATS or suffix in (".exr", ".png"):
+        make_folder(path)
     if suffix in VIDEO_FORMATS:
         return VideoWriter(path, fps, width, height, audio, audio_rate, audio_offset_s, **options)
     if suffix in (".exr", ".png"):
@@ -77,7 +81,8 @@ def _media_key(path: Path) -> tuple:
     return (path,)
 
 
-def _refuse_inputs(path: Path, inputs) -> None:
+def refuse_inputs(path: Path, inputs) -> None:
+    """A MediaError when `path` names one of `inputs` (the same file, or any name of the same sequence)."""
     for source in inputs:
         if _media_key(path) == _media_key(Path(source)):
             raise MediaError(f"{path}: refusing to write over the input {source}; choose another output name")
@@ -88,7 +93,8 @@ def _is_pattern(path: Path) -> bool:
 
 
 def _temporary(path: Path) -> Path:
-    return path.with_name(f".{path.name}.partial")
+    """A hidden name beside `path` that no other render uses, even one writing the same output."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(3)}.partial")
 
 
 class _Writer:
@@ -205,7 +211,7 @@ class VideoWriter(_Writer):
         try:
             self._container.mux(packets)
         except (av.FFmpegError, OSError) as error:
-            raise MediaError(f"{self.path}: writing failed ({error})") from error
+            raise write_failed(self.path, error) from error
 
     def close(self) -> None:
         if self._container is None:
@@ -215,7 +221,10 @@ class VideoWriter(_Writer):
             if self._audio is not None:
                 self._write_audio(until=int(round(self._frames * self._audio_rate / self._rate)))
                 self._mux(self._audio.encode(None))
-            self._container.close()
+            try:
+                self._container.close()  # writes the index: the disk may fill up here too
+            except (av.FFmpegError, OSError) as error:
+                raise write_failed(self.path, error) from error
         except BaseException:
             self.abort()
             raise
@@ -253,10 +262,6 @@ class _SequenceWriter(_Writer):
         self.path = Path(pattern)
         if not _is_pattern(self.path):
             raise MediaError(f"{self.path}: a sequence needs a frame-number pattern, e.g. name.####.exr or name.%04d.exr")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)  # render outputs often go to a new folder
-        except OSError as error:
-            raise MediaError(f"{self.path}: cannot create folder {self.path.parent} ({error})") from error
         self.fps, self.width, self.height = fps, width, height
         self._current: Path | None = None
 
@@ -277,6 +282,12 @@ class _SequenceWriter(_Writer):
         try:
             self._write_file(self._current, image, **kwargs)
             os.replace(self._current, final)
+        except MediaError as error:
+            if isinstance(error.__cause__, OSError):  # say the frame's own name, not its temporary one
+                raise write_failed(final, error.__cause__) from error
+            raise
+        except OSError as error:
+            raise write_failed(final, error) from error
         finally:
             if self._current.exists():
                 self._current.unlink()

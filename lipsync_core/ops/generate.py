@@ -68,8 +68,10 @@ GENERATE = Operation(
         Param("batch", "int", "frames generated together; chunks of one shot must use the same value",
               default=DEFAULT_BATCH, range=(1, None)),
         *MASK_CONTROLS,
-        Param("resume", "bool", "continue an interrupted image-sequence render from its first missing frame",
-              default=False, node=False),
+        Param("resume", "bool", "continue an interrupted image-sequence render: keep the whole frames already written "
+              "(refused when they were rendered with other settings) and render the rest", default=False, node=False),
+        Param("overwrite", "bool", "replace an existing output (for a sequence: render the range's existing frames "
+              "again); without it an existing output is an error", default=False, node=False),
         Param("progress_json", "bool", 'report progress as JSON lines on stdout ({"stage": "render", "done": 3, '
               '"total": 75}) instead of bars', default=False, node=False),
     ),

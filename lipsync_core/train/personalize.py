@@ -207,7 +207,6 @@ def personalize(
     started = time.time()
     base, out = Path(base), Path(out)
     run_dir = out.with_name(f"{out.stem}.personalize")
-    run_dir.mkdir(parents=True, exist_ok=True)
     state_path = run_dir / "state.safetensors"
     torch.manual_seed(seed)
 
@@ -231,6 +230,8 @@ def personalize(
     *train_speech, measure_speech = speech.values()
     pool = SpeechPool(train_speech, seed + 1) if sync_regularizer else None
     held_out = _held_out_batches(held_parts, train_speech if sync_regularizer else None, width, seed)
+    # Made once the footage and speech have passed their checks: footage too short leaves no empty folder.
+    run_dir.mkdir(parents=True, exist_ok=True)
     reader, reader_facts = None, {}
     if sync_regularizer:
         reader_path = run_dir / "mouth_reader.safetensors"
