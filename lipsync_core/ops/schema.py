@@ -31,6 +31,16 @@ TYPES = {
 }
 
 
+def limits_text(low: float | None, high: float | None) -> str:
+    """How a range reads in a message: '-500..500', 'at least 1', 'at most 3'."""
+    def shown(value: float) -> str:
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    if low is not None and high is not None:
+        return f"{shown(low)}..{shown(high)}"
+    return f"at least {shown(low)}" if low is not None else f"at most {shown(high)}"
+
+
 @dataclass(frozen=True)
 class Param:
     """One input, output or parameter of an operation."""
