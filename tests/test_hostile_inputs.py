@@ -30,6 +30,7 @@ from lipsync_core.models.checkpoint import load_checkpoint, save_checkpoint
 from lipsync_core.models.motion import DEFAULT_MOTION_MODEL, load_motion_model
 from lipsync_core.models.stylelipsync import StyleLipSync
 from lipsync_core.models.syncnet import SyncNet
+from lipsync_core.motion.curves import CurvesError, read_curves
 from lipsync_core.shot import Shot
 
 FPS = 25
@@ -103,33 +104,52 @@ def test_relative_media_is_found_from_the_timelines_folder_not_the_working_direc
     assert job.plate == edit / "media" / "plate.mov" and job.audio == edit / "dub.wav"
 
 
-def test_dub_timeline_names_each_clip_whose_media_is_missing_damaged_or_remote(dub_audio, tmp_path, capsys):
+def test_dub_timeline_names_each_clip_whose_media_is_missing_damaged_or_remote(plate, dub_audio, tmp_path, capsys):
     (tmp_path / "damaged.mov").write_bytes(b"not a movie, the render farm ran out of disk" * 10)
     shots = [
         _clip("missing", "media/gone.mov", 0, 5),
         _clip("damaged", "damaged.mov", 0, 5),
         _clip("remote", "https://cdn.example.com/reel1/shot3.mov", 0, 5),
         _clip("windows", "C:/projects/reel1/shot4.mov", 0, 5),
+        otio.schema.Clip(name="offline", media_reference=otio.schema.MissingReference(), source_range=_range(0, 5)),
+        _clip("early", otio.url_utils.url_from_filepath(str(plate)), -50, 5),  # frames before the media's first
     ]
-    offline = otio.schema.Clip(name="offline", media_reference=otio.schema.MissingReference(), source_range=_range(0, 5))
     source = tmp_path / "edit.otio"
-    otio.adapters.write_to_file(_timeline([*shots, offline], otio.url_utils.url_from_filepath(str(dub_audio))), str(source))
+    otio.adapters.write_to_file(_timeline(shots, otio.url_utils.url_from_filepath(str(dub_audio))), str(source))
     before = _files(tmp_path)
 
     code = cli_main(["dub-timeline", str(source), "-o", str(tmp_path / "new.otio")])
     captured = capsys.readouterr()
     assert code == 2
-    assert "no video clip has dub audio" not in captured.err
-    assert f"{source}: none of its 5 clip(s) with dub audio can be dubbed" in captured.err
-    assert "nothing written" in captured.err and "Traceback" not in captured.err
-    rows = {line.split()[1]: line for line in captured.out.splitlines()[1:-1]}
+    assert captured.err.startswith(f"lipsync dub-timeline: error: {source}: none of its 6 clip(s) with dub audio could "
+                                   f"be dubbed, e.g. missing (")
+    assert captured.err.endswith("; nothing written\n") and "Traceback" not in captured.err
+    rows = {line.split()[1]: line for line in captured.out.splitlines() if " failed " in line}
     assert f"{tmp_path / 'media' / 'gone.mov'}: file not found" in rows["missing"] and "relink" in rows["missing"]
     assert "damaged.mov: cannot be read" in rows["damaged"] and "relink" in rows["damaged"]
     assert "https://cdn.example.com/reel1/shot3.mov, not a local file: download it" in rows["remote"]
     assert "C:/projects/reel1/shot4.mov, a Windows drive path" in rows["windows"]
     assert "offline in the edit" in rows["offline"]
-    assert all(" failed " in row for row in rows.values())
-    assert _files(tmp_path) == before, "a refused timeline left files behind"
+    assert "frame range -50--46 is outside the plate" in rows["early"]
+    assert "0 done, 0 skipped, 6 failed" in captured.out
+    assert _files(tmp_path) == before and sorted(p.name for p in tmp_path.iterdir()) == ["damaged.mov", "edit.otio"], \
+        "a refused timeline left files or folders behind"
+
+
+@pytest.mark.parametrize(("source_range", "message"), [
+    (None, "clip 'shot A' has no length (Cannot compute available range"),
+    (otio.opentime.TimeRange(otio.opentime.RationalTime(0, 0), otio.opentime.RationalTime(5, 0)),
+     "clip 'shot A' has a frame rate of 0.0 in its range: export the timeline again"),
+])
+def test_a_clip_the_timeline_cannot_place_is_named(tmp_path, capsys, source_range, message):
+    clip = otio.schema.Clip(name="shot A", media_reference=otio.schema.ExternalReference(target_url="plate.mov"),
+                            source_range=source_range)
+    source = tmp_path / "edit.otio"
+    otio.adapters.write_to_file(_timeline([clip], "dub.wav") if source_range else otio.schema.Timeline(
+        tracks=[otio.schema.Track(children=[clip])]), str(source))
+    assert cli_main(["dub-timeline", str(source), "-o", str(tmp_path / "new.otio")]) == 2
+    assert capsys.readouterr().err.startswith(f"lipsync dub-timeline: error: {source}: {message}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["edit.otio"]
 
 
 def test_a_timeline_nested_100000_levels_deep_is_refused_without_crashing(tmp_path):
@@ -252,6 +272,19 @@ def test_a_utf16_sidecar_reads_and_a_latin1_one_says_what_to_do(tmp_path):
     sidecar.write_bytes('{"version": 1, "source": "pl\xe4te.mp4"}'.encode("latin-1"))
     with pytest.raises(ShotError, match="is not UTF-8 text .*: save it as UTF-8 in your editor"):
         Shot.load(sidecar)
+
+
+def test_motion_curves_nested_deep_or_saved_as_utf16_by_a_spreadsheet(tmp_path):
+    model = load_motion_model()
+    deep = tmp_path / "motion.json"
+    deep.write_text('{"version": 1, "frames": ' + _deep(100_000) + "}")
+    with pytest.raises(CurvesError, match=r"motion.json: not a readable JSON motion curves file \(nested too deeply"):
+        read_curves(deep, model)
+    # A spreadsheet's "Unicode text" is UTF-16: read as such, the file gets as far as its header check.
+    edited = tmp_path / "motion.csv"
+    edited.write_text("frame,time,opening\n", encoding="utf-16")
+    with pytest.raises(CurvesError, match=r"motion.csv: header must be frame,time,opening,width,silent"):
+        read_curves(edited, model)
 
 
 # ------------------------------------------------------------------------------------------ options

@@ -1,7 +1,9 @@
 """`lipsync batch SHOTLIST`: dub a list of shots in order, one failure not stopping the others.
 
 The shot list is JSON (a list of objects, or {"shots": [...]}) or CSV (a header row, one shot per
-row, empty cells meaning "not given"). Fields, paths relative to the shot list's folder:
+row, empty cells meaning "not given"; as spreadsheets save it: UTF-8 with or without a byte-order mark,
+UTF-16, separated by ',', ';' or tabs). A list without a shot is an error. Fields, paths relative to the
+shot list's folder:
 
     plate         video file or image sequence pattern                      required
     output        out.mp4, out.mov, out.####.exr or out.####.png            required

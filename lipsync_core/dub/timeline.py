@@ -196,6 +196,15 @@ def read_timeline(path: Path) -> otio.schema.Timeline:
         raise LipSyncError(f"{path}: cannot read the timeline ({error})") from None
     if not isinstance(timeline, otio.schema.Timeline):
         raise LipSyncError(f"{path}: holds a {type(timeline).__name__}, not one timeline")
+    for clip in timeline.find_clips():
+        try:
+            used = clip.trimmed_range()
+        except otio.exceptions.OTIOError as error:  # no place on the timeline can be worked out for it, or its neighbours
+            raise LipSyncError(f"{path}: clip '{clip.name}' has no length ({error}): export the timeline with "
+                               "the clips' source ranges") from None
+        if not used.duration.rate > 0:
+            raise LipSyncError(f"{path}: clip '{clip.name}' has a frame rate of {used.duration.rate} in its range: "
+                               "export the timeline again")
     return timeline
 
 
@@ -253,18 +262,16 @@ def run(args: argparse.Namespace) -> int:
     # Paths given on the command line are the working directory's; the media the timeline names, its own folder's.
     media_dir = (args.media_dir or args.output.with_name(args.output.stem + "_media")).absolute()
     jobs = plan(timeline, args.timeline.resolve().parent, args.dub_track)
-    if not any(job.problem is None for job in jobs):
-        failed = [job for job in jobs if job.status == "failed"]
-        if not failed:
-            raise LipSyncError(f"{args.timeline}: no video clip has dub audio on an audio track named '{args.dub_track}'")
-        print(table([Outcome(_label(job), "-", job.status, job.problem) for job in jobs]))
-        raise LipSyncError(f"{args.timeline}: none of its {len(failed)} clip(s) with dub audio can be dubbed, e.g. "
-                           f"'{failed[0].clip.name}': {failed[0].problem}; nothing written")
+    wanted = [job for job in jobs if job.problem is None or job.status == "failed"]  # the clips with dub audio
+    if not wanted:
+        raise LipSyncError(f"{args.timeline}: no video clip has dub audio on an audio track named '{args.dub_track}'")
 
     # Clips are edited in the copy that is written; the one read stays as it was.
     result = timeline.deepcopy()
     copies = {id(old): new for old, new in zip(timeline.find_clips(), result.find_clips())}
     outcomes = []
+    made_media_dir = not media_dir.exists()
+    dubbed = 0
     for i, job in enumerate(jobs, 1):
         label = _label(job)
         if job.problem is not None:
@@ -285,13 +292,21 @@ def run(args: argparse.Namespace) -> int:
             bars.close()
         outcomes.append(Outcome(label, outcome.frames, outcome.status, outcome.detail))
         if outcome.status != "failed":
+            dubbed += 1
             clip = copies[id(job.clip)]
             clip.media_reference, clip.source_range = dubbed_reference(output, job)
             clip.metadata["lipsync"] = {
                 "source": str(job.plate), "audio": str(job.audio), "frames": list(job.frames),
                 "audio_offset_s": job.audio_offset_s + nudge,
             }
-    write_timeline(result, args.output)
     print(table(outcomes))
+    if not dubbed:
+        # A timeline that plays none of its dubs would pass for a result: write nothing, leave nothing.
+        if made_media_dir and media_dir.is_dir() and not any(media_dir.iterdir()):
+            media_dir.rmdir()
+        first = next(o for o in outcomes if o.status == "failed")
+        raise LipSyncError(f"{args.timeline}: none of its {len(wanted)} clip(s) with dub audio could be dubbed, e.g. "
+                           f"{first.shot}: {first.detail}; nothing written")
+    write_timeline(result, args.output)
     print(f"wrote {args.output}")
     return 1 if any(o.status == "failed" for o in outcomes) else 0

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..dub.timing import offset_seconds
 from ..errors import LipSyncError
-from .schema import Operation, Param, limits_text
+from .schema import Operation, Param, limits_text, shown
 
 
 def frame_range(text: str) -> tuple[int, int]:
@@ -38,9 +38,18 @@ def rank(text: str) -> int | None:
     return int(text)
 
 
+def audio_offset(text: str) -> str:
+    """An audio offset as given ('3f', '0.12s'): its spelling is checked here; its frames need the plate's rate."""
+    try:
+        offset_seconds(text, 1.0)
+    except LipSyncError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
 CONVERTERS = {
     "clip": Path, "mask": Path, "audio": Path, "model": Path, "shot": Path, "path": Path,
-    "int": int, "float": float, "str": str, "choice": str, "offset": str,
+    "int": int, "float": float, "str": str, "choice": str, "offset": audio_offset,
     "frames": frame_range, "rank": rank,
 }
 
@@ -60,22 +69,14 @@ def help_text(param: Param) -> str:
     if param.type == "bool":
         return f"turn off: {param.help}" if param.default is True else param.help
     if param.animatable:
-        return f"{param.help} (not given: the shot's value, else {_shown(param.default)})"
+        return f"{param.help} (not given: the shot's value, else {shown(param.default)})"
     if param.default is None or param.positional:
         return param.help
-    return f"{param.help} (default: {_shown(param.default)})"
-
-
-def _shown(value) -> str:
-    if value is None:
-        return "automatic"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{param.help} (default: {shown(param.default)})"
 
 
 def _converter(param: Param):
     convert = CONVERTERS[param.type]
-    if param.type == "offset":
-        return _offset
     if param.type not in ("int", "float"):
         return convert
     low, high = param.range or (None, None)
@@ -94,15 +95,6 @@ def _converter(param: Param):
         return value
 
     return checked
-
-
-def _offset(text: str) -> str:
-    """An audio offset as given ('3f', '0.12s'): its spelling is checked here, its frames need the plate's rate."""
-    try:
-        offset_seconds(text, 1.0)
-    except LipSyncError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return text
 
 
 def add_arguments(parser: argparse.ArgumentParser, params) -> None:
