@@ -84,7 +84,7 @@ def test_dub_timeline_in_the_readmes_form_with_a_relative_output(plate, dub_audi
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "1 done, 0 skipped, 0 failed" in printed
-    assert not Path("/out").exists(), "frames were written at the filesystem root"
+    assert not Path("/out/new_media").exists(), "frames were written at the filesystem root"
     assert sorted(p.name for p in (tmp_path / "out" / "new_media").iterdir()) == [f"001_shot_A.{n:04d}.png" for n in (20, 21, 22)]
 
     shot = otio.adapters.read_from_file("out/new.otio").video_tracks()[0].find_clips()[0]
