@@ -49,9 +49,11 @@ import numpy as np
 from .errors import MediaError, ShotError
 from .mask_controls import MASK_LIMITS, MaskOverrides
 from .motion_controls import MOTION_LIMITS, MotionControls
+from .ops.schema import limits_text
 from .face.geometry import warp_to_crop
 from .media.frames import IMAGE_EXTENSIONS
 from .media.images import read_image
+from .textfiles import parse_json, quoted, read_text
 
 VERSION = 2  # 2: motion controls. A sidecar without them is still written as 1, which every version reads.
 SIDECAR_SUFFIX = ".lipsync.json"
@@ -129,13 +131,7 @@ class Shot:
     @classmethod
     def load(cls, path: str | Path) -> Shot:
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as error:
-            raise ShotError(f"{path}: shot sidecar not found") from error
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ShotError(f"{path}: not a readable JSON shot sidecar ({error})") from error
-        return from_dict(data, path)
+        return from_dict(parse_json(read_text(path, "shot sidecar", ShotError), path, "shot sidecar", ShotError), path)
 
     def save(self, path: str | Path | None = None) -> Path:
         """Write the sidecar (atomically: a temporary file renamed over it) and return its path."""
@@ -306,22 +302,33 @@ def validate(shot: Shot) -> None:
         check.inside(painted.path, f"painted[{i}].path")
     if shot.frames and shot.reference is not None and not shot.frames[0] <= shot.reference <= shot.frames[1]:
         check.fail("reference", f"frame {shot.reference} is outside the shot's frames {shot.frames[0]}-{shot.frames[1]}")
-    check.keys(shot.mask, "mask", allowed=set(MASK_LIMITS))
-    for name, value in shot.mask.items():
+    _check_controls(check, shot.mask, shot.motion)
+
+
+def validate_controls(mask: dict, motion: dict, given: str) -> None:
+    """Mask and motion controls given for one render (a host's knobs, a caller's values), checked before they
+    replace the shot's: a bad value is blamed on `given`, not on the sidecar."""
+    _check_controls(_Checker(Path(), given), mask, motion)
+
+
+def _check_controls(check: _Checker, mask: dict, motion: dict) -> None:
+    check.keys(mask, "mask", allowed=set(MASK_LIMITS))
+    for name, value in mask.items():
         check.channel(_channel_json(value), f"mask.{name}", MASK_LIMITS[name], name == "feather")
-    check.keys(shot.motion, "motion", allowed=set(MOTION_LIMITS))
-    for name, value in shot.motion.items():
+    check.keys(motion, "motion", allowed=set(MOTION_LIMITS))
+    for name, value in motion.items():
         check.channel(_channel_json(value), f"motion.{name}", MOTION_LIMITS[name])
 
 
 class _Checker:
-    """Raises ShotError naming the sidecar and the field."""
+    """Raises ShotError naming the sidecar (or where the values came from) and the field."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, where: str | None = None):
         self.path = path
+        self.where = where or str(path)
 
     def fail(self, name: str, problem: str):
-        raise ShotError(f"{self.path}: {name or 'the sidecar'} {problem}")
+        raise ShotError(f"{self.where}: {name or 'the sidecar'} {problem}")
 
     def keys(self, data, name: str, allowed: set[str], required: set[str] = frozenset()) -> None:
         if not isinstance(data, dict):
@@ -335,25 +342,25 @@ class _Checker:
 
     def of_type(self, value, name: str, kind, description: str):
         if not isinstance(value, kind):
-            self.fail(name, f"must be {description}, not {json.dumps(value)}")
+            self.fail(name, f"must be {description}, not {quoted(value)}")
         return value
 
     def number(self, value, name: str, low: float | None, high: float | None) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            self.fail(name, f"must be a number, not {json.dumps(value)}")
+            self.fail(name, f"must be a number, not {quoted(value)}")
         if (low is not None and value < low) or (high is not None and value > high):
-            self.fail(name, f"is {value}, outside {low}..{high}")
+            self.fail(name, f"is {value}: must be {limits_text(low, high)}")
         return float(value)
 
     def integer(self, value, name: str, low: int | None, high: int | None) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(name, f"must be a whole number, not {json.dumps(value)}")
+            self.fail(name, f"must be a whole number, not {quoted(value)}")
         self.number(value, name, low, high)
         return value
 
     def frame_range(self, value, name: str) -> tuple[int, int]:
         if not isinstance(value, list) or len(value) != 2:
-            self.fail(name, f"must be [first, last], not {json.dumps(value)}")
+            self.fail(name, f"must be [first, last], not {quoted(value)}")
         first = self.integer(value[0], f"{name}[0]", None, None)
         last = self.integer(value[1], f"{name}[1]", None, None)
         if last < first:
@@ -372,7 +379,7 @@ class _Checker:
         self.keys(value, name, allowed={"keys", "interpolation"}, required={"keys"})
         interpolation = value.get("interpolation", "hold")
         if interpolation not in INTERPOLATIONS:
-            self.fail(f"{name}.interpolation", f"is {json.dumps(interpolation)}: use one of {', '.join(INTERPOLATIONS)}")
+            self.fail(f"{name}.interpolation", f"is {quoted(interpolation)}: use one of {', '.join(INTERPOLATIONS)}")
         keys = self.of_type(value["keys"], f"{name}.keys", list, "a list of [frame, value]")
         if not keys:
             self.fail(f"{name}.keys", "is empty: give at least one [frame, value]")
@@ -380,7 +387,7 @@ class _Checker:
         for i, key in enumerate(keys):
             where = f"{name}.keys[{i}]"
             if not isinstance(key, (list, tuple)) or len(key) != 2:
-                self.fail(where, f"must be [frame, value], not {json.dumps(key)}")
+                self.fail(where, f"must be [frame, value], not {quoted(key)}")
             parsed.append((self.integer(key[0], f"{where}[0]", None, None), self.number(key[1], f"{where}[1]", low, high)))
         frames = [k[0] for k in parsed]
         if frames != sorted(set(frames)):
@@ -391,14 +398,14 @@ class _Checker:
         self.keys(value, name, allowed={"path", "frames", "mode"}, required={"path", "frames"})
         mode = value.get("mode", "replace")
         if mode not in PAINT_MODES:
-            self.fail(f"{name}.mode", f"is {json.dumps(mode)}: use one of {', '.join(PAINT_MODES)}")
+            self.fail(f"{name}.mode", f"is {quoted(mode)}: use one of {', '.join(PAINT_MODES)}")
         path = self.of_type(value["path"], f"{name}.path", str, "a path")
         return PaintedMask(path, self.frame_range(value["frames"], f"{name}.frames"), mode)
 
     def inside(self, relative: str, name: str) -> None:
         """Paths stay inside the shot's folder: a shot folder moves and versions as a whole."""
         if not relative or Path(relative).is_absolute():
-            self.fail(name, f"must be a path relative to the shot folder, not {json.dumps(relative)}")
+            self.fail(name, f"must be a path relative to the shot folder, not {quoted(relative)}")
         folder = self.path.parent.resolve()
         if not (folder / relative).resolve().is_relative_to(folder):
-            self.fail(name, f"{json.dumps(relative)} leads out of the shot folder {folder}")
+            self.fail(name, f"{quoted(relative)} leads out of the shot folder {folder}")

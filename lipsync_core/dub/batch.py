@@ -1,7 +1,9 @@
 """`lipsync batch SHOTLIST`: dub a list of shots in order, one failure not stopping the others.
 
 The shot list is JSON (a list of objects, or {"shots": [...]}) or CSV (a header row, one shot per
-row, empty cells meaning "not given"). Fields, paths relative to the shot list's folder:
+row, empty cells meaning "not given"; as spreadsheets save it: UTF-8 with or without a byte-order mark,
+UTF-16, separated by ',', ';' or tabs). A list without a shot is an error. Fields, paths relative to the
+shot list's folder:
 
     plate         video file or image sequence pattern                      required
     output        out.mp4, out.mov, out.####.exr or out.####.png            required
@@ -45,13 +47,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..crash_log import unexpected
 from ..errors import LipSyncError
 from ..ops.cli import frame_range
+from ..textfiles import csv_delimiter, parse_json, read_text
 from .cli import ProgressBars, add_render_options
 from .outputs import output_kind
 from .pipeline import dub
@@ -69,24 +71,24 @@ class Outcome:
 
 
 def read_shot_list(path: Path) -> list[dict]:
-    """The rows of a JSON or CSV shot list, as dicts of the given (non-empty) fields."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise LipSyncError(f"{path}: cannot read the shot list ({error})") from None
+    """The rows of a JSON or CSV shot list, as dicts of the given (non-empty) fields. A list without a shot
+    is an error: a batch that renders nothing must not look like one that succeeded."""
+    if path.suffix.lower() not in (".json", ".csv"):
+        raise LipSyncError(f"{path}: a shot list is .json or .csv")
+    text = read_text(path, "shot list", LipSyncError)
     if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise LipSyncError(f"{path}: not valid JSON ({error})") from None
+        data = parse_json(text, path, "shot list", LipSyncError)
         rows = data.get("shots") if isinstance(data, dict) else data
         if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
             raise LipSyncError(f'{path}: expected a list of shots, or {{"shots": [...]}}, each an object')
-    elif path.suffix.lower() == ".csv":
-        rows = list(csv.DictReader(text.splitlines()))
     else:
-        raise LipSyncError(f"{path}: a shot list is .json or .csv")
-    return [{k.strip(): v for k, v in row.items() if k and v not in (None, "")} for row in rows]
+        lines = text.splitlines()
+        rows = list(csv.DictReader(lines, delimiter=csv_delimiter(lines[0] if lines else "")))
+    rows = [{k.strip(): v for k, v in row.items() if k and v not in (None, "")} for row in rows]
+    if not any(rows):
+        raise LipSyncError(f"{path}: holds no shots: give one {'row' if path.suffix.lower() == '.csv' else 'object'} per "
+                           f"shot with at least plate and output (see `lipsync batch --help`)")
+    return rows
 
 
 def run_shot(row: dict, folder: Path, defaults: argparse.Namespace, force: bool, progress) -> Outcome:
@@ -114,7 +116,7 @@ def run_shot(row: dict, folder: Path, defaults: argparse.Namespace, force: bool,
             return Outcome(label, frames_text, "skipped", f"{path['output']} exists (--force renders it again)")
         report = dub(
             path["plate"], path.get("audio"), path["output"], frames=frames, resume=sequence and not force, overwrite=force,
-            shot=path.get("shot"), face=int(row["face"]) if "face" in row else defaults.face,
+            shot=path.get("shot"), face=_face(row["face"]) if "face" in row else defaults.face,
             audio_offset=row.get("audio_offset", defaults.audio_offset), model=path.get("model", defaults.model),
             mouth=defaults.mouth, motion_model=defaults.motion_model, device=defaults.device, batch=defaults.batch,
             progress=progress,
@@ -127,6 +129,14 @@ def run_shot(row: dict, folder: Path, defaults: argparse.Namespace, force: bool,
     if report.resumed_from is not None and rendered == 0:
         return Outcome(label, frames_text, "skipped", f"{path['output']}: every frame already rendered")
     return Outcome(label, f"{report.first}-{report.last}", "done", "; ".join(report.lines()))
+
+
+def _face(value) -> int:
+    """A row's face: a whole number, 0 or more (a CSV cell is text, a JSON value a number)."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit():
+        raise LipSyncError(f"face {value!r}: must be a whole number, 0 or more (0 = the largest face)")
+    return int(text)
 
 
 def table(outcomes: list[Outcome]) -> str:

@@ -49,7 +49,7 @@ from ..models.motion import load_motion_model
 from ..motion.curves import read_curves
 from ..motion.stage import footage_shapes, shot_motion
 from ..ops.generate import DEFAULT_BATCH, MOUTHS
-from ..shot import Keyframes, Shot, validate
+from ..shot import Keyframes, Shot, validate, validate_controls
 from ..train.data import to_tensor_images
 from . import render_record
 from .outputs import DubOutput, output_kind
@@ -170,6 +170,7 @@ class Renderer:
         self.shot = Shot.for_plate(self.plate_path, shot)
         if mask or motion:
             # Controls given by the caller (CLI options, a host's knobs) replace the sidecar's, unsaved.
+            validate_controls(mask or {}, motion or {}, "the controls given for this render")
             self.shot.mask = {**self.shot.mask, **(mask or {})}
             self.shot.motion = {**self.shot.motion, **(motion or {})}
             validate(self.shot)
@@ -190,7 +191,8 @@ class Renderer:
         if self.device.type == "cpu":
             set_cpu_threads()
         # The generator draws the mouth only on the generator path; the footage path needs no image model.
-        self.model = load_model(model, self.device) if mouth == GENERATED else None
+        self.model_path = Path(model) if model else DEFAULT_MODEL
+        self.model = load_model(self.model_path, self.device) if mouth == GENERATED else None
         self.size = self.model.config.size if self.model is not None else None
 
         self.track = self._analysis()
@@ -376,6 +378,11 @@ class Renderer:
             out = self.model.decode(
                 masked_input(crops_t, masks_t), masks_t, self.reference.expand(len(dub), -1, -1, -1), codes[dub]
             )
+            if not torch.isfinite(out).all():
+                # NaN survives the clamp below and reaches the output as a black block: stop instead.
+                raise ModelError(f"{self.model_path}: the generator drew NaN or infinite pixels for frames "
+                                 f"{cell[dub[0]].number}-{cell[dub[-1]].number}: the model is damaged or numerically "
+                                 "unstable; use another model or retrain this one")
             display = ((out.clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).float().cpu().numpy()
             self.timings["generate"] += time.perf_counter() - started
             generated = {i: (display[k], matrices[k]) for k, i in enumerate(dub)}

@@ -27,12 +27,14 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import opentimelineio as otio
 
-from ..errors import LipSyncError
+from ..errors import LipSyncError, MediaError
 from ..media.frames import open_plate
 from ..shot import Shot
+from ..textfiles import parse_json, read_text
 from .batch import Outcome, run_shot, table
 from .cli import ProgressBars
 from .outputs import output_kind
@@ -57,8 +59,14 @@ class ClipJob:
     status: str = "skipped"  # the summary's word for a clip not dubbed: 'skipped' (kept as it is) or 'failed'
 
 
-def media_path(reference, folder: Path) -> Path | None:
-    """The file (or sequence pattern) a media reference points at; relative paths from the timeline's folder."""
+def media_path(reference, folder: Path, role: str) -> Path | None:
+    """The file (or sequence pattern) a media reference points at, relative paths from the timeline's folder
+    (OTIO's convention); None for media that is no file (a generator: bars, a solid colour).
+
+    Media that should be a file and is not one here (offline, a URL, a Windows drive) is an error naming
+    `role` ("the clip's media") and what to do."""
+    if isinstance(reference, otio.schema.MissingReference):
+        raise LipSyncError(f"{role} is offline in the edit (a missing reference): relink it and export the timeline again")
     if isinstance(reference, otio.schema.ImageSequenceReference):
         name = f"{reference.name_prefix}{'#' * max(reference.frame_zero_padding, 1)}{reference.name_suffix}"
         url = reference.target_url_base.rstrip("/") + "/" + name
@@ -66,7 +74,12 @@ def media_path(reference, folder: Path) -> Path | None:
         url = reference.target_url
     else:
         return None
-    path = Path(otio.url_utils.filepath_from_url(url) if url.startswith("file:") else url)
+    scheme = urlparse(url).scheme
+    if len(scheme) == 1:
+        raise LipSyncError(f"{role} is {url}, a Windows drive path: relink it to where the file is on this machine")
+    if scheme not in ("", "file"):
+        raise LipSyncError(f"{role} is {url}, not a local file: download it and relink the clip to the local copy")
+    path = Path(otio.url_utils.filepath_from_url(url) if scheme == "file" else url)
     return path if path.is_absolute() else folder / path
 
 
@@ -112,12 +125,12 @@ def plan(timeline: otio.schema.Timeline, folder: Path, dub_track: str) -> list[C
             if audio_clip is None:
                 job.problem = f"no clip on audio track '{dub_track}' overlaps it: kept as it is"
                 continue
-            job.plate = media_path(item.media_reference, folder)
-            job.audio = media_path(audio_clip.media_reference, folder)
-            if job.plate is None or job.audio is None:
-                job.problem = "its media (or its dub's) is not a file reference: kept as it is"
-                continue
             try:
+                job.plate = media_path(item.media_reference, folder, "the clip's media")
+                job.audio = media_path(audio_clip.media_reference, folder, f"the media of its dub '{audio_clip.name}'")
+                if job.plate is None or job.audio is None:
+                    job.problem = "its media (or its dub's) is not a file reference: kept as it is"
+                    continue
                 _place(job, audio_clip)
             except LipSyncError as error:
                 job.problem, job.status = str(error), "failed"
@@ -126,8 +139,13 @@ def plan(timeline: otio.schema.Timeline, folder: Path, dub_track: str) -> list[C
 
 def _place(job: ClipJob, audio_clip) -> None:
     """The clip's plate frames and the audio offset that plays the dub as it sits on the timeline."""
-    with open_plate(job.plate) as plate:
-        info = plate.info
+    try:
+        with open_plate(job.plate) as plate:
+            info = plate.info
+    except MediaError as error:
+        raise MediaError(f"{error} (the clip's media: relink the clip to a readable file)") from None
+    if not job.audio.exists():
+        raise MediaError(f"{job.audio}: file not found (the media of its dub '{audio_clip.name}': relink it)")
     job.fps = info.fps
     used = job.clip.trimmed_range()
     count = round(used.duration.to_seconds() * info.fps)
@@ -166,14 +184,43 @@ def dubbed_reference(output: Path, job: ClipJob):
     return reference, available
 
 
+def read_timeline(path: Path) -> otio.schema.Timeline:
+    """The timeline of an OTIO file; what cannot be read is an error naming the file."""
+    if path.suffix.lower() == ".otio":
+        # OTIO's own JSON reader recurses without a limit: a file nested some 50,000 levels deep crashes the
+        # process. Python's parser stops at its recursion limit, far deeper than any real timeline.
+        parse_json(read_text(path, "timeline", LipSyncError), path, "timeline", LipSyncError)
+    try:
+        timeline = otio.adapters.read_from_file(str(path))
+    except Exception as error:  # OTIO raises its own exception types per adapter; the reason is what matters
+        raise LipSyncError(f"{path}: cannot read the timeline ({error})") from None
+    if not isinstance(timeline, otio.schema.Timeline):
+        raise LipSyncError(f"{path}: holds a {type(timeline).__name__}, not one timeline")
+    for clip in timeline.find_clips():
+        try:
+            used = clip.trimmed_range()
+        except otio.exceptions.OTIOError as error:  # no place on the timeline can be worked out for it, or its neighbours
+            raise LipSyncError(f"{path}: clip '{clip.name}' has no length ({error}): export the timeline with "
+                               "the clips' source ranges") from None
+        if not used.duration.rate > 0:
+            raise LipSyncError(f"{path}: clip '{clip.name}' has a frame rate of {used.duration.rate} in its range: "
+                               "export the timeline again")
+    return timeline
+
+
 def write_timeline(timeline: otio.schema.Timeline, path: Path) -> None:
     """Write whole or not at all: a temporary file beside it, renamed over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.partial")
     try:
         otio.adapters.write_to_file(timeline, str(temporary), adapter_name="otio_json")
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _label(job: ClipJob) -> str:
+    return f"{job.clip.name or 'clip'} ({job.plate or '?'})"
 
 
 def _safe_name(text: str) -> str:
@@ -211,24 +258,22 @@ def run(args: argparse.Namespace) -> int:
         raise LipSyncError(f"{args.output}: the new timeline is written as .otio")
     if args.output.resolve() == args.timeline.resolve():
         raise LipSyncError(f"{args.output}: refusing to write over the input timeline; choose another name")
-    try:
-        timeline = otio.adapters.read_from_file(str(args.timeline))
-    except Exception as error:  # OTIO raises its own exception types per adapter; the reason is what matters
-        raise LipSyncError(f"{args.timeline}: cannot read the timeline ({error})") from None
-    if not isinstance(timeline, otio.schema.Timeline):
-        raise LipSyncError(f"{args.timeline}: holds a {type(timeline).__name__}, not one timeline")
-    media_dir = args.media_dir or args.output.with_name(args.output.stem + "_media")
-    folder = args.timeline.resolve().parent
-    jobs = plan(timeline, folder, args.dub_track)
-    if not any(job.problem is None for job in jobs):
+    timeline = read_timeline(args.timeline)
+    # Paths given on the command line are the working directory's; the media the timeline names, its own folder's.
+    media_dir = (args.media_dir or args.output.with_name(args.output.stem + "_media")).absolute()
+    jobs = plan(timeline, args.timeline.resolve().parent, args.dub_track)
+    wanted = [job for job in jobs if job.problem is None or job.status == "failed"]  # the clips with dub audio
+    if not wanted:
         raise LipSyncError(f"{args.timeline}: no video clip has dub audio on an audio track named '{args.dub_track}'")
 
     # Clips are edited in the copy that is written; the one read stays as it was.
     result = timeline.deepcopy()
     copies = {id(old): new for old, new in zip(timeline.find_clips(), result.find_clips())}
     outcomes = []
+    made_media_dir = not media_dir.exists()
+    dubbed = 0
     for i, job in enumerate(jobs, 1):
-        label = f"{job.clip.name or 'clip'} ({job.plate or '?'})"
+        label = _label(job)
         if job.problem is not None:
             outcomes.append(Outcome(label, "-", job.status, job.problem))
             continue
@@ -242,18 +287,26 @@ def run(args: argparse.Namespace) -> int:
         media_dir.mkdir(parents=True, exist_ok=True)
         bars = ProgressBars()
         try:
-            outcome = run_shot(row, Path("/"), args, args.force, bars)
+            outcome = run_shot(row, Path.cwd(), args, args.force, bars)
         finally:
             bars.close()
         outcomes.append(Outcome(label, outcome.frames, outcome.status, outcome.detail))
         if outcome.status != "failed":
+            dubbed += 1
             clip = copies[id(job.clip)]
             clip.media_reference, clip.source_range = dubbed_reference(output, job)
             clip.metadata["lipsync"] = {
                 "source": str(job.plate), "audio": str(job.audio), "frames": list(job.frames),
                 "audio_offset_s": job.audio_offset_s + nudge,
             }
-    write_timeline(result, args.output)
     print(table(outcomes))
+    if not dubbed:
+        # A timeline that plays none of its dubs would pass for a result: write nothing, leave nothing.
+        if made_media_dir and media_dir.is_dir() and not any(media_dir.iterdir()):
+            media_dir.rmdir()
+        first = next(o for o in outcomes if o.status == "failed")
+        raise LipSyncError(f"{args.timeline}: none of its {len(wanted)} clip(s) with dub audio could be dubbed, e.g. "
+                           f"{first.shot}: {first.detail}; nothing written")
+    write_timeline(result, args.output)
     print(f"wrote {args.output}")
     return 1 if any(o.status == "failed" for o in outcomes) else 0

@@ -3,6 +3,7 @@ Resolve) place the dub with it inside the host's own Python, where torch and the
 
 from __future__ import annotations
 
+import math
 import re
 
 from ..errors import LipSyncError
@@ -11,6 +12,8 @@ from ..errors import LipSyncError
 def offset_seconds(value: str | float, fps: float) -> float:
     """An audio offset in seconds from '3f' (frames at the plate's rate), '0.12s' or a plain number of seconds."""
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):  # a JSON shot list or a host can hand over NaN
+            raise LipSyncError(f"audio offset {value}: must be a finite number of seconds")
         return float(value)
     match = re.fullmatch(r"\s*([+-]?\d+(?:\.\d*)?|[+-]?\.\d+)\s*(f|s)?\s*", str(value))
     if not match:

@@ -22,7 +22,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from ..errors import ModelError
-from .checkpoint import MODEL_VERSION, file_metadata, load_checkpoint, read_metadata
+from .checkpoint import MODEL_VERSION, check_finite, file_metadata, load_checkpoint, read_metadata
 from .config import ModelConfig
 from .stylelipsync import StyleLipSync
 
@@ -136,6 +136,8 @@ def load_generator(path: str | Path, base: str | Path | None = None) -> tuple[St
     if model.config != ModelConfig.from_json(metadata["config"]):
         raise ModelError(f"{path}: config differs from its base model {base_path}'s")
     with safe_open(str(path), framework="pt") as f:
-        apply_actor(model, {k: f.get_tensor(k) for k in f.keys()})
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    check_finite(path, tensors, "actor model")
+    apply_actor(model, tensors)
     facts = json.loads(metadata.get("facts", "{}"))
     return model.eval(), facts | {"base": {"path": str(base_path), **base_facts}}

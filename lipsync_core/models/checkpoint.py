@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from safetensors import safe_open
+import torch
 from safetensors.torch import save_file
 from torch import nn
 
@@ -28,6 +29,14 @@ def save_checkpoint(path: str | Path, modules: dict[str, nn.Module], config: Mod
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=metadata)
     os.replace(tmp, path)
+
+
+def check_finite(path: str | Path, tensors: dict[str, torch.Tensor], what: str) -> None:
+    """Refuse a model file holding NaN or infinite weights: it would render black or garbage and say nothing."""
+    bad = [name for name, value in tensors.items() if value.is_floating_point() and not torch.isfinite(value).all()]
+    if bad:
+        raise ModelError(f"{path}: {what} holds NaN or infinite weights ({len(bad)} tensor(s), e.g. {bad[0]}): "
+                         "the file is damaged; retrain or restore it")
 
 
 def file_metadata(path: str | Path) -> dict[str, str]:
@@ -89,6 +98,7 @@ def load_checkpoint(path: str | Path, modules: dict[str, nn.Module], config: Mod
                     f"{path}: weights for {name!r} (trained with config {stored_config.name!r}) do not fit "
                     f"this model{asked}: {len(problems)} tensor(s) differ, e.g. {'; '.join(problems[:3])}"
                 )
+            check_finite(path, state, f"its {name}")
             states[name] = state
     for name, module in modules.items():
         module.load_state_dict(states[name], strict=True)

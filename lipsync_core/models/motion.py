@@ -26,7 +26,7 @@ from torch import nn
 from ..errors import ModelError
 from ..media.audio import MEL_FPS, MEL_SILENCE, N_MELS
 from ..motion.shape import ShapeBasis
-from .checkpoint import file_metadata
+from .checkpoint import check_finite, file_metadata
 
 MOTION_FORMAT = "lipsync-motion-1"
 DEFAULT_MOTION_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "motion.safetensors"
@@ -210,6 +210,5 @@ def load_motion_model(path: str | Path | None = None) -> MotionModel:
         gain = tensors["gain"].numpy()
     except (KeyError, RuntimeError) as error:
         raise ModelError(f"{path}: motion model weights do not fit this version ({error})") from None
-    if not all(torch.isfinite(v).all() for v in tensors.values()):
-        raise ModelError(f"{path}: motion model holds NaN or infinite weights: the file is damaged; retrain or restore it")
+    check_finite(path, tensors, "motion model")
     return MotionModel(net.eval(), basis, gain, facts)

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import LipSyncError
 from ..models.motion import MotionModel
+from ..textfiles import parse_json, quoted, read_text
 from .shape import CROP_UNITS, SHAPE_POINTS, opening, width
 from .stage import MotionCurves
 
@@ -61,12 +62,7 @@ def write_curves(path: str | Path, curves: MotionCurves) -> Path:
 def read_curves(path: str | Path, model: MotionModel) -> MotionCurves:
     """Read a curves file written by `write_curves` (and perhaps edited), checked field by field."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise CurvesError(f"{path}: motion curves file not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise CurvesError(f"{path}: cannot be read as text ({error})") from None
+    text = read_text(path, "motion curves file", CurvesError)
     rows = _rows_from_json(path, text) if path.suffix.lower() == ".json" else _rows_from_csv(path, text)
     rest, frames, times, openings, widths, silent, shapes, style, facts = rows
     if len(frames) == 0:
@@ -100,10 +96,7 @@ def _to_json(curves: MotionCurves) -> dict:
 
 
 def _rows_from_json(path: Path, text: str):
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as error:
-        raise CurvesError(f"{path}: not a readable JSON motion curves file ({error})") from None
+    data = parse_json(text, path, "motion curves file", CurvesError)
     check = _Fields(path)
     if not isinstance(data, dict):
         check.fail("", "must be a JSON object")
@@ -111,9 +104,9 @@ def _rows_from_json(path: Path, text: str):
         if key not in data:
             check.fail(key, "is missing")
     if data["kind"] != KIND:
-        check.fail("kind", f"is {json.dumps(data['kind'])}, not {json.dumps(KIND)}: not a motion curves file")
+        check.fail("kind", f"is {quoted(data['kind'])}, not {json.dumps(KIND)}: not a motion curves file")
     if not isinstance(data["version"], int) or isinstance(data["version"], bool) or data["version"] > VERSION:
-        check.fail("version", f"is {json.dumps(data['version'])}: this lipsync reads version {VERSION}")
+        check.fail("version", f"is {quoted(data['version'])}: this lipsync reads version {VERSION}")
     check.points(data["points"], "points")
     rest = check.shape(data["rest"], "rest")
     frames_data = data["frames"]
@@ -132,7 +125,7 @@ def _rows_from_json(path: Path, text: str):
         openings.append(check.number(row["opening"], f"{where}.opening"))
         widths.append(check.number(row["width"], f"{where}.width"))
         if not isinstance(row.get("silent", False), bool):
-            check.fail(f"{where}.silent", f"must be true or false, not {json.dumps(row['silent'])}")
+            check.fail(f"{where}.silent", f"must be true or false, not {quoted(row['silent'])}")
         silent.append(row.get("silent", False))
         shapes.append(check.shape(row["shape"], f"{where}.shape"))
     style = data.get("style") if isinstance(data.get("style"), str) else ""
@@ -204,7 +197,7 @@ class _Fields:
             except ValueError:
                 self.fail(name, f"must be a number, not {value!r}")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            self.fail(name, f"must be a finite number, not {json.dumps(value) if not text else value}")
+            self.fail(name, f"must be a finite number, not {quoted(value) if not text else value}")
         return float(value)
 
     def integer(self, value, name: str, text: bool = False) -> int:
@@ -213,7 +206,7 @@ class _Fields:
                 self.fail(name, f"must be a whole number, not {value!r}")
             return int(value)
         if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(name, f"must be a whole number, not {json.dumps(value)}")
+            self.fail(name, f"must be a whole number, not {quoted(value)}")
         return value
 
     def points(self, value, name: str) -> None:
@@ -225,7 +218,7 @@ class _Fields:
             self.fail(name, f"must be {len(SHAPE_POINTS)} [x, y] points")
         for i, point in enumerate(value):
             if not isinstance(point, list) or len(point) != 2:
-                self.fail(f"{name}[{i}]", f"must be [x, y], not {json.dumps(point)}")
+                self.fail(f"{name}[{i}]", f"must be [x, y], not {quoted(point)}")
             self.number(point[0], f"{name}[{i}][0]")
             self.number(point[1], f"{name}[{i}][1]")
         return np.array(value, np.float32)

@@ -8,10 +8,13 @@ parameters are shot controls: not given, the shot's own (keyed) value applies.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from pathlib import Path
 
-from .schema import Operation, Param
+from ..dub.timing import offset_seconds
+from ..errors import LipSyncError
+from .schema import Operation, Param, limits_text, shown
 
 
 def frame_range(text: str) -> tuple[int, int]:
@@ -35,9 +38,18 @@ def rank(text: str) -> int | None:
     return int(text)
 
 
+def audio_offset(text: str) -> str:
+    """An audio offset as given ('3f', '0.12s'): its spelling is checked here; its frames need the plate's rate."""
+    try:
+        offset_seconds(text, 1.0)
+    except LipSyncError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
 CONVERTERS = {
     "clip": Path, "mask": Path, "audio": Path, "model": Path, "shot": Path, "path": Path,
-    "int": int, "float": float, "str": str, "choice": str, "offset": str,
+    "int": int, "float": float, "str": str, "choice": str, "offset": audio_offset,
     "frames": frame_range, "rank": rank,
 }
 
@@ -57,30 +69,29 @@ def help_text(param: Param) -> str:
     if param.type == "bool":
         return f"turn off: {param.help}" if param.default is True else param.help
     if param.animatable:
-        return f"{param.help} (not given: the shot's value, else {_shown(param.default)})"
+        return f"{param.help} (not given: the shot's value, else {shown(param.default)})"
     if param.default is None or param.positional:
         return param.help
-    return f"{param.help} (default: {_shown(param.default)})"
-
-
-def _shown(value) -> str:
-    if value is None:
-        return "automatic"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{param.help} (default: {shown(param.default)})"
 
 
 def _converter(param: Param):
     convert = CONVERTERS[param.type]
-    if param.range is None:
+    if param.type not in ("int", "float"):
         return convert
-    low, high = param.range
+    low, high = param.range or (None, None)
+    kind = "a whole number" if param.type == "int" else "a finite number"
 
     def checked(text: str):
-        value = convert(text)
+        # float() takes 'nan' and 'inf', and no range check refuses NaN: refuse both here, naming the option.
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{param.name.replace('_', '-')} {text}: must be {kind}")
         if (low is not None and value < low) or (high is not None and value > high):
-            limits = f"{_shown(low)}..{_shown(high)}" if low is not None and high is not None else (
-                f"at least {_shown(low)}" if low is not None else f"at most {_shown(high)}")
-            raise argparse.ArgumentTypeError(f"{param.name.replace('_', '-')} {text}: must be {limits}")
+            raise argparse.ArgumentTypeError(f"{param.name.replace('_', '-')} {text}: must be {limits_text(low, high)}")
         return value
 
     return checked

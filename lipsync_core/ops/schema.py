@@ -31,6 +31,20 @@ TYPES = {
 }
 
 
+def shown(value) -> str:
+    """A default or a limit as --help and messages show it: 'automatic' for None, numbers short."""
+    if value is None:
+        return "automatic"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def limits_text(low: float | None, high: float | None) -> str:
+    """How a range reads in a message: '-500..500', 'at least 1', 'at most 3'."""
+    if low is not None and high is not None:
+        return f"{shown(low)}..{shown(high)}"
+    return f"at least {shown(low)}" if low is not None else f"at most {shown(high)}"
+
+
 @dataclass(frozen=True)
 class Param:
     """One input, output or parameter of an operation."""
