@@ -109,7 +109,7 @@ def speed(name: str, data: Path, clip: str, count: int, model: Path, folder: Pat
         if run == "reference":  # after the cold render, so codecs and imports are warm for it too
             reference, reference_cpu, _ = clocked(lambda: decode_encode(plate, frames, audio, folder / f"{name}_copy.mp4"))
             continue
-        wall, cpu, report = clocked(lambda: dub(plate, audio, folder / f"{name}_{run}.mp4", frames=frames, mouth=mouth,
+        wall, cpu, report = clocked(lambda: dub(plate, audio, folder / f"{name}_{mouth}_{run}.mp4", frames=frames, mouth=mouth,
                                                 model=model if mouth == "generator" else None, device="cpu"))
         renders[run] = (wall, cpu, report.timings)
 

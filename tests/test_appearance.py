@@ -118,7 +118,7 @@ def test_selection_plays_the_footage_on_rather_than_cutting_every_frame() -> Non
     footage = np.cumsum(rng.normal(0, 1, (200, 57, 2)), axis=0).astype(np.float32)
     target = footage[40:140] + rng.normal(0, 0.05, (100, 57, 2)).astype(np.float32)
     ok = np.ones(200, bool)
-    chosen = select_sources(np.concatenate([target, footage[100:]]), ok, footage, ok, np.zeros((200, 3)))
+    chosen = select_sources(np.concatenate([target, footage[100:]]), ok, np.zeros((200, 3)), footage, ok, np.zeros((200, 3)))
     assert (chosen[:100] == np.arange(40, 140)).mean() > 0.95
     jumps = (np.diff(chosen[:100]) != 1).sum()
     assert jumps <= 3
@@ -149,3 +149,55 @@ def test_edited_motion_curves_change_exactly_the_frames_edited(plate, shared_dat
     with open_plate(edited) as result:
         changed = [f.number for f in result if not np.array_equal(f.image, dubbed[f.number])]
     assert widest in changed and len(changed) <= 10, (widest, changed)
+
+
+ACTOR = "video/ali-vilab_ata_style_clip_video_M030_front_angry_level3_001.mp4"  # MEAD actor M030, 256x256, silent
+SAME_ACTOR = "video/ali-vilab_ata_style_clip_video_M030_front_happy_level3_001.mp4"  # the same actor, another take
+OTHER_ACTOR = "video/ali-vilab_ata_style_clip_video_W009_front_angry_level3_001.mp4"  # another person
+
+
+@pytest.fixture(scope="module")
+def actor_clips(shared_data: Path, tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("actor")
+    clips = {"plate": ACTOR, "same": SAME_ACTOR, "other": OTHER_ACTOR}
+    for name, clip in clips.items():
+        shutil.copy(shared_data / clip, folder / f"{name}.mp4")
+    return {name: folder / f"{name}.mp4" for name in clips}
+
+
+def test_added_footage_of_another_person_is_refused_and_nothing_is_written(actor_clips, shared_data, tmp_path, capsys):
+    from lipsync_core.cli import main as cli_main
+
+    before = {name: path.read_bytes() for name, path in actor_clips.items()}
+    out = tmp_path / "out.mp4"
+    code = cli_main(["dub", str(actor_clips["plate"]), str(shared_data / SPEECH), "--appearance", str(actor_clips["other"]),
+                     "-o", str(out)])
+    message = capsys.readouterr().err
+    assert code == 2 and "other.mp4: shows someone else" in message and "Traceback" not in message
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    assert {name: path.read_bytes() for name, path in actor_clips.items()} == before
+
+
+def test_added_footage_of_the_actor_lends_the_mouths_the_shot_lacks(actor_clips, shared_data):
+    """The shot's own frames cut down to its closed mouths: the dub's open mouths are taken from another take of
+    the same actor (added with --appearance), and the coverage the report gives rises."""
+    from lipsync_core.appearance.added import added_footage
+    from lipsync_core.appearance.footage import FootageMouth
+    from lipsync_core.motion.shape import opening
+
+    renderer = Renderer(actor_clips["plate"], shared_data / SPEECH, appearance=[actor_clips["same"]])
+    assert any(note.startswith(f"added footage {actor_clips['same']}") for note in renderer.notes)
+    shot = renderer.footage.sources[0]
+    curves = renderer.footage.curves
+    own = opening(shot.shapes)
+    closed = shot.usable & (own <= np.nanpercentile(own[shot.usable], 30))
+    shot.usable = closed
+    alone = FootageMouth(shot, curves)
+    added, _ = added_footage(shot, [actor_clips["same"]])
+    helped = FootageMouth(shot, curves, added)
+    assert alone.coverage < helped.coverage
+    wide = closed & (curves.opening > np.nanmax(own[closed] - opening(curves.rest)))
+    assert wide.sum() >= 3
+    assert (helped.selection[wide] >= len(shot.track)).mean() >= 0.5  # from the added take
+    footage, k = helped.source(int(helped.selection[np.flatnonzero(wide)[0]]))
+    assert footage.plate == actor_clips["same"] and footage.usable[k]

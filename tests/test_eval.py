@@ -19,9 +19,9 @@ import torch
 from lipsync_core.cli import main as cli_main
 from lipsync_core.errors import ModelError
 from lipsync_core.evaluate import (
-    follows_speech, frame_quality, lip_landmarks, lmd, load_identity_model, load_models, mouth_loudness_r, paste_lower_face,
-    static_mouth,
+    follows_speech, frame_quality, lip_landmarks, lmd, load_models, mouth_loudness_r, paste_lower_face, static_mouth,
 )
+from lipsync_core.face.identity import load_identity_model
 from lipsync_core.media.audio import mel_windows
 from lipsync_core.models.actor import DEFAULT_MODEL
 from lipsync_core.models.checkpoint import save_checkpoint

@@ -85,7 +85,9 @@ def test_dub_timeline_in_the_readmes_form_with_a_relative_output(plate, dub_audi
     assert code == 0, printed
     assert "1 done, 0 skipped, 0 failed" in printed
     assert not Path("/out/new_media").exists(), "frames were written at the filesystem root"
-    assert sorted(p.name for p in (tmp_path / "out" / "new_media").iterdir()) == [f"001_shot_A.{n:04d}.png" for n in (20, 21, 22)]
+    # Hidden beside the frames: the render's settings record (.NAME.####.png.render.json).
+    frames = sorted(p.name for p in (tmp_path / "out" / "new_media").iterdir() if not p.name.startswith("."))
+    assert frames == [f"001_shot_A.{n:04d}.png" for n in (20, 21, 22)]
 
     shot = otio.adapters.read_from_file("out/new.otio").video_tracks()[0].find_clips()[0]
     written = [Path(otio.url_utils.filepath_from_url(shot.media_reference.target_url_for_image_number(i))) for i in range(3)]

@@ -1,26 +1,27 @@
-"""The mouth from the actor's own frames: for every frame of the dub, the shot's frame whose mouth is nearest the
-target shape (select.py), its lower face warped onto the target frame's geometry and the target mouth shape
-(warp.py) at the plate's resolution, colour-matched at the mask's edge and blended inside the shot's mask.
+"""The mouth from the actor's own frames: for every frame of the dub, the frame of the actor whose mouth is nearest
+the target shape (select.py) — from the shot itself or from footage of the same actor added with --appearance —
+its lower face warped onto the target frame's geometry and the target mouth shape (warp.py) at the plate's
+resolution, colour-matched at the mask's edge and blended inside the shot's mask.
 
 Real texture at full resolution (lip edges, teeth, stubble) instead of a generated 128-px crop scaled up. What it
 cannot do yet: a mouth opening wider than any frame of the footage draws out the middle of the widest one (the
-report says how far).
+report says how far, and asks for footage where the actor opens wider).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ..face import geometry
 from ..face.landmarks import face_size
 from ..face.track import FaceTrack, Track
-from ..media.colour import blend
+from ..media.colour import blend, from_display, to_display
 from ..media.frames import open_plate
-from ..motion.shape import CROP_UNITS, SHAPE_POINTS, opening, width
+from ..motion.shape import CROP_UNITS, SHAPE_POINTS, opening, rest_shape, width
 from ..motion.stage import MotionCurves
 from .select import select_sources
 from .warp import follow, lower_face_points, mouth_points, warp_triangles
@@ -30,11 +31,31 @@ EDGE_BAND = (0.02, 0.6)  # mask values whose pixels (the feathered edge: skin) s
 COVERAGE_FEATHER = 0.04  # of the face's height: the warped face fades out this far inside its outline
 COVERAGE_WARNING = 0.8  # below this share of the dub's widest opening, the report asks for more footage
 MAX_STRETCH = 0.12  # of the mouth's width: the farthest a source lip point is moved towards the target shape
+ADDED_COST = 0.5  # crop units: a frame of added footage (other light, other day) against one of the shot's own
+
+
+@dataclass
+class Footage:
+    """Frames of the actor that can lend their mouths: the shot's own, or a clip added with --appearance."""
+
+    plate: Path
+    track: Track
+    face: FaceTrack
+    usable: np.ndarray  # (N,) frames whose face is wholly in view and not bypassed
+    shapes: np.ndarray  # (N, P, 2) mouth shapes, CROP_UNITS
+
+    def poses(self) -> np.ndarray:
+        """(N, 2) yaw and pitch in degrees (0 where the face is absent): how the mouth is seen. Roll is left out:
+        the warp aligns a tilted head anyway."""
+        poses = np.zeros((len(self.track), 2))
+        for i in np.flatnonzero(self.face.present):
+            poses[i] = geometry.euler_angles(geometry.head_pose(self.face.landmarks[i], self.face.shape)[0])[:2]
+        return poses
 
 
 @dataclass
 class Region:
-    """A source frame's lower face: the pixels and where they sit in the plate."""
+    """A source frame's lower face: the pixels and where they sit in its plate."""
 
     x0: int
     y0: int
@@ -42,26 +63,45 @@ class Region:
 
 
 class FootageMouth:
-    """The appearance stage of one shot: selection over the whole shot, then any frame on request."""
+    """The appearance stage of one shot: selection over the whole shot, then any frame on request.
 
-    def __init__(self, plate: Path, track: Track, face: FaceTrack, usable: np.ndarray, footage_shapes: np.ndarray,
-                 curves: MotionCurves):
-        self.plate, self.track, self.face, self.curves = plate, track, face, curves
-        poses = np.zeros((len(track), 3))
-        for i in np.flatnonzero(face.present):
-            poses[i] = geometry.euler_angles(geometry.head_pose(face.landmarks[i], face.shape)[0])
-        self.selection = select_sources(curves.shapes, usable, footage_shapes, usable, poses)
+    Sources are numbered over the shot's frames first (so a source number below the shot's length is that frame
+    of the shot), then each added clip's, one unusable number between clips so that the last frame of one never
+    plays on into the first of the next."""
+
+    def __init__(self, shot: Footage, curves: MotionCurves, added: Sequence[Footage] = ()):
+        self.plate, self.track, self.face, self.curves = shot.plate, shot.track, shot.face, curves
+        self.sources = [shot, *added]
+        self.starts = np.cumsum([0] + [len(f.track) + 1 for f in self.sources[:-1]])
+        gap = [np.full((1, len(SHAPE_POINTS), 2), np.nan, np.float32)]
+        # Another take sits differently in its crop (pose, expression, framing): its shapes are compared as moves
+        # from its own rest onto the shot's, or every frame of it would look far from every target.
+        own = [shot.shapes] + [f.shapes - rest_shape(f.shapes, f.usable) + curves.rest for f in added]
+        shapes = np.concatenate(sum(([s] + gap for s in own), [])[:-1])
+        usable = np.concatenate(sum(([f.usable, [False]] for f in self.sources), [])[:-1]).astype(bool)
+        target_poses = shot.poses()
+        poses = np.concatenate(sum(([f.poses() if n else target_poses, np.zeros((1, 2))]
+                                    for n, f in enumerate(self.sources)), [])[:-1])
+        cost = np.where(np.arange(len(usable)) >= len(shot.track), ADDED_COST, 0.0)
+        self.selection = select_sources(curves.shapes, shot.usable, target_poses, shapes, usable, poses, cost)
         self.regions: dict[int, Region] = {}
-        widest_source = float(np.nanmax(opening(footage_shapes[usable]) - opening(curves.rest))) if usable.any() else 0.0
-        widest_target = float(curves.opening[usable].max()) if usable.any() else 0.0
+        target_ok = shot.usable
+        widest_source = float(np.nanmax(opening(shapes[usable]) - opening(curves.rest))) if usable.any() else 0.0
+        widest_target = float(curves.opening[target_ok].max()) if target_ok.any() else 0.0
         self.coverage = 1.0 if widest_target <= 0 else min(1.0, max(widest_source, 0.0) / widest_target)
+        self.added_share = float(np.mean(self.selection[target_ok] >= len(shot.track))) if target_ok.any() else 0.0
+
+    def source(self, number: int) -> tuple[Footage, int]:
+        """The footage a source number belongs to and its index in that footage's track."""
+        n = int(np.searchsorted(self.starts, number, side="right")) - 1
+        return self.sources[n], int(number - self.starts[n])
 
     def coverage_note(self) -> str | None:
         """What the report says when the footage never opens the mouth as wide as the dub asks."""
         if self.coverage >= COVERAGE_WARNING:
             return None
-        return (f"the widest mouth opening in this shot is {self.coverage:.0%} of the dub's widest: wider frames are "
-                f"stretched from it (add footage of the actor where the mouth opens wider)")
+        return (f"the widest mouth opening in the footage is {self.coverage:.0%} of the dub's widest: wider mouths draw "
+                f"out the middle of the widest (add footage of the actor opening wider with --appearance CLIP)")
 
     def has_sources(self, indices: range) -> bool:
         """Whether the source frames of target frames `indices` (track positions) are loaded."""
@@ -73,31 +113,33 @@ class FootageMouth:
         needed = {int(self.selection[i]) for i in indices if self.selection[i] >= 0}
         self.regions = {j: r for j, r in self.regions.items() if j in needed}
         missing = sorted(needed - set(self.regions))
-        if not missing:
-            return
-        numbers = self.track.frames
-        with open_plate(self.plate, frames=(int(numbers[missing[0]]), int(numbers[missing[-1]]))) as plate:
-            wanted = {int(numbers[j]): j for j in missing}
-            for frame in plate:
-                if cancelled():
-                    return
-                j = wanted.get(frame.number)
-                if j is not None:
-                    self.regions[j] = self._region(frame.image, j)
+        for start, footage in zip(self.starts, self.sources):
+            wanted = {int(footage.track.frames[j - start]): j for j in missing if 0 <= j - start < len(footage.track)}
+            if not wanted:
+                continue
+            with open_plate(footage.plate, frames=(min(wanted), max(wanted))) as plate:
+                for frame in plate:
+                    if cancelled():
+                        return
+                    j = wanted.get(frame.number)
+                    if j is not None:
+                        self.regions[j] = self._region(frame.image, j)
 
     def _region(self, image: np.ndarray, j: int) -> Region:
-        points = self.face.landmarks[j][lower_face_points(), :2]
-        margin = REGION_MARGIN * float(face_size(self.face.landmarks[j]))
+        footage, k = self.source(j)
+        points = footage.face.landmarks[k][lower_face_points(), :2]
+        margin = REGION_MARGIN * float(face_size(footage.face.landmarks[k]))
         x0, y0 = np.maximum(np.floor(points.min(0) - margin).astype(int), 0)
         x1, y1 = np.ceil(points.max(0) + margin).astype(int) + 1
         return Region(int(x0), int(y0), image[y0:y1, x0:x1, :3].copy())
 
     def target_points(self, index: int, source: int) -> np.ndarray:
-        """(478, 2) where the source frame's lower-face points land on target frame `index`, in its plate: the
+        """(478, 2) where source `source`'s lower-face points land on target frame `index`, in its plate: the
         source's face moved with the skull onto the target's, its lips and jaw on the target shape."""
         to_crop = self.face.alignment(index, CROP_UNITS)
         to_plate = geometry.invert(to_crop)
-        source_crop = geometry.transform_points(self.face.landmarks[source], self.face.alignment(source, CROP_UNITS))
+        footage, k = self.source(source)
+        source_crop = geometry.transform_points(footage.face.landmarks[k], footage.face.alignment(k, CROP_UNITS))
         # The source's lips moved to the target shape, but no point further than MAX_STRETCH of the mouth's
         # width: a closed mouth stretched wide open is a dark hole, worse than a mouth opening a little less.
         shape = source_crop[list(SHAPE_POINTS)]
@@ -121,10 +163,14 @@ class FootageMouth:
         used = np.zeros_like(mask)
         if x1 <= x0 or y1 <= y0:
             return image, used
-        source_points, target_points = mouth_points(self.face.landmarks[source][:, :2] - [region.x0, region.y0],
+        footage, k = self.source(source)
+        source_points, target_points = mouth_points(footage.face.landmarks[k][:, :2] - [region.x0, region.y0],
                                                     target - [x0, y0])
         feather = COVERAGE_FEATHER * float(face_size(self.face.landmarks[index]))
-        warped, covered = warp_triangles(region.pixels, source_points, target_points, (y1 - y0, x1 - x0), feather)
+        pixels = region.pixels
+        if pixels.dtype != image.dtype:  # added footage in another format: into the plate's encoding
+            pixels = from_display(to_display(pixels), image[..., :3])
+        warped, covered = warp_triangles(pixels, source_points, target_points, (y1 - y0, x1 - x0), feather)
         box_mask = mask[y0:y1, x0:x1] * covered
         original = image[y0:y1, x0:x1, :3].astype(np.float32)
         edge = (box_mask > EDGE_BAND[0]) & (box_mask < EDGE_BAND[1])

@@ -14,7 +14,8 @@ import numpy as np
 from ..motion.shape import LIP_INDEX
 
 CANDIDATES = 8
-POSE_WEIGHT = 0.15  # crop units per degree of head rotation between source and target
+POSE_WEIGHT = 0.15  # crop units per degree of head rotation between source and target beyond POSE_FREE
+POSE_FREE = 5.0  # degrees per axis the mesh warp absorbs unseen (another take's head is seldom held just so)
 HOLD_COST = 0.4  # crop units: the same source frame twice
 JUMP_COST = 1.5  # crop units: a cut to another part of the footage
 BLOCK = 512  # target frames costed at once
@@ -28,11 +29,12 @@ def shape_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(squared, 0) / len(LIP_INDEX))
 
 
-def select_sources(target: np.ndarray, target_ok: np.ndarray, source: np.ndarray, source_ok: np.ndarray,
-                   poses: np.ndarray) -> np.ndarray:
-    """target: (N, P, 2) target shapes; source: (N, P, 2) the footage's own shapes (the same frames); poses:
-    (N, 3) head rotation in degrees; *_ok: usable frames. Returns (N,) the source frame index of every target
-    frame (-1 where the target is not usable)."""
+def select_sources(target: np.ndarray, target_ok: np.ndarray, target_poses: np.ndarray, source: np.ndarray,
+                   source_ok: np.ndarray, source_poses: np.ndarray, source_cost: np.ndarray | None = None) -> np.ndarray:
+    """target: (N, P, 2) target shapes; source: (M, P, 2) the footage's shapes (consecutive entries are
+    consecutive frames); *_poses: head rotation in degrees, (N, A) and (M, A); *_ok: usable frames; source_cost:
+    (M,) crop units added to a source's cost (footage from another clip). Returns (N,) the source index of every
+    target frame (-1 where the target is not usable)."""
     usable = np.flatnonzero(source_ok)
     chosen = np.full(len(target), -1, np.int64)
     frames = np.flatnonzero(target_ok)
@@ -45,8 +47,11 @@ def select_sources(target: np.ndarray, target_ok: np.ndarray, source: np.ndarray
     for lo in range(0, len(frames), BLOCK):
         block = frames[lo : lo + BLOCK]
         cost = shape_distance(target[block], source[usable])
-        for axis in range(poses.shape[1]):
-            cost += POSE_WEIGHT * np.abs(poses[block, axis][:, None] - poses[usable, axis][None])
+        for axis in range(target_poses.shape[1]):
+            turn = np.abs(target_poses[block, axis][:, None] - source_poses[usable, axis][None])
+            cost += POSE_WEIGHT * np.maximum(turn - POSE_FREE, 0.0)
+        if source_cost is not None:
+            cost += source_cost[usable][None]
         best = np.argpartition(cost, k - 1, axis=1)[:, :k]
         candidates[lo : lo + len(block)] = best
         unary[lo : lo + len(block)] = np.take_along_axis(cost, best, 1)

@@ -24,14 +24,15 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from ..device import pick_device, set_cpu_threads
 from ..errors import FaceError, LipSyncError, MediaError, ModelError
-from ..appearance.footage import FootageMouth
+from ..appearance.added import added_footage
+from ..appearance.footage import Footage, FootageMouth
 from ..face import geometry
 from ..face.track import Track
 from ..face.analyze import shot_track
@@ -154,6 +155,7 @@ class Renderer:
         motion_model: str | Path | None = None,
         motion: dict[str, float | Keyframes] | None = None,
         motion_curves: str | Path | None = None,
+        appearance: Sequence[str | Path] = (),
         progress: Progress | None = None,
         cancel: threading.Event | Callable[[], bool] | None = None,
     ):
@@ -206,10 +208,10 @@ class Renderer:
         self.timings["features"] += time.perf_counter() - started
         self.notes: list[str] = []  # what the user should know about how the mouth was made
         self.reference = self._reference() if mouth == GENERATED else None
-        self.footage = self._footage(motion_model, motion_curves) if mouth == FOOTAGE else None
-        if mouth == GENERATED and (motion_model or motion_curves or self.shot.motion):
-            self.notes.append("the generator draws the mouth from the audio alone: the motion model, curves and the "
-                              "shot's motion controls apply to --mouth footage only")
+        self.footage = self._footage(motion_model, motion_curves, appearance) if mouth == FOOTAGE else None
+        if mouth == GENERATED and (motion_model or motion_curves or self.shot.motion or appearance):
+            self.notes.append("the generator draws the mouth from the audio alone: the motion model, curves, added "
+                              "footage and the shot's motion controls apply to --mouth footage only")
         if mouth == FOOTAGE and model is not None:
             self.notes.append(f"{model}: a generator model, unused with --mouth footage")
         self.dubbable = (self.reference if mouth == GENERATED else self.footage) is not None
@@ -259,9 +261,11 @@ class Renderer:
         crop, _ = self._crop(image, index)
         return to_tensor_images(crop)[None].to(self.device)
 
-    def _footage(self, motion_model: str | Path | None, motion_curves: str | Path | None) -> FootageMouth | None:
+    def _footage(self, motion_model: str | Path | None, motion_curves: str | Path | None,
+                 appearance: Sequence[str | Path]) -> FootageMouth | None:
         """The motion stage over the whole shot (or the curves file given), then the selection of the actor's own
-        frames that lend their mouths (None when the face is never usable: every frame passes through)."""
+        frames, the shot's and the added clips', that lend their mouths (None when the face is never usable:
+        every frame passes through)."""
         if self.face is None:
             return None
         shapes, usable = footage_shapes(self.face, self.track, self.shot)
@@ -277,12 +281,21 @@ class Renderer:
             curves = shot_motion(self.plate_path, self.audio_path, shot=self.shot, face=self.face_id,
                                  audio_offset_s=self.offset_s, model=motion_model, track=self.track, dub_audio=self.audio,
                                  footage=(shapes, usable))
-        footage = FootageMouth(self.plate_path, self.track, self.face, usable, shapes, curves)
+        shot = Footage(self.plate_path, self.track, self.face, usable, shapes)
+        added, notes = added_footage(shot, appearance)
+        self.notes.extend(notes)
+        footage = FootageMouth(shot, curves, added)
         self.timings["features"] += time.perf_counter() - started
         self.notes.append(f"mouth motion: actor style {curves.style}")
+        if added:
+            self.notes.append(f"added footage lends the mouth to {footage.added_share:.0%} of the shot's frames")
         if footage.coverage_note():
             self.notes.append(footage.coverage_note())
         return footage
+
+    def added_footage(self) -> list[Footage]:
+        """The clips added with --appearance, as used."""
+        return self.footage.sources[1:] if self.footage is not None else []
 
     def _crop(self, image: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The aligned uint8 crop of one frame and its plate -> crop matrix."""
@@ -463,6 +476,7 @@ def dub(
     motion_model: str | Path | None = None,
     motion: dict[str, float | Keyframes] | None = None,
     motion_curves: str | Path | None = None,
+    appearance: Sequence[str | Path] = (),
     progress: Progress | None = None,
     cancel: threading.Event | Callable[[], bool] | None = None,
 ) -> DubReport:
@@ -487,7 +501,7 @@ def dub(
         raise LipSyncError(f"{output}: --resume continues image sequences; a video output is always rendered whole")
     if resume and overwrite:
         raise LipSyncError(f"{output}: --resume keeps the frames already written and --overwrite renders them again: choose one")
-    refuse_inputs(output, [p for p in (plate, audio) if p is not None])
+    refuse_inputs(output, [p for p in (plate, audio, *appearance) if p is not None])
     span, info = _planned_range(plate, shot, frames)
     created = make_folder(output)
     try:
@@ -496,7 +510,7 @@ def dub(
             renderer = Renderer(
                 plate, audio, shot=shot, face=face, audio_offset=audio_offset, model=model, device=device,
                 batch=batch, mask=mask, mouth=mouth, motion_model=motion_model, motion=motion,
-                motion_curves=motion_curves, progress=progress, cancel=cancel,
+                motion_curves=motion_curves, appearance=appearance, progress=progress, cancel=cancel,
             )
             return _render(renderer, output, span, existing if sequence else None, resume, overwrite, (model, motion_model, motion_curves),
                            progress, _as_check(cancel))

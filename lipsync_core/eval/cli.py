@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from ..device import pick_device, set_cpu_threads
 from ..errors import LipSyncError
-from ..evaluate import CROSS_AUDIO_ROWS, OWN_AUDIO_ROWS, evaluate_clip, load_identity_model, load_models
+from ..evaluate import CROSS_AUDIO_ROWS, OWN_AUDIO_ROWS, evaluate_clip, load_models
+from ..face.identity import load_identity_model
 from ..models.actor import DEFAULT_MODEL
 from ..models.motion import load_motion_model
 from ..motion.measure import measure as measure_motion

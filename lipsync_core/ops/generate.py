@@ -43,6 +43,9 @@ GENERATE = Operation(
         MOTION_MODEL,
         Param("motion_curves", "path", "the mouth motion to use instead of predicting it: a curves file from "
               "`lipsync motion` (.json or .csv), perhaps edited, for the same shot and dub (--mouth footage)", node=False),
+        Param("appearance", "clip", "more footage of the shot's actor (a video or image sequence) to take mouths "
+              "from where the shot never opens as wide or shows no teeth; once per clip. A clip of anyone else is "
+              "refused (needs the optional extra 'identity'; --mouth footage)", many=True, node=False, metavar="CLIP"),
     ),
     outputs=(
         Param("output", "clip", "out.mp4, out.mov, out.####.exr or out.####.png", required=True, flags=("-o", "--output")),

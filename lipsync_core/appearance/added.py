@@ -1,0 +1,79 @@
+"""Footage of the shot's actor from other clips (`dub --appearance CLIP`): more mouths to take from where the shot
+never opens wide or never shows teeth. Each clip is tracked (and its track cached beside it, as a plate's is) and
+must show the shot's actor: a clip of someone else would paste another person's mouth, so it is refused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import FaceError, LipSyncError
+from ..face.analyze import shot_track
+from ..face.identity import SAME_PERSON_BELOW, IdentityModel, load_identity_model
+from ..face.tracker import to_uint8_rgb
+from ..media.frames import open_plate
+from ..motion.stage import footage_shapes
+from ..shot import Shot
+from .footage import Footage
+
+IDENTITY_FRAMES = 8  # usable frames per clip (evenly spread) whose faces are compared
+
+
+def added_footage(shot: Footage, clips: Sequence[str | Path]) -> tuple[list[Footage], list[str]]:
+    """The usable footage of each clip in `clips` and a line per clip for the report. A clip without the shot's
+    actor, or without a usable face, is an error naming it."""
+    if not clips:
+        return [], []
+    model = load_identity_model()
+    if model is None:
+        raise LipSyncError("--appearance: checking that the added footage shows this shot's actor needs the optional "
+                           "extra 'identity': pip install 'lipsync[identity]' (dlib-bin and face-recognition-models)")
+    actor = _descriptors(model, shot)
+    added, notes = [], []
+    for clip in map(Path, clips):
+        if Path(clip).resolve() == Path(shot.plate).resolve():
+            raise LipSyncError(f"{clip}: --appearance names the plate itself; its frames are used anyway")
+        candidates = _footage(clip)
+        distances = [model.distance(_descriptors(model, footage), actor) for footage in candidates]
+        best = int(np.argmin(distances))
+        if distances[best] >= SAME_PERSON_BELOW:
+            raise FaceError(f"{clip}: shows someone else, not the actor of {shot.plate} (face distance "
+                            f"{distances[best]:.2f}; one person measures under {SAME_PERSON_BELOW}): --appearance "
+                            f"takes footage of the same actor")
+        added.append(candidates[best])
+        notes.append(f"added footage {clip}: {int(candidates[best].usable.sum())} usable frames of the actor "
+                     f"(face distance {distances[best]:.2f})")
+    return added, notes
+
+
+def _footage(clip: Path) -> list[Footage]:
+    """Every face of `clip` that is usable somewhere, as footage."""
+    shot = Shot.for_plate(clip)
+    with open_plate(clip, frames=shot.frames) as opened:
+        info = opened.info
+    track = shot_track(clip, shot, (info.first, info.last))
+    found = []
+    for face in track.faces:
+        shapes, usable = footage_shapes(face, track, shot)
+        if usable.any():
+            found.append(Footage(clip, track, face, usable, shapes))
+    if not found:
+        raise FaceError(f"{clip}: no face is wholly in view on any frame: --appearance takes footage of the actor talking")
+    return found
+
+
+def _descriptors(model: IdentityModel, footage: Footage) -> np.ndarray:
+    """(K, 128) identity descriptors of the face on up to IDENTITY_FRAMES usable frames, evenly spread."""
+    usable = np.flatnonzero(footage.usable)
+    picked = usable[np.linspace(0, len(usable) - 1, min(IDENTITY_FRAMES, len(usable))).round().astype(int)]
+    wanted = {int(footage.track.frames[i]): i for i in picked}
+    images, points = [], []
+    with open_plate(footage.plate, frames=(min(wanted), max(wanted))) as plate:
+        for frame in plate:
+            if frame.number in wanted:
+                images.append(to_uint8_rgb(frame.image))
+                points.append(footage.face.landmarks[wanted[frame.number]][:, :2])
+    return model.descriptors(images, np.array(points))
