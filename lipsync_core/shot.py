@@ -314,6 +314,10 @@ def validate(shot: Shot) -> None:
         check.channel(_channel_json(value), f"motion.{name}", MOTION_LIMITS[name])
 
 
+# What a user needs to know to correct a field whose number is out of range.
+_FIELD_HINTS = {"face": " (0 is the largest face; `lipsync analyze PLATE` lists the faces found)"}
+
+
 class _Checker:
     """Raises ShotError naming the sidecar and the field."""
 
@@ -342,7 +346,9 @@ class _Checker:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             self.fail(name, f"must be a number, not {json.dumps(value)}")
         if (low is not None and value < low) or (high is not None and value > high):
-            self.fail(name, f"is {value}, outside {low}..{high}")
+            limits = (f"from {low} to {high}" if low is not None and high is not None
+                      else f"at least {low}" if low is not None else f"at most {high}")
+            self.fail(name, f"is {value}: it must be {limits}" + _FIELD_HINTS.get(name, ""))
         return float(value)
 
     def integer(self, value, name: str, low: int | None, high: int | None) -> int:

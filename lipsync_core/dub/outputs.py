@@ -19,10 +19,12 @@ import numpy as np
 
 from ..errors import MediaError
 from ..face.tracker import to_uint8_rgb
+from ..media.audio import decode_audio, fit_full_scale
 from ..media.colour import from_display, srgb_decode, to_display
 from ..media.frames import PlateInfo, sequence_files
 from ..media.images import read_exr_header
 from ..media.writers import open_writer
+from ..ops.generate import PEAK_HANDLING
 
 MASK_LAYER = "lipsync.mask"
 KINDS = {".mp4": "mp4", ".mov": "mov", ".exr": "exr", ".png": "png"}
@@ -45,7 +47,8 @@ class DubOutput:
     being written), so nothing half-written appears under the final name.
     """
 
-    def __init__(self, path: Path, info: PlateInfo, audio: Path | None, audio_offset_s: float, inputs: list[Path]):
+    def __init__(self, path: Path, info: PlateInfo, audio: Path | None, audio_offset_s: float, inputs: list[Path],
+                 audio_peaks: str = PEAK_HANDLING[0]):
         self.path = Path(path)
         self.kind = output_kind(self.path)
         self._plate_dtype = np.dtype(info.dtype)
@@ -54,10 +57,14 @@ class DubOutput:
         options = {}
         if self.kind == "exr":
             options["pixel_type"] = "float" if self._plate_dtype == np.float32 else "half"
+        samples, rate = None, None
+        if audio is not None and self.kind in ("mp4", "mov"):
+            # Muxed as the model heard it: a float dub above full scale would otherwise play as distortion.
+            samples, rate = decode_audio(audio, offset_s=audio_offset_s)
+            samples = fit_full_scale(samples, audio, audio_peaks)[0].T
         self._writer = open_writer(
             self.path, fps=info.fps, width=info.width, height=info.height,
-            audio=audio if self.kind in ("mp4", "mov") else None, audio_offset_s=audio_offset_s,
-            inputs=inputs, **options,
+            audio=samples, audio_rate=rate, inputs=inputs, **options,
         )
 
     def frame_path(self, number: int) -> Path | None:

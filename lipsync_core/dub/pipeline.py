@@ -36,7 +36,7 @@ from ..face import geometry
 from ..face.track import Track
 from ..face.analyze import shot_track
 from ..face.tracker import to_uint8_rgb
-from ..media.audio import audio_for_range, load_audio, log_mel, mel_windows
+from ..media.audio import audio_for_range, fit_full_scale, load_audio, log_mel, mel_windows
 from ..media.colour import composite
 from ..media.frames import Frame, _ranges_text, open_plate
 from ..models.actor import DEFAULT_MODEL, load_generator
@@ -45,7 +45,7 @@ from ..models.stylelipsync import StyleLipSync, masked_input
 from ..models.motion import load_motion_model
 from ..motion.curves import read_curves
 from ..motion.stage import footage_shapes, shot_motion
-from ..ops.generate import DEFAULT_BATCH, MOUTHS
+from ..ops.generate import DEFAULT_BATCH, MOUTHS, PEAK_HANDLING
 from ..shot import Keyframes, Shot, validate
 from ..train.data import to_tensor_images
 from .outputs import DubOutput, output_kind
@@ -109,6 +109,15 @@ class DubReport:
         return lines
 
 
+def faces_note(track: Track, chosen: int) -> str:
+    """Which of several faces is dubbed, and how to choose another: face 0 is only the largest."""
+    faces = "; ".join(
+        f"face {i}: about {face.size():.0f} px tall, on {int(face.present.sum())} frames" for i, face in enumerate(track.faces)
+    )
+    return (f"{len(track.faces)} faces in the shot ({faces}): dubbing face {chosen}; choose another with --face N "
+            "(the panel: click the face; a node: its face parameter)")
+
+
 def load_model(path: str | Path | None, device: torch.device) -> StyleLipSync:
     """The generator of a model file (default: the bundled one) or of an actor model, in eval mode on `device`."""
     path = Path(path) if path else DEFAULT_MODEL
@@ -150,6 +159,7 @@ class Renderer:
         motion_model: str | Path | None = None,
         motion: dict[str, float | Keyframes] | None = None,
         motion_curves: str | Path | None = None,
+        audio_peaks: str = PEAK_HANDLING[0],
         progress: Progress | None = None,
         cancel: threading.Event | Callable[[], bool] | None = None,
     ):
@@ -181,7 +191,8 @@ class Renderer:
         if audio is None and self.shot.audio_path is None:
             raise LipSyncError(f"{self.plate_path}: no dub audio given, and the shot {self.shot.path} names none")
         self.audio_path = Path(audio) if audio is not None else self.shot.audio_path
-        self.audio = load_audio(self.audio_path)
+        self.audio_peaks = audio_peaks
+        self.audio, peaks_note = fit_full_scale(load_audio(self.audio_path), self.audio_path, audio_peaks)
         self.device = pick_device(device)
         if self.device.type == "cpu":
             set_cpu_threads()
@@ -199,6 +210,10 @@ class Renderer:
         self.audio_times = self.track.times - self.track.times[0] - self.offset_s
         self.timings["features"] += time.perf_counter() - started
         self.notes: list[str] = []  # what the user should know about how the mouth was made
+        if peaks_note:
+            self.notes.append(peaks_note)
+        if len(self.track.faces) > 1:
+            self.notes.append(faces_note(self.track, self.face_id))
         self.reference = self._reference() if mouth == GENERATED else None
         self.footage = self._footage(motion_model, motion_curves) if mouth == FOOTAGE else None
         if mouth == GENERATED and (motion_model or motion_curves or self.shot.motion):
@@ -451,6 +466,7 @@ def dub(
     motion_model: str | Path | None = None,
     motion: dict[str, float | Keyframes] | None = None,
     motion_curves: str | Path | None = None,
+    audio_peaks: str = PEAK_HANDLING[0],
     progress: Progress | None = None,
     cancel: threading.Event | Callable[[], bool] | None = None,
 ) -> DubReport:
@@ -460,6 +476,7 @@ def dub(
     shot's first frame, so a chunk equals the same frames of a full render.
     resume: for an image sequence, keep the frames already written and render from the first missing one.
     mask: mask controls (name -> value or Keyframes, see shot.MaskOverrides) replacing the shot's for this render.
+    audio_peaks: a dub above full scale is 'normalise'd or 'clip'ped, for the model and in the output (with a note).
     progress(stage, done, total) is called per frame ('analyze', then 'render'); `cancel` (an Event or
     a callable) stops the render between frames with `Cancelled`. Nothing half-written is ever left
     under the output's name; a cancelled sequence keeps its finished frames (resume continues it).
@@ -473,7 +490,7 @@ def dub(
     renderer = Renderer(
         plate, audio, shot=shot, face=face, audio_offset=audio_offset, model=model, device=device,
         batch=batch, mask=mask, mouth=mouth, motion_model=motion_model, motion=motion,
-        motion_curves=motion_curves, progress=progress, cancel=cancel,
+        motion_curves=motion_curves, audio_peaks=audio_peaks, progress=progress, cancel=cancel,
     )
     first, last = renderer.check_range(*(frames or (None, None)))
     report = DubReport(renderer.plate_path, output, first, last, notes=list(renderer.notes))
@@ -481,7 +498,8 @@ def dub(
     _, report.audio = audio_for_range(renderer.audio, start_time, (last - first + 1) / renderer.info.fps)
 
     cancelled = _as_check(cancel)
-    with DubOutput(output, renderer.info, renderer.audio_path, start_time, [renderer.plate_path, renderer.audio_path]) as out:
+    with DubOutput(output, renderer.info, renderer.audio_path, start_time, [renderer.plate_path, renderer.audio_path],
+                   audio_peaks) as out:
         start = first
         if resume:
             while start <= last and out.frame_path(start).exists():

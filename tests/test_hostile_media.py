@@ -1,0 +1,147 @@
+"""Hostile media and audio: plates and dubs a careless user hands over (a replaced plate, a portrait phone
+clip, a float dub far above full scale or holding NaN, 10-bit video, variable frame rate, two faces, ...).
+
+Each test asserts what the user sees: the exit code, the message, and that the inputs are untouched
+and nothing is left where it should not be.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from lipsync_core.cli import main as cli_main
+from lipsync_core.media.audio import decode_audio
+from lipsync_core.media.frames import open_plate
+from lipsync_core.media.writers import open_writer
+
+CLIP = "av/rizkiarm_evaluation_samples_GRID_brbk7n.mpg"  # 75 frames, 360x288, 25 fps, one face
+OTHER_CLIP = "av/rizkiarm_evaluation_samples_GRID_lbax4n.mpg"  # another speaker
+SPEECH = "audio/bytedance_assets_demo1_audio.flac"
+CPU = ["--device", "cpu"]
+
+
+def _contents(folder: Path) -> dict[str, str]:
+    """Every file under `folder` and a hash of its bytes."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*")) if path.is_file()
+    }
+
+
+def _run(argv: list[str], capsys) -> tuple[int, str, str]:
+    code = cli_main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def shot(shared_data, tmp_path) -> Path:
+    """A folder holding the real clip as plate.mpg."""
+    folder = tmp_path / "shot"
+    folder.mkdir()
+    shutil.copy(shared_data / CLIP, folder / "plate.mpg")
+    return folder
+
+
+def _speech(shared_data: Path, seconds: float = 3.0) -> tuple[np.ndarray, int]:
+    """Real speech, starting just before its loudest sample: the first frames of a dub are not silent."""
+    samples, rate = soundfile.read(shared_data / SPEECH, dtype="float32")
+    start = max(0, int(np.argmax(np.abs(samples))) - rate // 10)
+    return samples[start : start + int(seconds * rate)], rate
+
+
+# ------------------------------------------------------------------------------------------ audio
+
+
+def test_a_float_dub_far_above_full_scale_is_normalised_by_default_and_clipped_on_request(shared_data, shot, tmp_path, capsys):
+    speech, rate = _speech(shared_data)
+    loud = tmp_path / "dub" / "loud.wav"
+    loud.parent.mkdir()
+    soundfile.write(loud, speech / np.abs(speech).max() * 1000.0, rate, subtype="FLOAT")
+    inputs = _contents(tmp_path / "dub")
+
+    out = tmp_path / "out" / "normalised.mp4"
+    out.parent.mkdir()
+    code, stdout, _ = _run(["dub", str(shot / "plate.mpg"), str(loud), "-o", str(out), "--frames", "0-9", *CPU], capsys)
+    assert code == 0
+    assert "loud.wav: the audio peaks at 1000, 60.0 dB above full scale: scaled down to fit" in stdout
+    muxed, _ = decode_audio(out)
+    # AAC rings a little around a peak at full scale; a dub muxed as it was would peak near 1000.
+    assert 0.5 < np.abs(muxed).max() < 1.2
+
+    clipped = tmp_path / "out" / "clipped.mov"
+    code, stdout, _ = _run(["dub", str(shot / "plate.mpg"), str(loud), "-o", str(clipped), "--frames", "0-9",
+                            "--audio-peaks", "clip", *CPU], capsys)
+    assert code == 0
+    assert "samples clipped (--audio-peaks normalise scales it instead)" in stdout
+    muxed, _ = decode_audio(clipped)  # 24-bit PCM in a .mov: exactly what was written
+    assert np.abs(muxed).max() <= 1.0 and np.mean(np.abs(muxed) > 0.999) > 0.05
+    assert _contents(tmp_path / "dub") == inputs
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_float_dub_holding_nan_or_infinity_is_refused_by_dub_and_personalize(shared_data, shot, tmp_path, capsys, bad):
+    speech, rate = _speech(shared_data, 2.0)
+    speech[rate // 2] = bad
+    broken = shot / "broken.wav"
+    soundfile.write(broken, speech, rate, subtype="FLOAT")
+    inputs = _contents(shot)
+
+    code, stdout, err = _run(["dub", str(shot / "plate.mpg"), str(broken), "-o", str(tmp_path / "out.mp4"), *CPU], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert "broken.wav: the audio holds 1 samples that are not numbers (NaN or infinity), the first at 0.500 s" in err
+
+    code, stdout, err = _run(["personalize", str(shot / "plate.mpg"), "--audio", str(broken),
+                              "-o", str(tmp_path / "actor.safetensors"), *CPU], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert "broken.wav: the audio holds" in err
+    assert _contents(shot) == inputs
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shot"]
+
+
+# ------------------------------------------------------------------------------------------ faces
+
+
+@pytest.fixture
+def two_faces(shared_data, tmp_path) -> Path:
+    """Two speakers side by side: a 720x288 PNG sequence, frames 1-8."""
+    pattern = tmp_path / "pair" / "pair.####.png"
+    pattern.parent.mkdir()
+    with open_plate(shared_data / CLIP, frames=(0, 7)) as left, open_plate(shared_data / OTHER_CLIP, frames=(0, 7)) as right, \
+            open_writer(pattern, fps=25, width=720, height=288) as out:
+        for a, b in zip(left, right):
+            out.write(np.hstack([a.image, b.image]), a.number + 1)
+    return pattern
+
+
+def test_two_faces_the_render_names_them_and_says_how_to_choose(shared_data, two_faces, tmp_path, capsys):
+    out = tmp_path / "out" / "dub.####.png"
+    code, stdout, _ = _run(["dub", str(two_faces), str(shared_data / OTHER_CLIP), "-o", str(out), *CPU], capsys)
+    assert code == 0
+    note = next(line for line in stdout.splitlines() if line.startswith("2 faces in the shot"))
+    assert "face 0: about" in note and "face 1: about" in note and "on 8 frames" in note
+    assert "dubbing face 0; choose another with --face N" in note
+
+    other = tmp_path / "out" / "face1.####.png"
+    code, stdout, _ = _run(["dub", str(two_faces), str(shared_data / OTHER_CLIP), "-o", str(other), "--face", "1", *CPU],
+                           capsys)
+    assert code == 0 and "dubbing face 1;" in stdout
+
+
+def test_a_negative_face_in_the_sidecar_is_explained(shared_data, shot, tmp_path, capsys):
+    sidecar = shot / "plate.mpg.lipsync.json"
+    sidecar.write_text(json.dumps({"version": 1, "source": "plate.mpg", "face": -1}))
+    inputs = _contents(shot)
+    code, _, err = _run(["dub", str(shot / "plate.mpg"), str(shared_data / OTHER_CLIP), "-o", str(tmp_path / "o.mp4"),
+                         *CPU], capsys)
+    assert code == 2 and "None" not in err
+    assert "plate.mpg.lipsync.json: face is -1: it must be at least 0 (0 is the largest face; " \
+           "`lipsync analyze PLATE` lists the faces found)" in err
+    assert _contents(shot) == inputs
