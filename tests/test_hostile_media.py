@@ -145,3 +145,24 @@ def test_a_negative_face_in_the_sidecar_is_explained(shared_data, shot, tmp_path
     assert "plate.mpg.lipsync.json: face is -1: it must be at least 0 (0 is the largest face; " \
            "`lipsync analyze PLATE` lists the faces found)" in err
     assert _contents(shot) == inputs
+
+
+# ------------------------------------------------------------------------------------------ timing
+
+VFR_CLIP = "av/OpenTalker_examples_face_1.mp4"  # frames 1/30 s or 1/15 s apart: 135 frames over 6.1 s
+
+
+def test_a_variable_rate_plate_is_reported_by_probe_and_the_dub_says_how_the_output_is_retimed(shared_data, tmp_path, capsys):
+    plate = tmp_path / "vfr.mp4"
+    shutil.copy(shared_data / VFR_CLIP, plate)
+    code, stdout, _ = _run(["probe", str(plate)], capsys)
+    assert code == 0 and "warning: variable frame rate: 15.000-30.000 fps, 22.131 on average, 30.000 nominal" in stdout
+
+    out = tmp_path / "out" / "dub.####.png"
+    code, stdout, _ = _run(["dub", str(plate), str(shared_data / OTHER_CLIP), "-o", str(out), "--frames", "0-2", *CPU],
+                           capsys)
+    assert code == 0
+    note = next(line for line in stdout.splitlines() if "variable frame rate" in line)
+    assert note.startswith(f"{plate}: variable frame rate (15-30 fps, 22.1 on average): the output plays its 135 frames "
+                           "at a constant 30 fps (4.50 s for the plate's 6.10 s), so the picture drifts up to 1.")
+    assert "conform the plate to a constant rate first" in note

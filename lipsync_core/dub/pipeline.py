@@ -210,6 +210,8 @@ class Renderer:
         self.audio_times = self.track.times - self.track.times[0] - self.offset_s
         self.timings["features"] += time.perf_counter() - started
         self.notes: list[str] = []  # what the user should know about how the mouth was made
+        if self.info.variable_fps and not self.info.conformed:
+            self.notes.append(self._variable_rate_note())
         if peaks_note:
             self.notes.append(peaks_note)
         if len(self.track.faces) > 1:
@@ -236,6 +238,17 @@ class Renderer:
         track = shot_track(self.plate_path, self.shot, (self.info.first, self.info.last), report)
         self.timings["analyze"] += time.perf_counter() - started
         return track
+
+    def _variable_rate_note(self) -> str:
+        """What a constant-rate output does to a variable-rate plate: the mouth follows the dub at each frame's own
+        time, but the output plays the frames at even intervals."""
+        info, times = self.info, self.track.times - self.track.times[0]
+        slowest, fastest = info.fps_range
+        drift = float(np.abs(times - np.arange(len(times)) / info.fps).max())
+        return (f"{self.plate_path}: variable frame rate ({slowest:.3g}-{fastest:.3g} fps, {info.source_fps:.3g} on "
+                f"average): the output plays its {len(times)} frames at a constant {info.fps:.3g} fps "
+                f"({len(times) / info.fps:.2f} s for the plate's {info.duration:.2f} s), so the picture drifts up to "
+                f"{drift:.2f} s from the dub; conform the plate to a constant rate first to keep its timing")
 
     def _usable(self, index: int) -> str | None:
         """Why the frame at track index `index` cannot be dubbed, or None when it can."""

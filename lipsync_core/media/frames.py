@@ -70,6 +70,7 @@ class PlateInfo:
     start_time: float = 0.0  # seconds on the file's timeline where frame time 0 lies (video only)
     source_fps: float | None = None  # the file's average rate, before conforming (video only)
     conformed: bool = False
+    fps_range: tuple[float, float] | None = None  # the slowest and fastest rate between two frames (video only)
     warnings: tuple[str, ...] = ()  # problems found while opening that did not stop it (a truncated file)
 
 
@@ -255,6 +256,7 @@ def _open_video(path: Path, frames: tuple[int, int] | None, conform_fps: float |
         fps=fps, variable_fps=variable, first=int(numbers[0]), last=int(numbers[-1]),
         frame_count=len(numbers), duration=duration, audio=scan.audio, dtype="uint8", channels=3,
         start_time=float(pts[0] * tb), source_fps=len(pts) / source_duration, conformed=bool(conform_fps),
+        fps_range=(1 / float(steps.max() * tb), 1 / float(steps.min() * tb)) if len(steps) else None,
         warnings=scan.warnings,
     )
     return Plate(info, numbers, times, lambda: _decode_video(path, pts, scan.keyframes, sources))

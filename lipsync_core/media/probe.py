@@ -41,8 +41,9 @@ def warnings(info: PlateInfo) -> list[str]:
     notes = list(info.warnings)
     frame = 1.0 / info.fps
     if info.variable_fps:
+        slowest, fastest = info.fps_range
         notes.append(
-            f"variable frame rate: {info.source_fps:.3f} fps on average, {info.fps:.3f} nominal; "
+            f"variable frame rate: {slowest:.3f}-{fastest:.3f} fps, {info.source_fps:.3f} on average, {info.fps:.3f} nominal; "
             f"frames are timed by their timestamps (conform to a constant rate to render a fixed-rate result)"
         )
     if info.kind == "video" and not info.audio:
