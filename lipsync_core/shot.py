@@ -50,6 +50,7 @@ from .errors import MediaError, ShotError
 from .mask_controls import MASK_LIMITS, MaskOverrides
 from .motion_controls import MOTION_LIMITS, MotionControls
 from .face.geometry import warp_to_crop
+from .media.fingerprint import plate_fingerprint
 from .media.frames import IMAGE_EXTENSIONS
 from .media.images import read_image
 
@@ -154,13 +155,17 @@ class Shot:
         """Where `lipsync analyze` caches this shot's face track: beside the sidecar."""
         return self.path.with_suffix(TRACK_SUFFIX)
 
-    def track_matches(self, track, frames: tuple[int, int]) -> bool:
-        """Whether a cached track was computed on this shot's plate over exactly `frames`."""
-        return (
-            Path(track.plate).resolve() == self.plate.resolve()
-            and len(track) == frames[1] - frames[0] + 1
-            and (int(track.frames[0]), int(track.frames[-1])) == tuple(frames)
-        )
+    def track_mismatch(self, track, frames: tuple[int, int]) -> str | None:
+        """Why a cached track is not this shot's plate, as it is now, over exactly `frames` (None when it is)."""
+        if Path(track.plate).resolve() != self.plate.resolve():
+            return f"it was made on another plate, {track.plate}"
+        made = (int(track.frames[0]), int(track.frames[-1]))
+        if len(track) != frames[1] - frames[0] + 1 or made != tuple(frames):
+            return f"it covers frames {made[0]}-{made[1]}, the shot {frames[0]}-{frames[1]}"
+        # The same name and range can hold another take: only the plate's content tells.
+        if track.source != plate_fingerprint(self.plate, frames):
+            return "the plate has changed since it was made"
+        return None
 
     # ---------------------------------------------------------------------------- per frame
 

@@ -8,6 +8,7 @@ and nothing is left where it should not be.
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 import shutil
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 import soundfile
 
 from lipsync_core.cli import main as cli_main
+from lipsync_core.face.track import Track
 from lipsync_core.media.audio import decode_audio
 from lipsync_core.media.frames import open_plate
 from lipsync_core.media.writers import open_writer
@@ -166,3 +168,38 @@ def test_a_variable_rate_plate_is_reported_by_probe_and_the_dub_says_how_the_out
     assert note.startswith(f"{plate}: variable frame rate (15-30 fps, 22.1 on average): the output plays its 135 frames "
                            "at a constant 30 fps (4.50 s for the plate's 6.10 s), so the picture drifts up to 1.")
     assert "conform the plate to a constant rate first" in note
+
+
+# ------------------------------------------------------------------------------------------ caches
+
+
+def _write_video(path: Path, images: list[np.ndarray]) -> None:
+    with open_writer(path, fps=25, width=images[0].shape[1], height=images[0].shape[0]) as out:
+        for image in images:
+            out.write(image)
+
+
+def test_a_plate_replaced_under_the_same_name_is_tracked_again_and_the_render_says_so(shared_data, tmp_path, capsys):
+    with open_plate(shared_data / CLIP, frames=(0, 19)) as source:
+        images = [frame.image for frame in source]
+    folder = tmp_path / "shot"
+    folder.mkdir()
+    plate, cache = folder / "plate.mp4", folder / "plate.mp4.lipsync.track.npz"
+    _write_video(plate, images)
+    dub_audio = str(shared_data / OTHER_CLIP)
+    code, stdout, _ = _run(["dub", str(plate), dub_audio, "-o", str(tmp_path / "a.####.png"), "--frames", "0-1", *CPU], capsys)
+    assert code == 0 and "face track not used" not in stdout
+    before = Track.load(cache).face(0).landmarks[:, :, 0].mean()
+
+    # Another take under the same name, with the old file's modification time: the face now on the other side.
+    stat = plate.stat()
+    _write_video(plate, [image[:, ::-1] for image in images])
+    os.utime(plate, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    code, stdout, _ = _run(["dub", str(plate), dub_audio, "-o", str(tmp_path / "b.####.png"), "--frames", "0-1", *CPU], capsys)
+    assert code == 0
+    assert f"{cache}: face track not used (the plate has changed since it was made): tracked again" in stdout
+    after = Track.load(cache).face(0).landmarks[:, :, 0].mean()
+    assert after == pytest.approx(360 - before, abs=4), "the face track is still the old plate's"
+
+    code, stdout, _ = _run(["analyze", str(plate), "--no-preview"], capsys)
+    assert code == 0 and "(from the cache)" in stdout  # the new track is the plate's now: no third tracking

@@ -200,6 +200,7 @@ class Renderer:
         self.model = load_model(model, self.device) if mouth == GENERATED else None
         self.size = self.model.config.size if self.model is not None else None
 
+        self.notes: list[str] = []  # what the user should know about the shot and how the mouth was made
         self.track = self._analysis()
         self.face_id = face if face is not None else self.shot.face
         # A shot where no face was ever found passes through whole; asking for a face that is not
@@ -209,7 +210,6 @@ class Renderer:
         self.mel = log_mel(self.audio)
         self.audio_times = self.track.times - self.track.times[0] - self.offset_s
         self.timings["features"] += time.perf_counter() - started
-        self.notes: list[str] = []  # what the user should know about how the mouth was made
         if self.info.variable_fps and not self.info.conformed:
             self.notes.append(self._variable_rate_note())
         if peaks_note:
@@ -235,7 +235,7 @@ class Renderer:
                 raise Cancelled("cancelled during face analysis")
             self._progress("analyze", done, total)
 
-        track = shot_track(self.plate_path, self.shot, (self.info.first, self.info.last), report)
+        track = shot_track(self.plate_path, self.shot, (self.info.first, self.info.last), report, self.notes)
         self.timings["analyze"] += time.perf_counter() - started
         return track
 
