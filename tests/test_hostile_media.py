@@ -13,14 +13,19 @@ import json
 import shutil
 from pathlib import Path
 
+import av
 import numpy as np
+import OpenEXR
 import pytest
 import soundfile
 
 from lipsync_core.cli import main as cli_main
+from lipsync_core.dub.outputs import MASK_LAYER
 from lipsync_core.face.track import Track
 from lipsync_core.media.audio import decode_audio
+from lipsync_core.media.colour import srgb_decode, to_display
 from lipsync_core.media.frames import open_plate
+from lipsync_core.media.images import read_image
 from lipsync_core.media.writers import open_writer
 
 CLIP = "av/rizkiarm_evaluation_samples_GRID_brbk7n.mpg"  # 75 frames, 360x288, 25 fps, one face
@@ -203,3 +208,84 @@ def test_a_plate_replaced_under_the_same_name_is_tracked_again_and_the_render_sa
 
     code, stdout, _ = _run(["analyze", str(plate), "--no-preview"], capsys)
     assert code == 0 and "(from the cache)" in stdout  # the new track is the plate's now: no third tracking
+
+
+# ------------------------------------------------------------------------------------------ pictures
+
+
+def _encode(path: Path, images: list[np.ndarray], pix_fmt: str = "yuv420p", rotation: int = 0) -> None:
+    """An H.264 file of `images` (uint8 or uint16 RGB); `rotation`: FFmpeg display-matrix degrees (counter-clockwise),
+    as a phone writes it for a portrait clip (-90)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.height, stream.width = images[0].shape[:2]
+        stream.pix_fmt = pix_fmt
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for index, image in enumerate(images):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb48le" if image.dtype == np.uint16 else "rgb24")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+def _source_images(shared_data: Path, count: int) -> list[np.ndarray]:
+    with open_plate(shared_data / CLIP, frames=(0, count - 1)) as source:
+        return [frame.image for frame in source]
+
+
+def test_a_portrait_phone_clip_is_probed_dubbed_upright_and_written_the_way_it_plays(shared_data, tmp_path, capsys):
+    stored = _source_images(shared_data, 8)
+    plate = tmp_path / "phone" / "portrait.mp4"
+    plate.parent.mkdir()
+    # Stored sideways (the face lies on its side), played upright: what a phone held upright writes.
+    _encode(plate, [np.ascontiguousarray(np.rot90(image)) for image in stored], rotation=-90)
+    inputs = _contents(plate.parent)
+
+    code, stdout, _ = _run(["probe", str(plate)], capsys)
+    assert code == 0 and "rotation    90 degrees clockwise on playback" in stdout and "360x288" in stdout
+    code, stdout, _ = _run(["probe", str(plate), "--json"], capsys)
+    assert code == 0 and json.loads(stdout)["rotation"] == 90
+
+    (tmp_path / "out").mkdir()
+    for out in (tmp_path / "out" / "dub.mp4", tmp_path / "out" / "dub.####.png"):
+        code, stdout, _ = _run(["dub", str(plate), str(shared_data / OTHER_CLIP), "-o", str(out), *CPU], capsys)
+        assert code == 0 and "dubbed 8 of 8 frames" in stdout  # tracked on the upright picture: a face on every frame
+        with open_plate(out) as result:
+            assert (result.info.width, result.info.height, result.info.rotation) == (360, 288, 0)
+            first = next(iter(result)).image
+        # Upright, as the plate plays: the untouched top of the picture is the source's top.
+        top = np.abs(first[:60].astype(int) - stored[0][:60].astype(int)).mean()
+        assert top < 4, f"{out.name} is not written upright"
+    after = _contents(plate.parent)
+    assert {name: after[name] for name in inputs} == inputs and set(after) - set(inputs) == {"portrait.mp4.lipsync.track.npz"}
+
+
+def test_a_10_bit_plate_keeps_its_precision_in_16_bit_and_float_outputs(shared_data, tmp_path, capsys):
+    # 16-bit pictures with detail below the eighth bit: the real clip plus a gentle ramp.
+    ramp = np.linspace(0, 255, 360, dtype=np.float64)[None, :, None]
+    images = [np.clip(image.astype(np.float64) * 257 + ramp, 0, 65535).astype(np.uint16)
+              for image in _source_images(shared_data, 8)]
+    plate = tmp_path / "deep" / "plate10.mp4"
+    plate.parent.mkdir()
+    _encode(plate, images, pix_fmt="yuv420p10le")
+    inputs = _contents(plate.parent)
+    with open_plate(plate) as source:
+        assert source.info.dtype == "uint16"
+        decoded = {frame.number: frame.image for frame in source}
+    assert len(np.unique(decoded[0][..., 1])) > 256  # more levels than 8 bits hold
+
+    png, exr = tmp_path / "out" / "dub.####.png", tmp_path / "out" / "dub.####.exr"
+    for out in (png, exr):
+        code, _, _ = _run(["dub", str(plate), str(shared_data / OTHER_CLIP), "-o", str(out), *CPU], capsys)
+        assert code == 0
+    for number, image in decoded.items():
+        written = read_image(tmp_path / "out" / f"dub.{number:04d}.png")
+        linear = read_image(tmp_path / "out" / f"dub.{number:04d}.exr")
+        with OpenEXR.File(str(tmp_path / "out" / f"dub.{number:04d}.exr")) as file:
+            outside = file.channels()[MASK_LAYER].pixels == 0
+        assert written.dtype == np.uint16 and linear.dtype == np.float32
+        assert outside.mean() > 0.5 and (outside == 0).any()
+        assert np.array_equal(written[outside], image[outside]), f"frame {number}: untouched pixels lost precision"
+        assert np.array_equal(linear[outside], srgb_decode(to_display(image))[outside])
+    assert {name: digest for name, digest in _contents(plate.parent).items() if name in inputs} == inputs

@@ -56,7 +56,8 @@ class DubOutput:
         self._headers = sequence_files(info.path) if info.kind == "sequence" and info.codec == "exr" else None
         options = {}
         if self.kind == "exr":
-            options["pixel_type"] = "float" if self._plate_dtype == np.float32 else "half"
+            # Half keeps 11 bits: a 16-bit plate (16-bit PNG, 10- or 12-bit video) needs float to keep its precision.
+            options["pixel_type"] = "float" if self._plate_dtype in (np.float32, np.uint16) else "half"
         samples, rate = None, None
         if audio is not None and self.kind in ("mp4", "mov"):
             # Muxed as the model heard it: a float dub above full scale would otherwise play as distortion.
@@ -108,10 +109,11 @@ def _display_integer(image: np.ndarray, dtype) -> np.ndarray:
 
 
 def _linear(image: np.ndarray) -> np.ndarray:
-    """Scene-linear float RGB(A) for EXR: float plates as they are, integer plates sRGB-decoded."""
+    """Scene-linear float RGB(A) for EXR: float plates as they are, integer plates sRGB-decoded (16-bit ones to
+    float32, whose precision they need)."""
     if image.dtype.kind == "f":
         return image
     rgb = srgb_decode(to_display(image))
     if image.shape[-1] == 4:
         rgb = np.concatenate([rgb, image[..., 3:] / np.float32(np.iinfo(image.dtype).max)], axis=-1)
-    return rgb.astype(np.float16)
+    return rgb.astype(np.float32 if image.dtype == np.uint16 else np.float16)

@@ -78,6 +78,9 @@ def describe(info: PlateInfo, notes: list[str]) -> str:
         f"{info.duration:.3f} s"
         + (f", first frame at {info.start_time:.3f} s" if info.start_time else ""),
     ]
+    if info.rotation:
+        lines.append(f"  rotation    {info.rotation} degrees clockwise on playback (display matrix): frames are read "
+                     f"and written upright, {info.width}x{info.height}")
     for stream in info.audio:
         duration = f"{stream.duration:.3f} s" if stream.duration is not None else "length unknown"
         lines.append(
