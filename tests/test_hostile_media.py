@@ -289,3 +289,19 @@ def test_a_10_bit_plate_keeps_its_precision_in_16_bit_and_float_outputs(shared_d
         assert np.array_equal(written[outside], image[outside]), f"frame {number}: untouched pixels lost precision"
         assert np.array_equal(linear[outside], srgb_decode(to_display(image))[outside])
     assert {name: digest for name, digest in _contents(plate.parent).items() if name in inputs} == inputs
+
+
+def test_prores_output_has_no_grey_streaks_at_the_left_edge(shared_data, tmp_path):
+    images = _source_images(shared_data, 12)  # 360x288: swscale's slice boundaries fall on rows 96 and 192
+    out = tmp_path / "clip.mov"
+    with open_writer(out, fps=25, width=360, height=288) as writer:
+        for image in images:
+            writer.write(image)
+    with open_plate(out) as result:
+        decoded = [frame.image for frame in result]
+    for number, (image, back) in enumerate(zip(images, decoded)):
+        assert back.dtype == np.uint16  # ProRes 4444 is 10-bit: read back at 16 bits
+        error = np.abs(back / 257 - image).max(axis=2)
+        # The smallest error in each 8x1 block: ProRes 4444 keeps it to a few levels; a streak makes a whole block wrong.
+        blocks = error[:, :360].reshape(288, 45, 8).min(axis=2)
+        assert blocks.max() <= 8, f"frame {number}: a streak at {np.argwhere(blocks > 8)[:4].tolist()} (row, block)"

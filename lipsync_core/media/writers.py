@@ -181,7 +181,9 @@ class VideoWriter(_Writer):
             if image.shape[2] == 3:
                 image = np.dstack([image, np.full(image.shape[:2], 65535, np.uint16)])
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image, dtype=np.uint16), format="rgba64le")
-            return frame.reformat(format="yuva444p10le", dst_colorspace="ITU709", dst_color_range="MPEG")
+            # One thread: the bundled swscale's sliced RGBA64 -> YUVA 4:4:4 10-bit conversion writes grey 8x1
+            # streaks at the left edge of slice boundaries (rows 96 and 192 of a 288-row frame).
+            return frame.reformat(format="yuva444p10le", dst_colorspace="ITU709", dst_color_range="MPEG", threads=1)
         if image.dtype != np.uint8:
             raise MediaError(f"{self.path}: H.264 takes uint8 RGB frames, got {image.dtype}; convert with colour.to_display")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:, :, :3]), format="rgb24")
