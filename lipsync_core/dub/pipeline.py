@@ -368,14 +368,17 @@ class Renderer:
                     cell = []
 
     @torch.inference_mode()
-    def _render_cell(self, cell: list[Frame], start: int, first: int, last: int) -> list[DubbedFrame]:
-        """Render one cell (track indices start .. start + len(cell) - 1); return its frames in first..last."""
+    def _render_cell(self, cell: list[Frame], start: int, first: int, last: int) -> Iterator[DubbedFrame]:
+        """Render one cell (track indices start .. start + len(cell) - 1); yield its frames in first..last, each
+        composited only when asked for: one full-size result at a time, not a cell of them (at 4K, 8 frames
+        with their plate-size masks are half a gigabyte)."""
         if self._cancelled():
             raise Cancelled("cancelled")
         started = time.perf_counter()
         reasons = [self.skip_reason(frame.number) for frame in cell]
         if self.footage is not None:
-            return self._footage_cell(cell, start, first, last, reasons)
+            yield from self._footage_cell(cell, start, first, last, reasons)
+            return
         dub = [i for i, reason in enumerate(reasons) if reason is None]
         generated: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         if dub:
@@ -404,20 +407,19 @@ class Renderer:
             self.timings["generate"] += time.perf_counter() - started
             generated = {i: (display[k], matrices[k]) for k, i in enumerate(dub)}
 
-        started = time.perf_counter()
-        results = []
         for i, frame in enumerate(cell):
             if not first <= frame.number <= last:
                 continue  # decoded only so that its cell is the same batch as in a full render
+            started = time.perf_counter()
             if i in generated:
                 image, mask = self._composite(frame, *generated[i])
-                results.append(DubbedFrame(frame.number, image, mask, None))
+                result = DubbedFrame(frame.number, image, mask, None)
             else:
-                results.append(DubbedFrame(frame.number, frame.image, np.zeros(frame.image.shape[:2], np.float32), reasons[i]))
-        self.timings["composite"] += time.perf_counter() - started
-        return results
+                result = DubbedFrame(frame.number, frame.image, np.zeros(frame.image.shape[:2], np.float32), reasons[i])
+            self.timings["composite"] += time.perf_counter() - started
+            yield result
 
-    def _footage_cell(self, cell: list[Frame], start: int, first: int, last: int, reasons: list[str | None]) -> list[DubbedFrame]:
+    def _footage_cell(self, cell: list[Frame], start: int, first: int, last: int, reasons: list[str | None]) -> Iterator[DubbedFrame]:
         started = time.perf_counter()
         if not self.footage.has_sources(range(start, start + len(cell))):
             # The source frames of the next SOURCE_WINDOW frames in one pass over the plate: memory follows
@@ -427,19 +429,18 @@ class Renderer:
             if self._cancelled():
                 raise Cancelled("cancelled")
             self.timings["decode"] += time.perf_counter() - started
-            started = time.perf_counter()
-        results = []
         for i, frame in enumerate(cell):
             if not first <= frame.number <= last:
                 continue
+            started = time.perf_counter()
             if reasons[i] is None:
                 mask = self._mask(start + i, frame.image.shape[:2])
                 image, used = self.footage.render(frame.image, start + i, mask)
-                results.append(DubbedFrame(frame.number, image, used, None))
+                result = DubbedFrame(frame.number, image, used, None)
             else:
-                results.append(DubbedFrame(frame.number, frame.image, np.zeros(frame.image.shape[:2], np.float32), reasons[i]))
-        self.timings["composite"] += time.perf_counter() - started
-        return results
+                result = DubbedFrame(frame.number, frame.image, np.zeros(frame.image.shape[:2], np.float32), reasons[i])
+            self.timings["composite"] += time.perf_counter() - started
+            yield result
 
     def _composite(self, frame: Frame, crop: np.ndarray, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Blend a generated display crop into the plate frame inside the plate-space mask."""
