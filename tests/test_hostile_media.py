@@ -90,6 +90,10 @@ def test_a_float_dub_far_above_full_scale_is_normalised_by_default_and_clipped_o
     assert "samples clipped (--audio-peaks normalise scales it instead)" in stdout
     muxed, _ = decode_audio(clipped)  # 24-bit PCM in a .mov: exactly what was written
     assert np.abs(muxed).max() <= 1.0 and np.mean(np.abs(muxed) > 0.999) > 0.05
+
+    # `lipsync motion` hears the dub as `lipsync dub` does by default, and says so.
+    code, stdout, _ = _run(["motion", str(shot / "plate.mpg"), str(loud), "-o", str(tmp_path / "out" / "motion.json")], capsys)
+    assert code == 0 and "loud.wav: the audio peaks at 1000, 60.0 dB above full scale: scaled down to fit" in stdout
     assert _contents(tmp_path / "dub") == inputs
 
 
