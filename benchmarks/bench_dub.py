@@ -20,11 +20,12 @@ mouth: selecting, warping and blending the actor's frames, whose decoding is und
 decode+encode time of the same frames.
 
 Memory (--memory): peak RSS of a full `lipsync dub` process for a 10 s and a 60 s plate (the GRID
-sample looped), to show it does not grow with the length of the shot.
+sample looped), to show it does not grow with the length of the shot; --memory-4k: the same for a 2 s and a
+6 s 3840x2160 plate (the 720p clip scaled up) with the default mouth.
 
 The model is the bundled one when it exists, else a random-weight model of the same config (same
 architecture and size: the same speed). Usage:
-    python benchmarks/bench_dub.py [--quick] [--frames 100] [--memory] [--json dub.json] [--data ../shared/data]
+    python benchmarks/bench_dub.py [--quick] [--frames 100] [--memory] [--memory-4k] [--json dub.json] [--data ../shared/data]
 --quick: 25 frames per plate, a check that it runs. Run it on an otherwise idle machine for numbers
 to quote; LD_PRELOAD tcmalloc as `make` does; OMP_NUM_THREADS sets torch's threads (default: one per core).
 """
@@ -38,6 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -167,33 +169,59 @@ def memory(model: Path, folder: Path) -> list[dict]:
     with open_plate(SAMPLES / "grid_bbaf2n.mp4") as sample:
         images = [f.image for f in sample]
         info = sample.info
-    results = []
+    plates = []
     for seconds in (10, 60):
         plate = folder / f"plate_{seconds}s.mp4"
-        count = int(seconds * info.fps)
         with open_writer(plate, fps=info.fps, width=info.width, height=info.height) as out:
-            for i in range(count):
+            for i in range(int(seconds * info.fps)):
                 # Back and forth, so the loop has no jump that would lose the face for a frame.
                 cycle = i % (2 * len(images) - 2)
                 out.write(images[cycle if cycle < len(images) else 2 * len(images) - 2 - cycle])
+        plates.append((plate, seconds))
+    return peak_memory(plates, ["--model", str(model)], folder)
+
+
+def memory_4k(data: Path, folder: Path) -> list[dict]:
+    """Peak RSS of a whole `lipsync dub` process (the default mouth, .mp4) for a 2 s and a 6 s 3840x2160 plate: the
+    720p clip scaled up (real footage, one face)."""
+    plates = []
+    for seconds in (2, 6):
+        plate = folder / f"plate_4k_{seconds}s.mp4"
+        with open_plate(data / PLATES["720p"], frames=(0, int(seconds * 25) - 1)) as source, \
+                open_writer(plate, fps=source.info.fps, width=3840, height=2160, preset="ultrafast") as out:
+            for frame in source:
+                out.write(cv2.resize(frame.image, (3840, 2160), interpolation=cv2.INTER_CUBIC))
+        plates.append((plate, seconds))
+    return peak_memory(plates, [], folder)
+
+
+def peak_memory(plates: list[tuple[Path, int]], options: list[str], folder: Path) -> list[dict]:
+    """Peak RSS of `lipsync dub` on each plate, each compared with the first (memory must not grow with the shot)."""
+    results = []
+    for plate, seconds in plates:
+        with open_plate(plate) as opened:
+            info = opened.info
         run = run_python(["-m", "lipsync_core.cli", "dub", str(plate), str(SAMPLES / "dub_speech.wav"),
-                         "-o", str(folder / f"out_{seconds}s.mp4"), "--model", str(model), "--device", "cpu"], cwd=ROOT)
+                          "-o", str(folder / f"out_{plate.stem}.mp4"), "--device", "cpu", *options], cwd=ROOT)
         if run.returncode != 0:
             raise SystemExit(run.stderr[-2000:])
-        result = {"what": f"dub memory, {seconds} s plate ({info.width}x{info.height}, {count} frames)", "plate_s": seconds,
-                  "frames": count, "peak_rss_mib": run.peak_rss_mib, "seconds": run.wall_s}
-        if results:  # the claim is that memory does not grow with the shot: compare with the shortest
-            result |= {"reference": "the 10 s plate", "mem_ratio": run.peak_rss_mib / results[0]["peak_rss_mib"]}
+        result = {"what": f"dub memory, {seconds} s plate ({info.width}x{info.height}, {info.frame_count} frames)",
+                  "plate_s": seconds, "size": f"{info.width}x{info.height}", "frames": info.frame_count,
+                  "peak_rss_mib": run.peak_rss_mib, "seconds": run.wall_s}
+        if results:
+            first = results[0]
+            result |= {"reference": f"the {first['plate_s']} s plate", "mem_ratio": run.peak_rss_mib / first["peak_rss_mib"]}
         results.append(result)
     return results
 
 
-def memory_markdown(results: list[dict]) -> str:
-    lines = ["Peak memory of a whole `lipsync dub` process, the GRID sample looped:", "",
-             "| plate | frames | peak RSS (MiB) | x the 10 s plate | wall s |", "| --- | ---: | ---: | ---: | ---: |"]
+def memory_markdown(results: list[dict], what: str) -> str:
+    lines = [f"Peak memory of a whole `lipsync dub` process, {what}:", "",
+             "| plate | size | frames | peak RSS (MiB) | x the shortest plate | wall s |",
+             "| --- | --- | ---: | ---: | ---: | ---: |"]
     for r in results:
         ratio = f"{r['mem_ratio']:.2f}" if "mem_ratio" in r else ""
-        lines.append(f"| {r['plate_s']} s | {r['frames']} | {r['peak_rss_mib']:.0f} | {ratio} | {r['seconds']:.0f} |")
+        lines.append(f"| {r['plate_s']} s | {r['size']} | {r['frames']} | {r['peak_rss_mib']:.0f} | {ratio} | {r['seconds']:.0f} |")
     return "\n".join(lines)
 
 
@@ -202,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="25 frames per plate: a check that it runs")
     parser.add_argument("--frames", type=int, help="frames per plate (default 100, quick 25)")
     parser.add_argument("--memory", action="store_true", help="also measure peak RSS for a 10 s and a 60 s plate")
+    parser.add_argument("--memory-4k", action="store_true", help="also measure peak RSS for a 2 s and a 6 s 4K plate")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     args = parser.parse_args(argv)
@@ -222,7 +251,11 @@ def main(argv: list[str] | None = None) -> int:
         print(speed_markdown(results))
         if args.memory:
             measured = memory(model, folder)
-            print(memory_markdown(measured))
+            print(memory_markdown(measured, "the GRID sample looped, --mouth generator"))
+            results += measured
+        if args.memory_4k:
+            measured = memory_4k(args.data, folder)
+            print(memory_markdown(measured, "a 720p clip scaled up to 4K, the default mouth"))
             results += measured
     write_results(args.json, "dub", args.quick, facts, results)
     return 0

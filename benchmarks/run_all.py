@@ -52,7 +52,7 @@ class Benchmark(NamedTuple):
 BENCHMARKS = {
     "models": Benchmark("bench_models.py", "Model-only generation", [], False),
     "analyze": Benchmark("bench_analyze.py", "Face analysis", [], True),
-    "dub": Benchmark("bench_dub.py", "End-to-end dub", ["--memory"], True),
+    "dub": Benchmark("bench_dub.py", "End-to-end dub", ["--memory", "--memory-4k"], True),
     "motion": Benchmark("bench_motion.py", "Motion stage", [], False),
     "train": Benchmark("bench_train.py", "Prepare, training steps, personalization", [], True),
 }

@@ -51,6 +51,7 @@ from .mask_controls import MASK_LIMITS, MaskOverrides
 from .motion_controls import MOTION_LIMITS, MotionControls
 from .ops.schema import limits_text
 from .face.geometry import warp_to_crop
+from .media.fingerprint import plate_fingerprint
 from .media.frames import IMAGE_EXTENSIONS
 from .media.images import read_image
 from .textfiles import parse_json, quoted, read_text
@@ -150,13 +151,17 @@ class Shot:
         """Where `lipsync analyze` caches this shot's face track: beside the sidecar."""
         return self.path.with_suffix(TRACK_SUFFIX)
 
-    def track_matches(self, track, frames: tuple[int, int]) -> bool:
-        """Whether a cached track was computed on this shot's plate over exactly `frames`."""
-        return (
-            Path(track.plate).resolve() == self.plate.resolve()
-            and len(track) == frames[1] - frames[0] + 1
-            and (int(track.frames[0]), int(track.frames[-1])) == tuple(frames)
-        )
+    def track_mismatch(self, track, frames: tuple[int, int]) -> str | None:
+        """Why a cached track is not this shot's plate, as it is now, over exactly `frames` (None when it is)."""
+        if Path(track.plate).resolve() != self.plate.resolve():
+            return f"it was made on another plate, {track.plate}"
+        made = (int(track.frames[0]), int(track.frames[-1]))
+        if len(track) != frames[1] - frames[0] + 1 or made != tuple(frames):
+            return f"it covers frames {made[0]}-{made[1]}, the shot {frames[0]}-{frames[1]}"
+        # The same name and range can hold another take: only the plate's content tells.
+        if track.source != plate_fingerprint(self.plate, frames):
+            return "the plate has changed since it was made"
+        return None
 
     # ---------------------------------------------------------------------------- per frame
 
@@ -320,6 +325,10 @@ def _check_controls(check: _Checker, mask: dict, motion: dict) -> None:
         check.channel(_channel_json(value), f"motion.{name}", MOTION_LIMITS[name])
 
 
+# What a user needs to know to correct a field whose number is out of range.
+_FIELD_HINTS = {"face": " (0 is the largest face; `lipsync analyze PLATE` lists the faces found)"}
+
+
 class _Checker:
     """Raises ShotError naming the sidecar (or where the values came from) and the field."""
 
@@ -349,7 +358,7 @@ class _Checker:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             self.fail(name, f"must be a number, not {quoted(value)}")
         if (low is not None and value < low) or (high is not None and value > high):
-            self.fail(name, f"is {value}: must be {limits_text(low, high)}")
+            self.fail(name, f"is {value}: must be {limits_text(low, high)}" + _FIELD_HINTS.get(name, ""))
         return float(value)
 
     def integer(self, value, name: str, low: int | None, high: int | None) -> int:

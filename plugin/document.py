@@ -158,7 +158,7 @@ class ShotDocument(QObject):
             track = Track.load(path)
         except FaceError:
             return None
-        return track if self.shot.track_matches(track, self.range) else None
+        return track if self.shot.track_mismatch(track, self.range) is None else None
 
     def set_track(self, track: Track) -> None:
         self.track = track

@@ -405,7 +405,7 @@ class MainWindow(QMainWindow):
 
     def _analysis_done(self, track) -> None:
         self._analysis_ended()
-        if self.document.is_open and self.document.shot.track_matches(track, self.document.range):
+        if self.document.is_open and self.document.shot.track_mismatch(track, self.document.range) is None:
             self.document.set_track(track)
             present = [int(f.present.sum()) for f in track.faces]
             self.statusBar().showMessage(

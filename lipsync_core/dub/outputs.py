@@ -19,10 +19,12 @@ import numpy as np
 
 from ..errors import MediaError
 from ..face.tracker import to_uint8_rgb
+from ..media.audio import decode_audio, fit_full_scale
 from ..media.colour import from_display, srgb_decode, to_display
 from ..media.frames import PlateInfo, sequence_files
 from ..media.images import read_exr_header
 from ..media.writers import open_writer
+from ..ops.generate import PEAK_HANDLING
 
 MASK_LAYER = "lipsync.mask"
 KINDS = {".mp4": "mp4", ".mov": "mov", ".exr": "exr", ".png": "png"}
@@ -45,7 +47,8 @@ class DubOutput:
     being written), so nothing half-written appears under the final name.
     """
 
-    def __init__(self, path: Path, info: PlateInfo, audio: Path | None, audio_offset_s: float, inputs: list[Path]):
+    def __init__(self, path: Path, info: PlateInfo, audio: Path | None, audio_offset_s: float, inputs: list[Path],
+                 audio_peaks: str = PEAK_HANDLING[0]):
         self.path = Path(path)
         self.kind = output_kind(self.path)
         self._plate_dtype = np.dtype(info.dtype)
@@ -53,11 +56,16 @@ class DubOutput:
         self._headers = sequence_files(info.path) if info.kind == "sequence" and info.codec == "exr" else None
         options = {}
         if self.kind == "exr":
-            options["pixel_type"] = "float" if self._plate_dtype == np.float32 else "half"
+            # Half keeps 11 bits: a 16-bit plate (16-bit PNG, 10- or 12-bit video) needs float to keep its precision.
+            options["pixel_type"] = "float" if self._plate_dtype in (np.float32, np.uint16) else "half"
+        samples, rate = None, None
+        if audio is not None and self.kind in ("mp4", "mov"):
+            # Muxed as the model heard it: a float dub above full scale would otherwise play as distortion.
+            samples, rate = decode_audio(audio, offset_s=audio_offset_s)
+            samples = fit_full_scale(samples, audio, audio_peaks)[0].T
         self._writer = open_writer(
             self.path, fps=info.fps, width=info.width, height=info.height,
-            audio=audio if self.kind in ("mp4", "mov") else None, audio_offset_s=audio_offset_s,
-            inputs=inputs, **options,
+            audio=samples, audio_rate=rate, inputs=inputs, **options,
         )
 
     def frame_path(self, number: int) -> Path | None:
@@ -101,10 +109,11 @@ def _display_integer(image: np.ndarray, dtype) -> np.ndarray:
 
 
 def _linear(image: np.ndarray) -> np.ndarray:
-    """Scene-linear float RGB(A) for EXR: float plates as they are, integer plates sRGB-decoded."""
+    """Scene-linear float RGB(A) for EXR: float plates as they are, integer plates sRGB-decoded (16-bit ones to
+    float32, whose precision they need)."""
     if image.dtype.kind == "f":
         return image
     rgb = srgb_decode(to_display(image))
     if image.shape[-1] == 4:
         rgb = np.concatenate([rgb, image[..., 3:] / np.float32(np.iinfo(image.dtype).max)], axis=-1)
-    return rgb.astype(np.float16)
+    return rgb.astype(np.float32 if image.dtype == np.uint16 else np.float16)

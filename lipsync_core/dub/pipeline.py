@@ -37,7 +37,7 @@ from ..face import geometry
 from ..face.track import Track
 from ..face.analyze import shot_track
 from ..face.tracker import to_uint8_rgb
-from ..media.audio import audio_for_range, load_audio, log_mel, mel_windows
+from ..media.audio import audio_for_range, fit_full_scale, load_audio, log_mel, mel_windows
 from ..media.colour import composite
 from ..media.destination import check_writable, make_folder, remove_folders
 from ..media.frames import Frame, PlateInfo, _ranges_text, open_plate, sequence_files
@@ -49,7 +49,7 @@ from ..models.stylelipsync import StyleLipSync, masked_input
 from ..models.motion import load_motion_model
 from ..motion.curves import read_curves
 from ..motion.stage import footage_shapes, shot_motion
-from ..ops.generate import DEFAULT_BATCH, MOUTHS
+from ..ops.generate import DEFAULT_BATCH, MOUTHS, PEAK_HANDLING
 from ..shot import Keyframes, Shot, validate, validate_controls
 from ..train.data import to_tensor_images
 from . import render_record
@@ -114,6 +114,15 @@ class DubReport:
         return lines
 
 
+def faces_note(track: Track, chosen: int) -> str:
+    """Which of several faces is dubbed, and how to choose another: face 0 is only the largest."""
+    faces = "; ".join(
+        f"face {i}: about {face.size():.0f} px tall, on {int(face.present.sum())} frames" for i, face in enumerate(track.faces)
+    )
+    return (f"{len(track.faces)} faces in the shot ({faces}): dubbing face {chosen}; choose another with --face N "
+            "(the panel: click the face; a node: its face parameter)")
+
+
 def load_model(path: str | Path | None, device: torch.device) -> StyleLipSync:
     """The generator of a model file (default: the bundled one) or of an actor model, in eval mode on `device`."""
     path = Path(path) if path else DEFAULT_MODEL
@@ -156,6 +165,7 @@ class Renderer:
         motion: dict[str, float | Keyframes] | None = None,
         motion_curves: str | Path | None = None,
         appearance: Sequence[str | Path] = (),
+        audio_peaks: str = PEAK_HANDLING[0],
         progress: Progress | None = None,
         cancel: threading.Event | Callable[[], bool] | None = None,
     ):
@@ -188,7 +198,8 @@ class Renderer:
         if audio is None and self.shot.audio_path is None:
             raise LipSyncError(f"{self.plate_path}: no dub audio given, and the shot {self.shot.path} names none")
         self.audio_path = Path(audio) if audio is not None else self.shot.audio_path
-        self.audio = load_audio(self.audio_path)
+        self.audio_peaks = audio_peaks
+        self.audio, peaks_note = fit_full_scale(load_audio(self.audio_path), self.audio_path, audio_peaks)
         self.device = pick_device(device)
         if self.device.type == "cpu":
             set_cpu_threads()
@@ -197,6 +208,7 @@ class Renderer:
         self.model = load_model(self.model_path, self.device) if mouth == GENERATED else None
         self.size = self.model.config.size if self.model is not None else None
 
+        self.notes: list[str] = []  # what the user should know about the shot and how the mouth was made
         self.track = self._analysis()
         self.face_id = face if face is not None else self.shot.face
         # A shot where no face was ever found passes through whole; asking for a face that is not
@@ -206,7 +218,12 @@ class Renderer:
         self.mel = log_mel(self.audio)
         self.audio_times = self.track.times - self.track.times[0] - self.offset_s
         self.timings["features"] += time.perf_counter() - started
-        self.notes: list[str] = []  # what the user should know about how the mouth was made
+        if self.info.variable_fps and not self.info.conformed:
+            self.notes.append(self._variable_rate_note())
+        if peaks_note:
+            self.notes.append(peaks_note)
+        if len(self.track.faces) > 1:
+            self.notes.append(faces_note(self.track, self.face_id))
         self.reference = self._reference() if mouth == GENERATED else None
         self.footage = self._footage(motion_model, motion_curves, appearance) if mouth == FOOTAGE else None
         if mouth == GENERATED and (motion_model or motion_curves or self.shot.motion or appearance):
@@ -226,9 +243,20 @@ class Renderer:
                 raise Cancelled("cancelled during face analysis")
             self._progress("analyze", done, total)
 
-        track = shot_track(self.plate_path, self.shot, (self.info.first, self.info.last), report)
+        track = shot_track(self.plate_path, self.shot, (self.info.first, self.info.last), report, self.notes)
         self.timings["analyze"] += time.perf_counter() - started
         return track
+
+    def _variable_rate_note(self) -> str:
+        """What a constant-rate output does to a variable-rate plate: the mouth follows the dub at each frame's own
+        time, but the output plays the frames at even intervals."""
+        info, times = self.info, self.track.times - self.track.times[0]
+        slowest, fastest = info.fps_range
+        drift = float(np.abs(times - np.arange(len(times)) / info.fps).max())
+        return (f"{self.plate_path}: variable frame rate ({slowest:.3g}-{fastest:.3g} fps, {info.source_fps:.3g} on "
+                f"average): the output plays its {len(times)} frames at a constant {info.fps:.3g} fps "
+                f"({len(times) / info.fps:.2f} s for the plate's {info.duration:.2f} s), so the picture drifts up to "
+                f"{drift:.2f} s from the dub; conform the plate to a constant rate first to keep its timing")
 
     def _usable(self, index: int) -> str | None:
         """Why the frame at track index `index` cannot be dubbed, or None when it can."""
@@ -359,14 +387,17 @@ class Renderer:
                     cell = []
 
     @torch.inference_mode()
-    def _render_cell(self, cell: list[Frame], start: int, first: int, last: int) -> list[DubbedFrame]:
-        """Render one cell (track indices start .. start + len(cell) - 1); return its frames in first..last."""
+    def _render_cell(self, cell: list[Frame], start: int, first: int, last: int) -> Iterator[DubbedFrame]:
+        """Render one cell (track indices start .. start + len(cell) - 1); yield its frames in first..last, each
+        composited only when asked for: one full-size result at a time, not a cell of them (at 4K, 8 frames
+        with their plate-size masks are half a gigabyte)."""
         if self._cancelled():
             raise Cancelled("cancelled")
         started = time.perf_counter()
         reasons = [self.skip_reason(frame.number) for frame in cell]
         if self.footage is not None:
-            return self._footage_cell(cell, start, first, last, reasons)
+            yield from self._footage_cell(cell, start, first, last, reasons)
+            return
         dub = [i for i, reason in enumerate(reasons) if reason is None]
         generated: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         if dub:
@@ -400,20 +431,19 @@ class Renderer:
             self.timings["generate"] += time.perf_counter() - started
             generated = {i: (display[k], matrices[k]) for k, i in enumerate(dub)}
 
-        started = time.perf_counter()
-        results = []
         for i, frame in enumerate(cell):
             if not first <= frame.number <= last:
                 continue  # decoded only so that its cell is the same batch as in a full render
+            started = time.perf_counter()
             if i in generated:
                 image, mask = self._composite(frame, *generated[i])
-                results.append(DubbedFrame(frame.number, image, mask, None))
+                result = DubbedFrame(frame.number, image, mask, None)
             else:
-                results.append(DubbedFrame(frame.number, frame.image, np.zeros(frame.image.shape[:2], np.float32), reasons[i]))
-        self.timings["composite"] += time.perf_counter() - started
-        return results
+                result = DubbedFrame(frame.number, frame.image, np.zeros(frame.image.shape[:2], np.float32), reasons[i])
+            self.timings["composite"] += time.perf_counter() - started
+            yield result
 
-    def _footage_cell(self, cell: list[Frame], start: int, first: int, last: int, reasons: list[str | None]) -> list[DubbedFrame]:
+    def _footage_cell(self, cell: list[Frame], start: int, first: int, last: int, reasons: list[str | None]) -> Iterator[DubbedFrame]:
         started = time.perf_counter()
         if not self.footage.has_sources(range(start, start + len(cell))):
             # The source frames of the next SOURCE_WINDOW frames in one pass over the plate: memory follows
@@ -423,19 +453,18 @@ class Renderer:
             if self._cancelled():
                 raise Cancelled("cancelled")
             self.timings["decode"] += time.perf_counter() - started
-            started = time.perf_counter()
-        results = []
         for i, frame in enumerate(cell):
             if not first <= frame.number <= last:
                 continue
+            started = time.perf_counter()
             if reasons[i] is None:
                 mask = self._mask(start + i, frame.image.shape[:2])
                 image, used = self.footage.render(frame.image, start + i, mask)
-                results.append(DubbedFrame(frame.number, image, used, None))
+                result = DubbedFrame(frame.number, image, used, None)
             else:
-                results.append(DubbedFrame(frame.number, frame.image, np.zeros(frame.image.shape[:2], np.float32), reasons[i]))
-        self.timings["composite"] += time.perf_counter() - started
-        return results
+                result = DubbedFrame(frame.number, frame.image, np.zeros(frame.image.shape[:2], np.float32), reasons[i])
+            self.timings["composite"] += time.perf_counter() - started
+            yield result
 
     def _composite(self, frame: Frame, crop: np.ndarray, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Blend a generated display crop into the plate frame inside the plate-space mask."""
@@ -477,6 +506,7 @@ def dub(
     motion: dict[str, float | Keyframes] | None = None,
     motion_curves: str | Path | None = None,
     appearance: Sequence[str | Path] = (),
+    audio_peaks: str = PEAK_HANDLING[0],
     progress: Progress | None = None,
     cancel: threading.Event | Callable[[], bool] | None = None,
 ) -> DubReport:
@@ -488,6 +518,7 @@ def dub(
     and render the others. overwrite: replace an existing output (or the range's existing frames); without
     it, and without resume, an existing output is an error.
     mask: mask controls (name -> value or Keyframes, see shot.MaskOverrides) replacing the shot's for this render.
+    audio_peaks: a dub above full scale is 'normalise'd or 'clip'ped, for the model and in the output (with a note).
     progress(stage, done, total) is called per frame ('analyze', then 'render'); `cancel` (an Event or
     a callable) stops the render between frames with `Cancelled`. Nothing half-written is ever left
     under the output's name; a cancelled sequence keeps its finished frames (resume continues it).
@@ -510,7 +541,8 @@ def dub(
             renderer = Renderer(
                 plate, audio, shot=shot, face=face, audio_offset=audio_offset, model=model, device=device,
                 batch=batch, mask=mask, mouth=mouth, motion_model=motion_model, motion=motion,
-                motion_curves=motion_curves, appearance=appearance, progress=progress, cancel=cancel,
+                motion_curves=motion_curves, appearance=appearance, audio_peaks=audio_peaks, progress=progress,
+                cancel=cancel,
             )
             return _render(renderer, output, span, existing if sequence else None, resume, overwrite, (model, motion_model, motion_curves),
                            progress, _as_check(cancel))
@@ -568,7 +600,8 @@ def _render(renderer: Renderer, output: Path, span: tuple[int, int], existing: d
         settings = render_record.settings(renderer, *files)
         if not overwrite:
             render_record.check(output, settings, sorted(n for n in existing if not start <= n <= last))
-    with DubOutput(output, renderer.info, renderer.audio_path, start_time, [renderer.plate_path, renderer.audio_path]) as out:
+    with DubOutput(output, renderer.info, renderer.audio_path, start_time, [renderer.plate_path, renderer.audio_path],
+                   renderer.audio_peaks) as out:
         total = last - start + 1
         for done, result in enumerate(renderer.frames(start, last) if start <= last else [], 1):
             if result.skipped:

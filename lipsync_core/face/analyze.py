@@ -37,6 +37,7 @@ class Analysis:
     track_path: Path
     face: int
     cached: bool
+    rebuilt: str | None = None  # why the cached track there was not used
     preview: Path | None = None
     shot_saved: Path | None = None
     seconds: float = 0.0
@@ -47,6 +48,8 @@ class Analysis:
         frames = track.frames
         lines = [f"{track.plate}: frames {frames[0]}-{frames[-1]} ({len(track)} frames)"]
         how = "from the cache" if self.cached else f"in {self.seconds:.1f} s ({len(track) / max(self.seconds, 1e-9):.1f} frames/s)"
+        if self.rebuilt:
+            how += f"; the cached track was not used: {self.rebuilt}"
         lines.append(f"  track       {self.track_path} ({how})")
         lines.append(f"  faces seen  {len(track.faces)}")
         for i, other in enumerate(track.faces):
@@ -78,9 +81,13 @@ class Analysis:
         return lines
 
 
-def shot_track(plate: Path, shot: Shot, span: tuple[int, int], progress: Callable[[int, int], None] | None = None) -> Track:
-    """The shot's face track over `span`: the cached one when it covers exactly this plate and range, else
-    tracked now (`progress(done, total)` per frame) and cached beside the sidecar where the folder allows."""
+def shot_track(
+    plate: Path, shot: Shot, span: tuple[int, int], progress: Callable[[int, int], None] | None = None,
+    notes: list[str] | None = None,
+) -> Track:
+    """The shot's face track over `span`: the cached one when it was made on this plate, as it is now, over this
+    range, else tracked now (`progress(done, total)` per frame) and cached beside the sidecar where the folder
+    allows. Why a cache there was not used is added to `notes`."""
     # A sidecar brought from elsewhere (--shot) may belong to another plate: its cache is not ours.
     cache = shot.track_path() if shot.plate.resolve() == Path(plate).resolve() else None
     if cache is None:
@@ -88,12 +95,11 @@ def shot_track(plate: Path, shot: Shot, span: tuple[int, int], progress: Callabl
     # Farm chunks started together: one tracks the shot, the others wait for its cache instead of tracking too.
     with cache_lock(cache):
         if cache.is_file():
-            try:
-                track = Track.load(cache)
-                if shot.track_matches(track, span):
-                    return track
-            except FaceError:
-                pass  # an unreadable or older cache is simply recomputed
+            problem = cached_track_problem(cache, shot, span)
+            if problem is None:
+                return Track.load(cache)
+            if notes is not None:
+                notes.append(f"{cache}: face track not used ({problem}): tracked again")
         track = _track(plate, span, progress)
         try:
             track.save(cache)
@@ -105,6 +111,14 @@ def shot_track(plate: Path, shot: Shot, span: tuple[int, int], progress: Callabl
 def _track(plate: Path, span: tuple[int, int], progress: Callable[[int, int], None] | None) -> Track:
     total = span[1] - span[0] + 1
     return track_plate(plate, frames=span, progress=(lambda done: progress(done, total)) if progress else None)
+
+
+def cached_track_problem(path: Path, shot: Shot, span: tuple[int, int]) -> str | None:
+    """Why the track cached at `path` cannot serve the shot over `span` (None when it can)."""
+    try:
+        return shot.track_mismatch(Track.load(path), span)
+    except FaceError as error:
+        return str(error).removeprefix(f"{path}: ")  # unreadable, or an older format
 
 
 def analyze(
@@ -131,13 +145,13 @@ def analyze(
     span = (info.first, info.last)
     track_path = Path(output) if output else the_shot.track_path()
 
-    track, cached, started = None, False, time.perf_counter()
-    if track_path.is_file() and not force:
-        try:
-            track = Track.load(track_path)
-            cached = the_shot.track_matches(track, span)
-        except FaceError:
-            cached = False
+    track, started, rebuilt = None, time.perf_counter(), None
+    cached = track_path.is_file() and not force
+    if cached:
+        rebuilt = cached_track_problem(track_path, the_shot, span)
+        cached = rebuilt is None
+    if cached:
+        track = Track.load(track_path)
     preview_path = track_path.with_name(_preview_name(track_path)) if preview else None
     store_choice = face is not None or frames is not None
     # Everything this run will write is checked before the tracking, not found unwritable after it.
@@ -151,7 +165,7 @@ def analyze(
             track.save(track_path)
         except OSError as error:
             raise write_failed(track_path, error) from None
-    result = Analysis(track, track_path, face if face is not None else the_shot.face, cached)
+    result = Analysis(track, track_path, face if face is not None else the_shot.face, cached, rebuilt=rebuilt)
     result.seconds = time.perf_counter() - started
     if track.faces:
         track.face(result.face)  # a face that does not exist is an error naming the ones that do

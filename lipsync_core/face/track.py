@@ -14,7 +14,7 @@ from .geometry import alignment_matrix
 from .landmarks import COUNT, face_size
 from .mask import lower_face_mask
 
-FORMAT_VERSION = 2  # 2: per-face shape
+FORMAT_VERSION = 3  # 2: per-face shape; 3: the plate's fingerprint
 
 
 @dataclass
@@ -57,6 +57,7 @@ class Track:
     width: int
     height: int
     faces: list[FaceTrack]
+    source: str = ""  # media.fingerprint.plate_fingerprint of the plate over these frames, when it was tracked
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -104,6 +105,7 @@ class Track:
             present=np.array([f.present for f in self.faces], bool).reshape(-1, n),
             partial=np.array([f.partial for f in self.faces], bool).reshape(-1, n),
             shape=np.array([f.shape for f in self.faces], np.float32).reshape(-1, COUNT, 3),
+            source=self.source,
         )
 
     @classmethod
@@ -116,4 +118,4 @@ class Track:
             raise FaceError(f"{path}: face track format {int(data['version'])}, expected {FORMAT_VERSION}: re-run analyze")
         faces = [FaceTrack(*arrays) for arrays in zip(data["landmarks"], data["present"], data["partial"], data["shape"])]
         width, height = (int(v) for v in data["size"])
-        return cls(str(data["plate"]), data["frames"], data["times"], width, height, faces)
+        return cls(str(data["plate"]), data["frames"], data["times"], width, height, faces, str(data["source"]))

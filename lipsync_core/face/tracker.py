@@ -10,6 +10,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..media.colour import to_display
+from ..media.fingerprint import plate_fingerprint
 from ..media.frames import open_plate
 from .geometry import face_shape
 from .landmarks import COUNT, FACE_OVAL, LEFT_EYE_CORNERS, RIGHT_EYE_CORNERS, face_size
@@ -299,6 +300,8 @@ def track_plate(
     """Track every face in a plate (video file or image sequence), optionally over an inclusive range
     of the plate's own frame numbers."""
     with open_plate(path, frames=frames) as plate:
+        # Taken before the frames are read: a plate replaced while it is tracked does not pass as this one.
+        source = plate_fingerprint(path, (plate.info.first, plate.info.last))
         numbers, times = [], []
 
         def images():
@@ -309,4 +312,5 @@ def track_plate(
 
         found, shapes = _detect_all(images(), progress)
         faces = _face_tracks(found, shapes, np.array(times), smooth)
-        return Track(str(path), np.array(numbers, dtype=np.int64), np.array(times), plate.info.width, plate.info.height, faces)
+        return Track(str(path), np.array(numbers, dtype=np.int64), np.array(times), plate.info.width, plate.info.height, faces,
+                     source)

@@ -72,10 +72,33 @@ def decode_audio(path: str | Path, offset_s: float = 0.0, rate: int | None = Non
     if start is None or not chunks:
         raise MediaError(f"{path}: audio stream holds no samples")
     samples = np.concatenate(chunks, axis=1).astype(np.float32)
+    if not np.isfinite(samples).all():
+        # A float file can hold NaN or infinity: the mel, the model and the encoder would all turn it into noise.
+        bad = np.flatnonzero(~np.isfinite(samples).all(axis=0))
+        raise MediaError(
+            f"{path}: the audio holds {len(bad)} samples that are not numbers (NaN or infinity), the first at "
+            f"{bad[0] / rate:.3f} s: the file is damaged; export it again"
+        )
     shift = int(round((start - offset_s) * rate))
     if shift > 0:
         return np.pad(samples, ((0, 0), (shift, 0))), rate
     return samples[:, -shift:], rate
+
+
+def fit_full_scale(samples: np.ndarray, path: str | Path, how: str) -> tuple[np.ndarray, str | None]:
+    """Samples above full scale (|x| > 1, possible in a float file) made playable, and a note saying so (None
+    when they fit). how: 'normalise' scales the whole dub down to peak at full scale (its sound is kept);
+    'clip' cuts the peaks off (its level is kept, the peaks distort)."""
+    if how not in ("normalise", "clip"):
+        raise MediaError(f"audio peaks {how!r}: use 'normalise' or 'clip'")
+    peak = float(np.abs(samples).max(initial=0.0))
+    if peak <= 1.0:
+        return samples, None
+    over = f"{path}: the audio peaks at {peak:.4g}, {20 * np.log10(peak):.1f} dB above full scale"
+    if how == "normalise":
+        return (samples / np.float32(peak)).astype(np.float32), f"{over}: scaled down to fit (--audio-peaks clip keeps its level)"
+    clipped = int(np.count_nonzero(np.abs(samples) > 1.0))
+    return np.clip(samples, -1.0, 1.0), f"{over}: {clipped} samples clipped (--audio-peaks normalise scales it instead)"
 
 
 def log_mel(audio: np.ndarray) -> np.ndarray:

@@ -70,6 +70,10 @@ class PlateInfo:
     start_time: float = 0.0  # seconds on the file's timeline where frame time 0 lies (video only)
     source_fps: float | None = None  # the file's average rate, before conforming (video only)
     conformed: bool = False
+    fps_range: tuple[float, float] | None = None  # the slowest and fastest rate between two frames (video only)
+    # Degrees the file's display matrix turns its stored picture clockwise (a phone's portrait clip: 90).
+    # Frames are served turned upright: width and height are those of the upright picture.
+    rotation: int = 0
     warnings: tuple[str, ...] = ()  # problems found while opening that did not stop it (a truncated file)
 
 
@@ -168,6 +172,8 @@ class _VideoScan:
     container: str
     audio: tuple[AudioStreamInfo, ...]
     warnings: tuple[str, ...]
+    rotation: int  # clockwise degrees to play upright (0, 90, 180, 270)
+    bits: int  # bits per component of the decoded picture (8, 10, 12, ...)
 
 
 def _scan_video(path: Path) -> _VideoScan:
@@ -200,12 +206,27 @@ def _scan_video(path: Path) -> _VideoScan:
         # FFmpeg names a demuxer by every extension it serves ("mov,mp4,m4a,..."): keep the one in use.
         names = container.format.name.split(",")
         container_name = path.suffix.lower().lstrip(".") if path.suffix.lower().lstrip(".") in names else names[0]
+        rotation, bits = _picture_facts(path)
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if rotation in (90, 270):
+            width, height = height, width
         return _VideoScan(
             pts=np.sort(np.asarray(pts, dtype=np.int64)), keyframes=np.sort(np.asarray(keyframes, dtype=np.int64)),
             last_duration=last_duration, time_base=float(stream.time_base), codec=stream.codec_context.name,
-            width=stream.codec_context.width, height=stream.codec_context.height, container=container_name,
-            audio=audio, warnings=notes,
+            width=width, height=height, container=container_name, audio=audio, warnings=notes, rotation=rotation,
+            bits=bits,
         )
+
+
+def _picture_facts(path: Path) -> tuple[int, int]:
+    """(rotation, bits) of the first decoded frame: the display matrix a phone writes for a portrait clip, and
+    the depth of the picture (both come with the decoded frame, whatever the container or codec)."""
+    with _open_container(path) as container:
+        for frame in _decoded_frames(path, container, container.streams.video[0]):
+            # FFmpeg's angle is counter-clockwise; flips in the matrix (mirrored footage) are not undone.
+            rotation = -int(round(frame.rotation / 90)) * 90 % 360
+            return rotation, max(component.bits for component in frame.format.components)
+    raise MediaError(f"{path}: no video frame could be decoded")
 
 
 def _audio_stream_info(index: int, stream) -> AudioStreamInfo:
@@ -253,16 +274,22 @@ def _open_video(path: Path, frames: tuple[int, int] | None, conform_fps: float |
     info = PlateInfo(
         path=path, kind="video", container=scan.container, codec=scan.codec, width=scan.width, height=scan.height,
         fps=fps, variable_fps=variable, first=int(numbers[0]), last=int(numbers[-1]),
-        frame_count=len(numbers), duration=duration, audio=scan.audio, dtype="uint8", channels=3,
+        frame_count=len(numbers), duration=duration, audio=scan.audio, dtype="uint16" if scan.bits > 8 else "uint8",
+        channels=3,
         start_time=float(pts[0] * tb), source_fps=len(pts) / source_duration, conformed=bool(conform_fps),
-        warnings=scan.warnings,
+        fps_range=(1 / float(steps.max() * tb), 1 / float(steps.min() * tb)) if len(steps) else None,
+        warnings=scan.warnings, rotation=scan.rotation,
     )
-    return Plate(info, numbers, times, lambda: _decode_video(path, pts, scan.keyframes, sources))
+    # High-bit-depth video (10-bit, 12-bit) is served as 16-bit RGB: its precision reaches 16-bit and float outputs.
+    picture = "rgb48le" if scan.bits > 8 else "rgb24"
+    return Plate(info, numbers, times, lambda: _decode_video(path, pts, scan.keyframes, sources, picture, scan.rotation))
 
 
-def _decode_video(path: Path, pts: np.ndarray, keyframes: np.ndarray, sources: np.ndarray) -> Iterator[np.ndarray]:
-    """RGB uint8 images for source frame indices `sources` (non-decreasing; a repeat duplicates a frame,
-    a skipped index drops one).
+def _decode_video(
+    path: Path, pts: np.ndarray, keyframes: np.ndarray, sources: np.ndarray, picture: str, rotation: int
+) -> Iterator[np.ndarray]:
+    """RGB images (`picture`: rgb24 or rgb48le) for source frame indices `sources` (non-decreasing; a repeat
+    duplicates a frame, a skipped index drops one), turned `rotation` degrees clockwise: upright.
 
     A range that starts late seeks to the keyframe before it. Seeking is approximate in some
     containers (MPEG program streams): when it does not land before the first wanted frame, decoding
@@ -294,7 +321,9 @@ def _decode_video(path: Path, pts: np.ndarray, keyframes: np.ndarray, sources: n
                         break
                     raise MediaError(f"{path}: frame {next_wanted} could not be decoded (damaged data)")
                 # The frame's own range tag: full-range footage tagged as such must not be expanded again.
-                image = frame.to_ndarray(format="rgb24", src_color_range=frame.color_range)
+                image = frame.to_ndarray(format=picture, src_color_range=frame.color_range)
+                if rotation:
+                    image = np.ascontiguousarray(np.rot90(image, k=-rotation // 90))
                 for _ in range(repeats[position - first]):
                     yield image
                 next_wanted = position + 1

@@ -41,8 +41,9 @@ def warnings(info: PlateInfo) -> list[str]:
     notes = list(info.warnings)
     frame = 1.0 / info.fps
     if info.variable_fps:
+        slowest, fastest = info.fps_range
         notes.append(
-            f"variable frame rate: {info.source_fps:.3f} fps on average, {info.fps:.3f} nominal; "
+            f"variable frame rate: {slowest:.3f}-{fastest:.3f} fps, {info.source_fps:.3f} on average, {info.fps:.3f} nominal; "
             f"frames are timed by their timestamps (conform to a constant rate to render a fixed-rate result)"
         )
     if info.kind == "video" and not info.audio:
@@ -77,6 +78,9 @@ def describe(info: PlateInfo, notes: list[str]) -> str:
         f"{info.duration:.3f} s"
         + (f", first frame at {info.start_time:.3f} s" if info.start_time else ""),
     ]
+    if info.rotation:
+        lines.append(f"  rotation    {info.rotation} degrees clockwise on playback (display matrix): frames are read "
+                     f"and written upright, {info.width}x{info.height}")
     for stream in info.audio:
         duration = f"{stream.duration:.3f} s" if stream.duration is not None else "length unknown"
         lines.append(

@@ -31,6 +31,7 @@ from .frames import IMAGE_EXTENSIONS
 from .images import write_exr, write_png
 
 VIDEO_FORMATS = {".mp4": "mp4", ".mov": "mov"}
+X264_LOOKAHEAD_BYTES = 256 * 2**20  # memory the H.264 encoder's lookahead may take
 _FRAME_PATTERN = re.compile(r"#+|%0?\d*d")
 # The frame-number part of a sequence name, however it is written: ####, %04d, or digits.
 _FRAME_NUMBER = re.compile(r"(#+|%0?\d*d|\d+)(?=\.[^.]+$)")
@@ -148,7 +149,13 @@ class VideoWriter(_Writer):
         else:
             self._video = self._container.add_stream("libx264", rate=self._rate)
             self._video.pix_fmt = "yuv420p"
-            self._video.options = {"crf": str(crf), "preset": preset}
+            options = {"crf": str(crf), "preset": preset}
+            # x264 holds each frame of its lookahead (about twice its 4:2:0 size): 40 frames of 4K are 1 GB.
+            # Large frames get a shorter lookahead (4K: 10 frames, 0.7 GB less); up to 1080p the preset's own.
+            lookahead = int(X264_LOOKAHEAD_BYTES // (width * height * 3))
+            if lookahead < 40:
+                options["rc-lookahead"] = str(max(10, lookahead))
+            self._video.options = options
             # Tag what the pixels are so players and hosts decode them as they were encoded.
             self._video.codec_context.colorspace = av.video.reformatter.Colorspace.ITU709
             self._video.codec_context.color_range = av.video.reformatter.ColorRange.MPEG
@@ -187,7 +194,9 @@ class VideoWriter(_Writer):
             if image.shape[2] == 3:
                 image = np.dstack([image, np.full(image.shape[:2], 65535, np.uint16)])
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image, dtype=np.uint16), format="rgba64le")
-            return frame.reformat(format="yuva444p10le", dst_colorspace="ITU709", dst_color_range="MPEG")
+            # One thread: the bundled swscale's sliced RGBA64 -> YUVA 4:4:4 10-bit conversion writes grey 8x1
+            # streaks at the left edge of slice boundaries (rows 96 and 192 of a 288-row frame).
+            return frame.reformat(format="yuva444p10le", dst_colorspace="ITU709", dst_color_range="MPEG", threads=1)
         if image.dtype != np.uint8:
             raise MediaError(f"{self.path}: H.264 takes uint8 RGB frames, got {image.dtype}; convert with colour.to_display")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:, :, :3]), format="rgb24")

@@ -31,11 +31,11 @@ def run(args: argparse.Namespace) -> int:
     with open_plate(args.plate, frames=shot.frames) as plate:
         fps = plate.info.fps
     bars = ProgressBars()
-    started = time.perf_counter()
+    started, notes = time.perf_counter(), []
     try:
         curves = shot_motion(args.plate, args.audio, shot=shot, face=args.face,
                              audio_offset_s=offset_seconds(args.audio_offset, fps), model=args.motion_model,
-                             progress=lambda done, total: bars("analyze", done, total))
+                             progress=lambda done, total: bars("analyze", done, total), notes=notes)
     finally:
         bars.close()
     write_curves(args.output, curves)
@@ -43,5 +43,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"motion for frames {curves.frames[0]}-{curves.frames[-1]} ({len(curves)} frames, "
           f"{time.perf_counter() - started:.1f} s): actor style {curves.style}")
     print(f"mouth opening up to {curves.opening.max():.1f} px of a 256-px face crop; at rest on {silent} frames of silence")
+    for note in notes:
+        print(note)
     print(f"wrote {args.output}")
     return 0

@@ -22,9 +22,10 @@ from ..errors import FaceError, MediaError
 from ..face.analyze import shot_track
 from ..face.geometry import transform_points
 from ..face.track import FaceTrack, Track
-from ..media.audio import load_audio, log_mel
+from ..media.audio import fit_full_scale, load_audio, log_mel
 from ..media.frames import open_plate
 from ..models.motion import MotionModel, gate, load_motion_model
+from ..ops.generate import PEAK_HANDLING
 from ..motion_controls import MotionControls
 from ..shot import Shot
 from .shape import CROP_UNITS, SHAPE_POINTS, crop_points, opening, width
@@ -89,18 +90,19 @@ def apply_controls(shapes: np.ndarray, frames: np.ndarray, controls: Callable[[i
 def shot_motion(plate: str | Path, audio: str | Path, *, shot: Shot | None = None, face: int | None = None,
                 audio_offset_s: float = 0.0, model: MotionModel | str | Path | None = None, track: Track | None = None,
                 dub_audio: np.ndarray | None = None, footage: tuple[np.ndarray, np.ndarray] | None = None,
-                progress: Callable[[int, int], None] | None = None) -> MotionCurves:
+                progress: Callable[[int, int], None] | None = None, notes: list[str] | None = None) -> MotionCurves:
     """The target mouth of every frame of a shot dubbed with `audio` (anchored at the shot's first frame,
     `audio_offset_s` later), calibrated to the actor on the plate's own footage and audio, with the sidecar's
     motion controls applied. `track`, `dub_audio` (16 kHz samples) and `footage` (`footage_shapes` of this face)
-    are used when the caller has them."""
+    are used when the caller has them. What the user should know (a face track tracked again, a dub scaled down to
+    full scale) is added to `notes`."""
     plate = Path(plate)
     shot = shot or Shot.for_plate(plate)
     model = model if isinstance(model, MotionModel) else load_motion_model(model)
     if track is None:
         with open_plate(plate, frames=shot.frames) as opened:
             info = opened.info
-        track = shot_track(plate, shot, (info.first, info.last), progress)
+        track = shot_track(plate, shot, (info.first, info.last), progress, notes)
     face_id = shot.face if face is None else face
     if not track.faces:
         raise FaceError(f"{plate}: no face was found in the shot: there is no mouth to move")
@@ -112,7 +114,12 @@ def shot_motion(plate: str | Path, audio: str | Path, *, shot: Shot | None = Non
     own_mel = _own_speech(plate, track)
     style = actor_style(model, points, valid, own_mel, track.times if own_mel is not None else plate_times)
 
-    samples = load_audio(audio) if dub_audio is None else dub_audio
+    if dub_audio is None:
+        # As `lipsync dub` hears it by default: a dub above full scale scaled down to fit.
+        dub_audio, peaks_note = fit_full_scale(load_audio(audio), audio, PEAK_HANDLING[0])
+        if peaks_note and notes is not None:
+            notes.append(peaks_note)
+    samples = dub_audio
     mel = log_mel(samples)
     times = plate_times - audio_offset_s
     shapes, silent = predict(model, style, mel, times)

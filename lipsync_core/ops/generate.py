@@ -11,6 +11,7 @@ from .shared import AUDIO_OFFSET, DEVICE, DUB_AUDIO, FACE, MOTION_MODEL, PLATE, 
 
 DEFAULT_BATCH = 8
 MOUTHS = ("auto", "footage", "generator")
+PEAK_HANDLING = ("normalise", "clip")  # a dub above full scale (media.audio.fit_full_scale); the first is the default
 
 # The compositor's mask controls: per frame, keyed in the panel or a host, stored in the shot sidecar.
 MASK_HELP = {
@@ -67,6 +68,9 @@ GENERATE = Operation(
               "it with the StyleLipSync model from the audio alone (soft); 'auto': 'footage', or 'generator' when a model is "
               "given (an actor model from `lipsync personalize` draws with the generator)", default="auto", choices=MOUTHS),
         ARTICULATION,
+        Param("audio_peaks", "choice", "a dub whose samples go above full scale (a float file): 'normalise' scales "
+              "it down to fit, 'clip' cuts the peaks off; either way the render says so", default=PEAK_HANDLING[0],
+              choices=PEAK_HANDLING, node=False),
         DEVICE,
         Param("batch", "int", "frames generated together; chunks of one shot must use the same value",
               default=DEFAULT_BATCH, range=(1, None)),
