@@ -201,3 +201,21 @@ def test_added_footage_of_the_actor_lends_the_mouths_the_shot_lacks(actor_clips,
     assert (helped.selection[wide] >= len(shot.track)).mean() >= 0.5  # from the added take
     footage, k = helped.source(int(helped.selection[np.flatnonzero(wide)[0]]))
     assert footage.plate == actor_clips["same"] and footage.usable[k]
+
+
+def test_the_colour_correction_follows_light_that_changes_across_the_face():
+    """The plate is lit from one side, the source frame evenly: the correction measured at the mask's edge
+    follows the gradient inside, where one offset for the whole box would leave both sides wrong."""
+    from lipsync_core.appearance.footage import colour_correction
+
+    height, width = 120, 160
+    ys, xs = np.mgrid[0:height, 0:width]
+    light = (xs / width * 40.0).astype(np.float32)[..., None].repeat(3, axis=2)  # plate minus source: 0 .. 40
+    edge = np.zeros((height, width), bool)
+    cv2.ellipse(edge.view(np.uint8), (80, 60), (60, 40), 0, 0, 360, 1, 6)
+    inside = np.zeros((height, width), np.uint8)
+    cv2.ellipse(inside, (80, 60), (45, 28), 0, 0, 360, 1, -1)
+    corrected = colour_correction(light, edge, face_height=120.0)
+    error = np.abs(corrected - light)[inside > 0].mean()
+    flat_error = np.abs(light[edge].mean(0) - light)[inside > 0].mean()
+    assert error < 0.5 * flat_error, (error, flat_error)

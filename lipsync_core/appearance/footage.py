@@ -1,7 +1,7 @@
 """The mouth from the actor's own frames: for every frame of the dub, the frame of the actor whose mouth is nearest
 the target shape (select.py) — from the shot itself or from footage of the same actor added with --appearance —
 its lower face warped onto the target frame's geometry and the target mouth shape (warp.py) at the plate's
-resolution, colour-matched at the mask's edge and blended inside the shot's mask.
+resolution, colour-matched to the plate's light from the mask's edge inwards and blended inside the shot's mask.
 
 Real texture at full resolution (lip edges, teeth, stubble) instead of a generated 128-px crop scaled up. What it
 cannot do yet: a mouth opening wider than any frame of the footage draws out the middle of the widest one (the
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+import cv2
 import numpy as np
 
 from ..face import geometry
@@ -31,6 +32,7 @@ EDGE_BAND = (0.02, 0.6)  # mask values whose pixels (the feathered edge: skin) s
 COVERAGE_FEATHER = 0.04  # of the face's height: the warped face fades out this far inside its outline
 COVERAGE_WARNING = 0.8  # below this share of the dub's widest opening, the report asks for more footage
 MAX_STRETCH = 0.12  # of the mouth's width: the farthest a source lip point is moved towards the target shape
+CORRECTION_SIGMA = 0.12  # of the face's height: how far the colour correction varies (light, not texture)
 ADDED_COST = 0.5  # crop units: a frame of added footage (other light, other day) against one of the shot's own
 
 
@@ -60,6 +62,23 @@ class Region:
     x0: int
     y0: int
     pixels: np.ndarray
+
+
+def colour_correction(difference: np.ndarray, edge: np.ndarray, face_height: float) -> np.ndarray:
+    """(H, W, C) a smooth correction that takes the warped face to the plate's light: the plate-minus-warped
+    `difference` at the mask's feathered `edge`, spread inwards by a normalised Gaussian (light falling across
+    a face differs from one side of the mouth to the other; one offset for the whole box leaves a seam where the
+    two differ). Far from any edge pixel it is the edge's mean difference."""
+    weight = edge.astype(np.float32)
+    sigma = CORRECTION_SIGMA * face_height
+    spread = cv2.GaussianBlur(weight, (0, 0), sigma)
+    total = cv2.GaussianBlur(difference * weight[..., None], (0, 0), sigma)
+    if total.ndim == 2:
+        total = total[..., None]
+    mean = difference[edge].mean(0)
+    trust = np.clip(spread / max(float(spread.max()), 1e-6) * 4, 0, 1)[..., None]
+    local = total / np.maximum(spread, 1e-6)[..., None]
+    return (trust * local + (1 - trust) * mean).astype(np.float32)
 
 
 class FootageMouth:
@@ -175,7 +194,7 @@ class FootageMouth:
         original = image[y0:y1, x0:x1, :3].astype(np.float32)
         edge = (box_mask > EDGE_BAND[0]) & (box_mask < EDGE_BAND[1])
         if edge.sum() >= 16:  # the lighting of the source frame is not the target's: match at the edge
-            warped += (original[edge] - warped[edge]).mean(0)
+            warped += colour_correction(original - warped, edge, float(face_size(self.face.landmarks[index])))
         result = image.copy()
         result[y0:y1, x0:x1] = blend(image[y0:y1, x0:x1], warped, box_mask)
         used[y0:y1, x0:x1] = box_mask
