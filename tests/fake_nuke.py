@@ -4,14 +4,25 @@ calls, behaving as Nuke documents it. Nuke itself cannot be installed here.
 `install()` puts fresh fakes in sys.modules and returns the fake `nuke`. Every call that changes
 Nuke's state is appended to `nuke.calls`. `nuke.execute(write, first, last)` calls `nuke.renderer`
 (set by the test) to do what Nuke's render would: write the frames of the Write node's input.
+
+Where Nuke's documented behaviour matters to the adapter, the fake behaves so: `nuke.execute` refuses a
+disabled node and raises RuntimeError("Cancelled") when the user cancels (`nuke.cancel_execute`);
+text knobs keep TCL as typed (`value()`) and expand it on `evaluate()` (`[value root.name]`,
+`[value this.name]`, `[file dirname ...]`); a Read's `before`/`after` take only Nuke's choices.
+Standard library only: the bare-interpreter test runs the adapter against it without site packages.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 import types
 
-STARTLINE, NO_ANIMATION = 0x1000, 0x100
+STARTLINE, NO_ANIMATION, INVISIBLE = 0x1000, 0x100, 0x400
+WRITE_NON_DEFAULT_ONLY, TO_VALUE = 0x2, 0x4
+READ_FRAMES = ("hold", "loop", "bounce", "black")  # a Read's before/after choices
+TCL = re.compile(r"\[([^\[\]]*)\]")
 
 
 class Knob:
@@ -20,6 +31,7 @@ class Knob:
         self._value, self._default = value, value
         self.flags, self.range, self._tooltip, self.keys = set(), None, "", {}
         self.executed = 0
+        self.node = None  # set when the knob is added to a node
 
     def name(self) -> str:
         return self._name
@@ -32,7 +44,20 @@ class Knob:
         return True
 
     def evaluate(self):
-        return self._value
+        """The value with its TCL expanded, innermost brackets first (the commands Nuke scripts use for paths)."""
+        text = str(self._value)
+        while TCL.search(text):
+            text = TCL.sub(lambda match: self._tcl(match.group(1).split()), text, count=1)
+        return text
+
+    def _tcl(self, words: list) -> str:
+        if words[:1] == ["value"] and len(words) == 2:
+            owner, knob = words[1].split(".", 1)
+            node = self.node if owner == "this" else self.node._nuke.toNode(owner)
+            return node.name() if knob == "name" and owner == "this" else str(node[knob].value())
+        if words[:2] == ["file", "dirname"] and len(words) <= 3:  # an unsaved script's name is "": its folder is "."
+            return os.path.dirname(words[2] if len(words) == 3 else "") or "."
+        raise RuntimeError(f"TCL: cannot evaluate [{' '.join(words)}]")
 
     def setTooltip(self, text: str) -> None:
         self._tooltip = text
@@ -140,6 +165,12 @@ class Node:
         self._knobs: dict[str, Knob] = {}
         self._inputs: dict[int, Node] = {}
         self.children: list[Node] = []
+        built_in = [Boolean_Knob("disable"), Knob("knobChanged", value=""), Knob("tile_color", value=0)]
+        if klass == "Read":
+            built_in += [Enumeration_Knob("before", "", READ_FRAMES), Enumeration_Knob("after", "", READ_FRAMES)]
+        for knob in built_in:
+            knob.node = self
+            self._knobs[knob.name()] = knob
         for name, value in knobs.items():
             self[name].setValue(value)
 
@@ -157,14 +188,25 @@ class Node:
 
     def __getitem__(self, name: str) -> Knob:
         # Built-in knobs of Nuke's own nodes (file, first, reload, which...) exist from the start.
-        return self._knobs.setdefault(name, Knob(name))
+        if name not in self._knobs:
+            self._knobs[name] = Knob(name)
+            self._knobs[name].node = self
+        return self._knobs[name]
 
     def knobs(self) -> dict[str, Knob]:
         return dict(self._knobs)
 
     def addKnob(self, knob: Knob) -> None:
         self._nuke.calls.append(("addKnob", self._name, knob.name()))
+        knob.node = self
         self._knobs[knob.name()] = knob
+
+    def writeKnobs(self, flags: int) -> str:
+        """The knobs as a script line (values only, with the keys of animated ones)."""
+        return " ".join(f"{name} {knob.value()!r} {sorted(knob.keys.items())}" for name, knob in sorted(self._knobs.items()))
+
+    def inputs(self) -> int:
+        return max(self._inputs, default=-1) + 1
 
     def setInput(self, index: int, node) -> None:
         self._inputs[index] = node
@@ -216,12 +258,21 @@ def install(gui: bool = False) -> types.ModuleType:
     nuke.cancel_after = None  # a number of progress updates after which the user presses Cancel
     nuke.renderer = None
     nuke.env = {"gui": gui}
-    nuke.STARTLINE, nuke.NO_ANIMATION = STARTLINE, NO_ANIMATION
+    nuke.STARTLINE, nuke.NO_ANIMATION, nuke.INVISIBLE = STARTLINE, NO_ANIMATION, INVISIBLE
+    nuke.WRITE_NON_DEFAULT_ONLY, nuke.TO_VALUE = WRITE_NON_DEFAULT_ONLY, TO_VALUE
+    nuke.cancel_execute = False  # the user presses Cancel in the progress bar of nuke.execute
     for knob in (Knob, Array_Knob, Int_Knob, Double_Knob, File_Knob, String_Knob, Boolean_Knob, Enumeration_Knob,
                  PyScript_Knob, Tab_Knob, Text_Knob):
         setattr(nuke, knob.__name__, knob)
-    root = Node(nuke, "Root", name="root", first_frame=1001, last_frame=1100)
+    root = Node(nuke, "Root", name="root", first_frame=1001, last_frame=1100, proxy=True, workingSpaceLUT="scene_linear")
+    root["name"].setValue("")  # an unsaved script
     nuke.root = lambda: root
+    nuke.selected = []
+    nuke.selectedNodes = lambda: list(nuke.selected)
+    nuke.this = None  # the node a callback runs for
+    nuke.thisNode = lambda: nuke.this
+    nuke.toNode = lambda name: root if name == "root" else None
+    nuke.addUpdateUI = lambda function, args=(), kwargs={}, nodeClass="*": nuke.calls.append(("updateUI", function, nodeClass))
 
     def make(klass, **knobs):
         node = Node(nuke, klass, **knobs)
@@ -235,7 +286,11 @@ def install(gui: bool = False) -> types.ModuleType:
     nuke.createNode = lambda klass, knobs="", inpanel=True: make(klass)
 
     def execute(node, first, last):
-        nuke.calls.append(("execute", node.name(), first, last))
+        if node["disable"].value():
+            raise RuntimeError(f"{node.name()} is disabled")
+        nuke.calls.append(("execute", node.name(), first, last, {"proxy": root["proxy"].value()}))
+        if nuke.cancel_execute:
+            raise RuntimeError("Cancelled")
         nuke.renderer(node, first, last)
 
     nuke.execute = execute
