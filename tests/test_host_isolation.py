@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from dub_fixtures import dub_audio, plate, tiny_model  # noqa: F401 (pytest fixtures)
 from lipsync_core.media.colour import srgb_decode, to_display
@@ -106,3 +107,18 @@ result = {{"codes": codes, "imported": project.pool.imported, "takes": clip.GetT
     assert result["heavy"] == [], "the script imported packages Resolve's Python does not have"
     assert result["codes"] == [0, 0]
     assert result["imported"] == [str(out / "plate_20-23_lipsync_v001.mov")] and result["takes"] == 2
+
+
+def test_the_worker_starts_clean_whatever_python_settings_the_host_has(tmp_path, monkeypatch):
+    # Nuke and Resolve set PYTHONHOME and PYTHONPATH for their own Python; a worker that inherited
+    # them would not even start. It runs in the shot's folder: relative paths in a job are from there.
+    from lipsync_core.dub.worker import WorkerError, submit
+
+    monkeypatch.setenv("PYTHONHOME", str(tmp_path / "nuke" / "python"))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "nuke" / "plugins"))
+    shot = tmp_path / "shot"
+    shot.mkdir()
+    (shot / "plate.mov").write_bytes(b"not a movie")
+    job = {"operation": "generate", "values": {"plate": "plate.mov", "audio": "dub.wav", "output": "out.mov"}}
+    with pytest.raises(WorkerError, match=r"^plate.mov: cannot be read as video"):  # found in the shot's folder
+        submit(job, shot)
