@@ -73,6 +73,21 @@ class Knob:
 
 
 class Array_Knob(Knob):
+    expression = None
+
+    def setExpression(self, expression: str) -> None:
+        self.expression = expression
+
+    def value(self):
+        if self.expression is None:
+            return self._value
+        owner, knob = self.expression.split(".", 1)  # node.knob: the forms a gizmo's defaults use
+        return self.node._nuke.toNode(owner)[knob].value()
+
+    def setValue(self, value) -> bool:
+        self.expression = None  # a value typed over an expression replaces it, as in Nuke
+        return super().setValue(value)
+
     def setRange(self, low, high) -> None:
         self.range = (low, high)
 
@@ -251,6 +266,141 @@ class Menu:
         self._nuke.calls.append(("addCommand", f"{self.name}/{name}", command))
 
 
+# ---------------------------------------------------------------------------------------- gizmos
+# Nuke makes a node of class NAME from NAME.gizmo on its plugin path (NUKE_PATH). The loader reads what
+# a .gizmo holds: the Gizmo block (addUserKnob lines by Nuke's knob type numbers, then knob values; an
+# expression as {{node.knob}}), then the inside nodes, connected through Nuke's stack (a node with
+# `inputs N` takes the top N, input 0 the top; `set V [stack 0]`, `push $V`), up to end_group.
+KNOB_CLASSES = {20: "Tab_Knob", 1: "String_Knob", 2: "File_Knob", 3: "Int_Knob", 4: "Enumeration_Knob", 6: "Boolean_Knob",
+                7: "Double_Knob", 22: "PyScript_Knob", 26: "Text_Knob"}
+FLAGS = {"+STARTLINE": STARTLINE, "+NO_ANIMATION": NO_ANIMATION, "+INVISIBLE": INVISIBLE}
+
+
+def tcl_words(text: str) -> list:
+    """TCL words: "quoted" (backslash escapes undone), {braced} (kept as written, nesting counted), bare."""
+    words, i = [], 0
+    while i < len(text):
+        if text[i].isspace():
+            i += 1
+        elif text[i] == '"':
+            word, i = [], i + 1
+            while text[i] != '"':
+                if text[i] == "\\":
+                    i += 1
+                    word.append("\n" if text[i] == "n" else text[i])
+                else:
+                    word.append(text[i])
+                i += 1
+            words.append("".join(word))
+            i += 1
+        elif text[i] == "{":
+            depth, j = 1, i + 1
+            while depth:
+                depth += {"{": 1, "}": -1}.get(text[j], 0)
+                j += 1
+            words.append(text[i + 1:j - 1])
+            i = j
+        else:
+            j = i
+            while j < len(text) and not text[j].isspace():
+                j += 1
+            words.append(text[i:j])
+            i = j
+    return words
+
+
+def _user_knob(nuke, words: list) -> Knob:
+    kind, name, rest = int(words[0]), words[1], words[2:]
+    klass = getattr(nuke, KNOB_CLASSES[kind])
+    options = {}
+    flags = []
+    i = 0
+    while i < len(rest):
+        if rest[i] in FLAGS or rest[i].startswith("-"):
+            flags.append(rest[i])
+            i += 1
+        elif rest[i] == "R":
+            options["R"] = (float(rest[i + 1]), float(rest[i + 2]))
+            i += 3
+        else:
+            options[rest[i]] = rest[i + 1]
+            i += 2
+    label = options.get("l", name)
+    if klass is nuke.Enumeration_Knob:
+        knob = klass(name, label, tcl_words(options["M"]))
+    elif klass is nuke.PyScript_Knob:
+        knob = klass(name, label, options.get("T", ""))
+    elif klass is nuke.Text_Knob:
+        knob = klass(name, label, options.get("T", ""))
+    else:
+        knob = klass(name, label)
+    if "R" in options:
+        knob.setRange(*options["R"])
+    knob.setTooltip(options.get("t", ""))
+    for flag in flags:
+        if flag in FLAGS:
+            knob.setFlag(FLAGS[flag])
+    return knob
+
+
+def _set_from_script(knob: Knob, text: str) -> None:
+    if text.startswith("{") and text.endswith("}"):  # {{root.first_frame}}: an expression
+        knob.setExpression(text[1:-1])
+    elif isinstance(knob, Boolean_Knob):
+        knob.setValue(text == "true")
+    elif isinstance(knob, Int_Knob):
+        knob.setValue(int(text))
+    elif isinstance(knob, Double_Knob):
+        knob.setValue(float(text))
+    elif type(knob) is Knob and re.fullmatch(r"-?\d+", text):  # a built-in knob: Nuke's number knobs hold numbers
+        knob.setValue(int(text))
+    else:
+        knob.setValue(text)
+
+
+def load_gizmo(nuke, path: str, klass: str):
+    lines = open(path, encoding="utf-8").read().splitlines()
+    assert lines[0].startswith("version ") and lines[1] == "Gizmo {", "not a gizmo file"
+    gizmo = Node(nuke, klass)
+    gizmo.setName(klass)
+    i, stack, saved = 2, [], {}
+    while lines[i] != "}":
+        words = tcl_words(lines[i])
+        if words[0] == "addUserKnob":
+            gizmo.addKnob(_user_knob(nuke, tcl_words(words[1])))
+        else:
+            _set_from_script(gizmo[words[0]], words[1])
+        i += 1
+    gizmo.begin()
+    for line in lines[i + 1:]:
+        if line.startswith(" ") and line.endswith(" {"):  # a node begins
+            klass_inside, inputs, knobs = line.split()[0], 1, {}
+            continue
+        words = tcl_words(line)
+        if line.startswith("  "):
+            if words[0] == "inputs":
+                inputs = int(words[1])
+            else:
+                knobs[words[0]] = words[1]
+        elif words == ["}"]:
+            name = knobs.pop("name")
+            node = nuke.nodes.__dict__[klass_inside](name=name)
+            for knob, text in knobs.items():
+                _set_from_script(node[knob], text)
+            for index in range(inputs):
+                if stack:
+                    node.setInput(index, stack.pop())
+            stack.append(node)
+        elif words[0] == "set":
+            saved[words[1]] = stack[-1]
+        elif words[0] == "push":
+            stack.append(saved[words[1][1:]] if words[1].startswith("$") else None)
+        elif words == ["end_group"]:
+            break
+    gizmo.end()
+    return gizmo
+
+
 def install(gui: bool = False) -> types.ModuleType:
     """Fresh fake `nuke` and `nukescripts` in sys.modules; returns the fake `nuke`."""
     nuke = types.ModuleType("nuke")
@@ -283,7 +433,19 @@ def install(gui: bool = False) -> types.ModuleType:
 
     nuke.nodes = types.SimpleNamespace(**{k: (lambda k=k, **kw: make(k, **kw)) for k in
                                           ("Input", "Output", "Write", "Read", "Switch", "Group")})
-    nuke.createNode = lambda klass, knobs="", inpanel=True: make(klass)
+    nuke.plugin_dirs = []  # what NUKE_PATH and nuke.pluginAddPath put on Nuke's plugin path
+
+    def create_node(klass, knobs="", inpanel=True):
+        gizmo = next((os.path.join(d, klass + ".gizmo") for d in nuke.plugin_dirs if os.path.isfile(os.path.join(d, klass + ".gizmo"))), None)
+        if gizmo is None:
+            return make(klass)
+        node = load_gizmo(nuke, gizmo, klass)
+        nuke.calls.append(("node", klass, node.name()))
+        nuke.this = node
+        exec(node["onCreate"].value(), {"nuke": nuke})  # Nuke runs a node's onCreate as it makes it
+        return node
+
+    nuke.createNode = create_node
 
     def execute(node, first, last):
         if node["disable"].value():
@@ -297,7 +459,7 @@ def install(gui: bool = False) -> types.ModuleType:
     nuke.ProgressTask = lambda title: ProgressTask(nuke, title)
     nuke.executeInMainThread = lambda function, args=(): nuke.calls.append(("main", function(*args)))
     nuke.message = nuke.messages.append
-    nuke.pluginAddPath = lambda path: nuke.calls.append(("pluginAddPath", path))
+    nuke.pluginAddPath = lambda path: nuke.plugin_dirs.append(path)
     nuke.menu = lambda name: Menu(nuke, name)
 
     nukescripts = types.ModuleType("nukescripts")

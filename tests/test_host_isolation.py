@@ -57,6 +57,7 @@ def test_the_nuke_node_renders_from_a_python_without_site_packages(plate, dub_au
 import runpy, shutil
 import fake_nuke
 nuke = fake_nuke.install()
+nuke.plugin_dirs.append({str(NODES / "nuke")!r})  # NUKE_PATH
 runpy.run_path({str(NODES / "nuke" / "init.py")!r})
 runpy.run_path({str(NODES / "nuke" / "menu.py")!r})
 import lipsync_nuke

@@ -39,9 +39,10 @@ ROTO_BOX = (slice(120, 200), slice(140, 220))  # rows, columns: the middle of th
 def nuke(monkeypatch):
     """A fresh fake Nuke with nodes/nuke on sys.path, as NUKE_PATH puts it; the adapter imported anew."""
     module = fake_nuke.install()
+    module.plugin_dirs.append(str(NUKE_DIR))  # NUKE_PATH: Nuke finds LipSync.gizmo there
     monkeypatch.syspath_prepend(str(NUKE_DIR))
     yield module
-    for name in ("nuke", "nukescripts", "lipsync_nuke"):
+    for name in ("nuke", "nukescripts", "lipsync_nuke", "lipsync_gizmo"):
         sys.modules.pop(name, None)
 
 
@@ -98,7 +99,10 @@ def test_the_nodes_knobs_are_the_dub_operations_parameters(nuke, adapter):
     assert added - {"lipsync"} == {p.name for p in node_params} | set(adapter.HOST_KNOBS)
     # The pictures are the node's inputs and output: plate on input 0, the roto on the mask input.
     assert {p.name for p in op.all() if p.node} - {p.name for p in node_params} == {"plate", "output", "mask"}
-    assert [n.name() for n in group.children if n.Class() == "Input"] == ["plate", "mask"]
+    inside = {n.name(): n for n in group.children}
+    assert inside["plate_write"].input(0) is inside["plate"] and inside["roto_write"].input(0) is inside["mask"]
+    assert inside["switch"].input(0) is inside["plate"] and inside["switch"].input(1) is inside["result"]
+    assert inside["mask"]["number"].value() == 1  # Nuke shows the second Input as the node's mask input
     for param in node_params:
         knob = knobs[param.name]
         assert type(knob).__name__ == _knob_kind(param), param.name
@@ -112,6 +116,15 @@ def test_the_nodes_knobs_are_the_dub_operations_parameters(nuke, adapter):
         if param.type == "choice":
             assert knob.values == list(param.choices)
     assert knobs["first"].value() == 1001 and knobs["last"].value() == 1100  # the script's range
+
+
+def test_the_shipped_gizmo_is_generated_from_the_schema(nuke, adapter):
+    import lipsync_gizmo
+
+    assert lipsync_gizmo.GIZMO.read_text() == lipsync_gizmo.gizmo_text(), \
+        "LipSync.gizmo is out of date: run python nodes/nuke/lipsync_gizmo.py"
+    group = adapter.create()
+    assert group.Class() == "LipSync"  # scripts reference the gizmo by name, not a copy of its insides
 
 
 def test_a_render_needs_audio_and_a_full_work_folder(nuke, adapter, tmp_path):
@@ -200,6 +213,16 @@ def test_render_writes_the_inputs_runs_the_worker_and_reads_back_the_exr_with_it
     assert read["colorspace"].value() == "ACES - ACEScg"
     assert group.node("switch")["which"].value() == 1
     assert "wrote" in group["status"].value()
+
+    # The script saved and opened again: Nuke rebuilds the gizmo's insides from LipSync.gizmo, sets the
+    # node's saved knobs and runs its onCreate, which points the result Read at the render again.
+    reopened = adapter.create()
+    for name in ("work_dir", "first", "last", "colorspace", "show_result"):
+        reopened[name].setValue(group[name].value())
+    nuke.this = reopened
+    exec(reopened["onCreate"].value(), {"nuke": nuke})
+    assert reopened.node("result")["file"].value() == (work / "dub.####.exr").as_posix()
+    assert reopened.node("switch")["which"].value() == 1
 
     # Nothing changed since: not stale. A change upstream, to the audio file, or to a setting: stale, said on the node.
     assert adapter.check(group) is False

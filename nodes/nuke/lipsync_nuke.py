@@ -41,122 +41,31 @@ from pathlib import Path
 
 import nuke
 
-from lipsync_core.dub.worker import params, start_panel, submit
+from lipsync_core.dub.worker import start_panel, submit
 from lipsync_core.errors import LipSyncError
+from lipsync_gizmo import NODE_NAME, OPERATION, PICTURES, _unset, node_params  # noqa: F401 (PICTURES: the tests)
 
-NODE_NAME = "LipSync"
-OPERATION = "generate"
-# The operation's pictures are the node's inputs and outputs, not knobs: the plate is input 0, the
-# result (output) and its blend mask (the lipsync.mask channel) are what the node outputs.
-PICTURES = ("plate", "output", "mask")
 # Knobs of the node beyond the operation's parameters: where the worker's files go, the frame range
 # to render (the schema leaves it to the host), the plate's colourspace, the button, the last render's
 # report and (hidden) the fingerprint of what that render was made from.
-HOST_KNOBS = ("work_dir", "first", "last", "colorspace", "render", "status", "baked")
-WORK_DIR = "[file dirname [value root.name]]/lipsync/[value this.name]"
+HOST_KNOBS = ("work_dir", "first", "last", "colorspace", "render", "status", "show_result", "baked")
 PLATE_FILE, ROTO_FILE, RESULT_FILE, SCRIPT = "plate.####.exr", "roto.####.exr", "dub.####.exr", "render.py"
 WRITES = ("plate_write", "roto_write")
-FILE_TYPES = ("audio", "model", "shot", "path")
-TEXT_TYPES = FILE_TYPES + ("offset", "str")
+TEXT_TYPES = ("audio", "model", "shot", "path", "offset", "str")
 STALE = "stale: the plate, the audio or a setting changed since this render; Render again"
 STALE_COLOUR = 0xB03030FF  # the node's tile turns red while its result is stale
 
 
-def node_params() -> list:
-    """The operation's parameters that are knobs of the node (from plugin.json)."""
-    return [p for p in params(OPERATION) if p.name not in PICTURES]
-
-
-def _unset(param):
-    """What a knob holds when its parameter is not given."""
-    if param.default is not None:
-        return param.default
-    return {"int": 0, "float": 0.0}.get(param.type, "")
-
-
-def make_knob(param):
-    """The knob of one parameter: its kind by type, and the schema's default, range and help."""
-    label = param.name.replace("_", " ")
-    if param.type in FILE_TYPES:
-        knob = nuke.File_Knob(param.name, label)
-    elif param.type == "choice":
-        knob = nuke.Enumeration_Knob(param.name, label, list(param.choices))
-    elif param.type == "bool":
-        knob = nuke.Boolean_Knob(param.name, label)
-    elif param.type == "int":
-        knob = nuke.Int_Knob(param.name, label)
-    elif param.type == "float":
-        knob = nuke.Double_Knob(param.name, label)
-    elif param.type in ("offset", "str"):
-        knob = nuke.String_Knob(param.name, label)
-    else:
-        raise ValueError(f"parameter {param.name!r}: no Nuke knob for type {param.type!r}")
-    help_text = param.help
-    if param.type in ("int", "float"):
-        if param.default is None:
-            help_text += " (0 and not keyed: not set)"
-        knob.setDefaultValue([_unset(param)])  # so that Nuke shows the knob as changed only when it is
-        if param.range and None not in param.range:
-            knob.setRange(*param.range)
-        if not param.animatable:
-            knob.setFlag(nuke.NO_ANIMATION)
-    knob.setValue(_unset(param))
-    knob.setTooltip(help_text)
-    return knob
-
-
 def create():
-    """A new LipSync node, connected like any node Nuke creates (the Nodes menu calls this)."""
-    group = nuke.createNode("Group", inpanel=False)
-    group.setName(NODE_NAME)
-    build(group)
-    return group
+    """A new LipSync node (the gizmo), connected like any node Nuke creates (the Nodes menu calls this)."""
+    return nuke.createNode(NODE_NAME)
 
 
-def build(group) -> None:
-    """The inside of the group and its knobs."""
-    group.begin()
-    try:
-        plate = nuke.nodes.Input(name="plate")
-        roto = nuke.nodes.Input(name="mask")  # Nuke shows an input named 'mask' as the node's mask input
-        for name, source in zip(WRITES, (plate, roto)):
-            # Disabled but while Render bakes it: a farm submitter renders every enabled Write it finds.
-            write = nuke.nodes.Write(name=name, file_type="exr", channels="rgba", datatype="32 bit float", disable=True)
-            write.setInput(0, source)
-        result = nuke.nodes.Read(name="result", on_error="black", before="black", after="black")
-        switch = nuke.nodes.Switch(name="switch", which=0)
-        switch.setInput(0, plate)
-        switch.setInput(1, result)
-        nuke.nodes.Output().setInput(0, switch)
-    finally:
-        group.end()
-
-    group.addKnob(nuke.Tab_Knob("lipsync", "LipSync"))
-    for param in node_params():
-        group.addKnob(make_knob(param))
-    work = nuke.File_Knob("work_dir", "work folder")
-    work.setValue(WORK_DIR)
-    work.setTooltip("where the plate, the roto, render.py and the result go (a fresh folder per node)")
-    group.addKnob(work)
-    for name, root_knob in (("first", "first_frame"), ("last", "last_frame")):
-        knob = nuke.Int_Knob(name, f"{name} frame")
-        knob.setValue(int(nuke.root()[root_knob].value()))
-        knob.setFlag(nuke.NO_ANIMATION)
-        knob.setTooltip(f"{name} frame to render (the audio is anchored at the first)")
-        group.addKnob(knob)
-    colour = nuke.String_Knob("colorspace", "colorspace")
-    colour.setValue(nuke.root()["workingSpaceLUT"].value())
-    colour.setTooltip("the colourspace the plate is baked in and the result read back in: scene-linear "
-                      "(default: the script's working space)")
-    group.addKnob(colour)
-    button = nuke.PyScript_Knob("render", "Render", "import lipsync_nuke; lipsync_nuke.render(nuke.thisNode())")
-    button.setFlag(nuke.STARTLINE)
-    group.addKnob(button)
-    group.addKnob(nuke.Text_Knob("status", "", ""))
-    baked = nuke.String_Knob("baked", "baked")
-    baked.setFlag(nuke.INVISIBLE)
-    group.addKnob(baked)
-    group["knobChanged"].setValue("import lipsync_nuke; lipsync_nuke.check(nuke.thisNode())")
+def restore(group) -> None:
+    """onCreate: Nuke rebuilds a gizmo's insides from LipSync.gizmo when a script opens; point the result
+    Read at the last render again (its folder, range and colourspace are the node's own knobs)."""
+    if group["show_result"].value():
+        _point_result(group)
 
 
 def knob_values(group, first: int, last: int) -> tuple:
@@ -231,7 +140,7 @@ def _bake(group, work: Path, first: int, last: int, writes) -> None:
         for name in writes:
             write = group.node(name)
             write["file"].setValue((work / (PLATE_FILE if name == "plate_write" else ROTO_FILE)).as_posix())
-            write["colorspace"].setValue(group["colorspace"].value())
+            write["colorspace"].setValue(group["colorspace"].evaluate())
             write["disable"].setValue(False)
             try:
                 nuke.execute(write, first, last)
@@ -262,7 +171,7 @@ def inputs_fingerprint(group) -> str:
         seen.add(node.fullName())
         upstream.append([node.Class(), node.fullName(), node.writeKnobs(nuke.WRITE_NON_DEFAULT_ONLY | nuke.TO_VALUE)])
         pending += [node.input(i) for i in range(node.inputs())]
-    state = [given, keyed, audio_state, first, last, group["colorspace"].value(), sorted(upstream)]
+    state = [given, keyed, audio_state, first, last, group["colorspace"].evaluate(), sorted(upstream)]
     return hashlib.sha1(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -305,15 +214,21 @@ def _render(group, job: dict, work: Path, fingerprint: str):
     return lines
 
 
-def _show_result(group, work: Path, lines: list, fingerprint: str) -> None:
+def _point_result(group) -> None:
+    """The result Read on the rendered frames, black outside them, in the node's colourspace; shown."""
     first, last = int(group["first"].value()), int(group["last"].value())
     read = group.node("result")
-    read["file"].setValue((work / RESULT_FILE).as_posix())
-    read["colorspace"].setValue(group["colorspace"].value())
+    read["file"].setValue((Path(group["work_dir"].evaluate()) / RESULT_FILE).as_posix())
+    read["colorspace"].setValue(group["colorspace"].evaluate())
     for name, value in (("first", first), ("last", last), ("origfirst", first), ("origlast", last)):
         read[name].setValue(value)
     read["reload"].execute()
     group.node("switch")["which"].setValue(1)
+
+
+def _show_result(group, work: Path, lines: list, fingerprint: str) -> None:
+    group["show_result"].setValue(True)
+    _point_result(group)
     group["status"].setValue("\n".join(lines))
     group["baked"].setValue(fingerprint)
     group["tile_color"].setValue(0)
@@ -355,3 +270,4 @@ def open_panel() -> None:
         nuke.message(f"LipSync {group.name()}: render it once first: the panel opens the baked plate in {work}")
         return
     start_panel(work, str(plate), given.get("audio"))
+
