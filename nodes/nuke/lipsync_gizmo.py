@@ -6,6 +6,7 @@ NUKE_PATH, so that scripts reference it by name instead of embedding a copy of i
 Standard library only, and no Nuke: lipsync_nuke.py (the node's behaviour) imports the schema from here.
 """
 
+import functools
 import sys
 from pathlib import Path
 
@@ -22,12 +23,13 @@ PICTURES = ("plate", "output", "mask")
 WORK_DIR = "[file dirname [value root.name]]/lipsync/[value this.name]"
 
 
-def node_params() -> list:
+@functools.lru_cache(maxsize=None)  # read once per Nuke session: the stale check runs on every UI update
+def node_params() -> tuple:
     """The operation's parameters that are knobs of the node (from plugin.json)."""
-    return [p for p in params(OPERATION) if p.name not in PICTURES]
+    return tuple(p for p in params(OPERATION) if p.name not in PICTURES)
 
 
-def _unset(param):
+def unset(param):
     """What a knob holds when its parameter is not given."""
     if param.default is not None:
         return param.default
@@ -66,7 +68,7 @@ def _user_knob(param) -> list:
         if not param.animatable:
             words.append("+NO_ANIMATION")
     words += ["t", _tcl(help_text)]
-    value = _unset(param)
+    value = unset(param)
     shown = _number(value) if param.type in ("int", "float", "bool") else value if param.type == "choice" else _tcl(value)
     return [" addUserKnob {" + " ".join(words) + "}", f" {param.name} {shown}"]
 

@@ -1,4 +1,5 @@
-"""The LipSync node for Nuke: a Group whose knobs are the generate operation's parameters.
+"""The LipSync node for Nuke: the gizmo LipSync.gizmo (made by lipsync_gizmo.py from the schema), whose
+knobs are the generate operation's parameters, and what its knobs and button do.
 
     plate (input 0) --+--------------------------------------------+-- switch -- output
                       +-- plate_write: WORK/plate.####.exr          |
@@ -14,7 +15,7 @@ Progress and Cancel are Nuke's own (ProgressTask). The result comes back through
 rendered range; the switch then shows it instead of the plate.
 
 Nothing but the standard library is imported here: Nuke's Python has no numpy, OpenCV, PyAV or
-OpenEXR. The knobs are made from the schema in plugin.json (name, type, default, range, tooltip;
+OpenEXR. The gizmo's knobs come from the schema in plugin.json (name, type, default, range, tooltip;
 animatable ones keyable), and a knob left at its default and not keyed is not passed, so the shot's
 own value applies. Knobs of the node beyond the schema are HOST_KNOBS. A keyed knob is sampled on
 every frame of the range and stored in the sidecar as linear keys, which is exact at every frame
@@ -43,7 +44,7 @@ import nuke
 
 from lipsync_core.dub.worker import start_panel, submit
 from lipsync_core.errors import LipSyncError
-from lipsync_gizmo import NODE_NAME, OPERATION, PICTURES, _unset, node_params  # noqa: F401 (PICTURES: the tests)
+from lipsync_gizmo import NODE_NAME, OPERATION, PICTURES, node_params, unset  # noqa: F401 (PICTURES: the tests)
 
 # Knobs of the node beyond the operation's parameters: where the worker's files go, the frame range
 # to render (the schema leaves it to the host), the plate's colourspace, the button, the last render's
@@ -78,7 +79,7 @@ def knob_values(group, first: int, last: int) -> tuple:
             keyed[param.name] = [(frame, float(knob.getValueAt(frame))) for frame in range(first, last + 1)]
             continue
         value = knob.evaluate() if param.type in TEXT_TYPES else knob.value()
-        if value != _unset(param):
+        if value != unset(param):
             given[param.name] = value
     return given, keyed
 
