@@ -64,7 +64,7 @@ def test_init_and_menu_register_the_node_the_panel_and_the_stale_check(nuke):
     runpy.run_path(str(NUKE_DIR / "menu.py"))
     assert ("addCommand", "Nodes/LipSync/LipSync", "lipsync_nuke.create()") in nuke.calls
     assert ("addCommand", "Nodes/LipSync/Open panel", "lipsync_nuke.open_panel()") in nuke.calls
-    assert [call[2] for call in nuke.calls if call[0] == "updateUI"] == ["Group"]
+    assert [call[2] for call in nuke.calls if call[0] == "updateUI"] == ["LipSync"]  # the gizmo's class
 
 
 def test_the_panel_opens_as_its_own_process_in_a_clean_environment(nuke, adapter, tmp_path, monkeypatch):

@@ -192,10 +192,8 @@ def check(group) -> bool:
 
 
 def update_ui() -> None:
-    """Nuke's updateUI callback (menu.py adds it for Groups): check LipSync nodes only."""
-    node = nuke.thisNode()
-    if "baked" in node.knobs():
-        check(node)
+    """Nuke's updateUI callback, which menu.py adds for LipSync nodes."""
+    check(nuke.thisNode())
 
 
 def _render(group, job: dict, work: Path, fingerprint: str):
@@ -259,7 +257,7 @@ def _in_main_thread(function, *args) -> None:
 def open_panel() -> None:
     """Nodes > LipSync > Open panel: the LipSync panel as its own process (its Qt and the core never
     load into Nuke), on the selected LipSync node's last bake when there is one."""
-    selected = [n for n in nuke.selectedNodes() if "baked" in n.knobs()]
+    selected = [n for n in nuke.selectedNodes() if n.Class() == NODE_NAME]
     if not selected:
         start_panel(Path.home())
         return

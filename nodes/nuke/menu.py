@@ -11,4 +11,4 @@ import lipsync_nuke
 menu = nuke.menu("Nodes").addMenu("LipSync")
 menu.addCommand("LipSync", "lipsync_nuke.create()")
 menu.addCommand("Open panel", "lipsync_nuke.open_panel()")
-nuke.addUpdateUI(lipsync_nuke.update_ui, nodeClass="Group")
+nuke.addUpdateUI(lipsync_nuke.update_ui, nodeClass=lipsync_nuke.NODE_NAME)  # the gizmo's class
