@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 # Run as a script, this folder's parent's parent is the repository (lipsync_core); inside Nuke, init.py put it on the path.
-sys.path.append(str(Path(__file__).resolve().parents[2]))
+if str(Path(__file__).resolve().parents[2]) not in sys.path:
+    sys.path.append(str(Path(__file__).resolve().parents[2]))
 
 from lipsync_core.dub.worker import params  # noqa: E402
 
