@@ -1,6 +1,14 @@
 """A recording stand-in for Resolve's scripting module `DaVinciResolveScript`: only what the LipSync
 script calls, returning what Resolve's scripting README documents. `install(timeline)` puts it in
 sys.modules; every call that changes the project is appended to `calls`.
+
+Timeline positions are record frames, as Resolve counts them: a timeline starts at 01:00:00:00
+(frame 90000 at 25 fps) and GetStart/GetEnd are frames of that count; GetSourceStartFrame and
+GetSourceEndFrame are frames into the clip's media, the end exclusive, so that they span GetDuration
+frames unless the clip is retimed. Fusion's UIManager (the script's dialog) is faked too: the test
+acts as the user in `project.ui.user(window)`, called from the dispatcher's RunLoop, which fails if
+the dialog never ends its loop (it would hang Resolve). Standard library only (the bare-interpreter
+test runs the script against it).
 """
 
 from __future__ import annotations
@@ -18,8 +26,11 @@ class MediaPoolItem:
 
 
 class TimelineItem:
-    def __init__(self, name: str, media: MediaPoolItem | None, left: int, duration: int, flags=()):
+    def __init__(self, name: str, media: MediaPoolItem | None, left: int, duration: int, flags=(), start: int = 90000,
+                 source_frames: int | None = None):
         self.name, self.media, self.left, self.duration, self.flags = name, media, left, duration, list(flags)
+        self.start = start  # record frame of its first frame
+        self.source_frames = duration if source_frames is None else source_frames  # != duration: retimed
         self.takes: list[MediaPoolItem] = []
         self.selected_take = 0
         self.calls: list[tuple] = []
@@ -35,6 +46,18 @@ class TimelineItem:
 
     def GetDuration(self):
         return self.duration
+
+    def GetStart(self):
+        return self.start
+
+    def GetEnd(self):
+        return self.start + self.duration
+
+    def GetSourceStartFrame(self):
+        return self.left
+
+    def GetSourceEndFrame(self):
+        return self.left + self.source_frames
 
     def GetFlagList(self):
         return list(self.flags)
@@ -56,8 +79,11 @@ class TimelineItem:
 
 
 class Timeline:
-    def __init__(self, items: list[TimelineItem], fps: float, current: int | None = 0):
-        self.items, self.fps, self.current = items, fps, current
+    def __init__(self, items: list[TimelineItem], fps: float, current: int | None = 0, start: int = 90000):
+        self.items, self.fps, self.current, self.start = items, fps, current, start
+
+    def GetStartFrame(self):
+        return self.start
 
     def GetCurrentVideoItem(self):
         return None if self.current is None else self.items[self.current]
@@ -81,9 +107,86 @@ class MediaPool:
         return [MediaPoolItem(path, 0) for path in paths]
 
 
+class Widget:
+    """A UIManager widget: ui.LineEdit({"ID": ..., "Text": ...}), ui.VGroup([children]), ui.HGroup({props}, [...])."""
+
+    def __init__(self, kind: str, *args):
+        props = next((a for a in args if isinstance(a, dict)), {})
+        self.kind, self.children = kind, next((a for a in args if isinstance(a, list)), [])
+        self.ID, self.Text, self.PlaceholderText = props.get("ID"), props.get("Text", ""), props.get("PlaceholderText", "")
+        self.items, self.CurrentIndex = [], 0
+
+    def AddItems(self, items) -> None:
+        self.items += list(items)
+
+    @property
+    def CurrentText(self) -> str:
+        return self.items[self.CurrentIndex] if self.items else ""
+
+
+class UIManager:
+    def __init__(self):
+        self.user = None  # the test, acting in the dialog: user(window)
+
+    def __getattr__(self, kind: str):
+        if kind.startswith("_"):
+            raise AttributeError(kind)
+        return lambda *args: Widget(kind, *args)
+
+
+class Handlers:
+    """window.On.<ID>.<Event> = function, as UIManager wires events."""
+
+    def __getattr__(self, widget_id: str):
+        handlers = types.SimpleNamespace()
+        setattr(self, widget_id, handlers)
+        return handlers
+
+
+class Window:
+    def __init__(self, props: dict, root: Widget):
+        self.props, self.root, self.On, self.shown = props, root, Handlers(), False
+
+    def GetItems(self) -> dict:
+        found, pending = {}, [self.root]
+        while pending:
+            widget = pending.pop()
+            pending += widget.children
+            if widget.ID:
+                found[widget.ID] = widget
+        return found
+
+    def Show(self):
+        self.shown = True
+
+    def Hide(self):
+        self.shown = False
+
+
+class UIDispatcher:
+    def __init__(self, ui: UIManager):
+        self.ui, self.window, self.running = ui, None, False
+
+    def AddWindow(self, props: dict, root: Widget) -> Window:
+        self.window = Window(props, root)
+        return self.window
+
+    def RunLoop(self):
+        assert self.window.shown, "the dialog was never shown"
+        self.running = True
+        self.ui.user(self.window)
+        if self.running:
+            raise RuntimeError("the dialog never ended its loop: Resolve would hang")
+
+    def ExitLoop(self):
+        self.running = False
+
+
 class Project:
     def __init__(self, timeline: Timeline):
         self.timeline, self.pool = timeline, MediaPool()
+        self.ui = UIManager()
+        self.requested = None  # what fusion.RequestFile / RequestDir return: the user's choice in Resolve's browser
 
     def GetCurrentTimeline(self):
         return self.timeline
@@ -95,10 +198,13 @@ class Project:
 def install(timeline: Timeline) -> Project:
     """A fake `DaVinciResolveScript` whose Resolve has one project with `timeline` open."""
     project = Project(timeline)
+    fusion = types.SimpleNamespace(UIManager=project.ui, RequestFile=lambda *args: project.requested,
+                                   RequestDir=lambda *args: project.requested)
     resolve = types.SimpleNamespace(
-        GetProjectManager=lambda: types.SimpleNamespace(GetCurrentProject=lambda: project)
+        GetProjectManager=lambda: types.SimpleNamespace(GetCurrentProject=lambda: project), Fusion=lambda: fusion,
     )
     module = types.ModuleType("DaVinciResolveScript")
     module.scriptapp = lambda name: resolve if name == "Resolve" else None
+    module.UIDispatcher = UIDispatcher
     sys.modules["DaVinciResolveScript"] = module
     return project

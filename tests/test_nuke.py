@@ -8,7 +8,9 @@ Nuke script would.
 
 from __future__ import annotations
 
+import os
 import runpy
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,9 +39,10 @@ ROTO_BOX = (slice(120, 200), slice(140, 220))  # rows, columns: the middle of th
 def nuke(monkeypatch):
     """A fresh fake Nuke with nodes/nuke on sys.path, as NUKE_PATH puts it; the adapter imported anew."""
     module = fake_nuke.install()
+    module.plugin_dirs.append(str(NUKE_DIR))  # NUKE_PATH: Nuke finds LipSync.gizmo there
     monkeypatch.syspath_prepend(str(NUKE_DIR))
     yield module
-    for name in ("nuke", "nukescripts", "lipsync_nuke"):
+    for name in ("nuke", "nukescripts", "lipsync_nuke", "lipsync_gizmo"):
         sys.modules.pop(name, None)
 
 
@@ -55,15 +58,35 @@ def _knob_kind(param) -> str:
             "int": "Int_Knob", "float": "Double_Knob", "offset": "String_Knob", "bool": "Boolean_Knob"}[param.type]
 
 
-def test_init_and_menu_load_no_qt_and_register_the_node_and_the_panel(nuke):
-    qt_before = {m for m in sys.modules if m.startswith("PySide")}
+def test_init_and_menu_register_the_node_the_panel_and_the_stale_check(nuke):
     runpy.run_path(str(NUKE_DIR / "init.py"))
     assert str(NUKE_DIR.parents[1]) in sys.path
     runpy.run_path(str(NUKE_DIR / "menu.py"))
-    assert {m for m in sys.modules if m.startswith("PySide")} == qt_before, "start-up imported Qt"
     assert ("addCommand", "Nodes/LipSync/LipSync", "lipsync_nuke.create()") in nuke.calls
-    panel = [call for call in nuke.calls if call[0] == "panel"]
-    assert panel == [("panel", "lipsync_nuke.Panel", "LipSync", "org.lipsync.LipSyncPanel")]
+    assert ("addCommand", "Nodes/LipSync/Open panel", "lipsync_nuke.open_panel()") in nuke.calls
+    assert [call[2] for call in nuke.calls if call[0] == "updateUI"] == ["LipSync"]  # the gizmo's class
+
+
+def test_the_panel_opens_as_its_own_process_in_a_clean_environment(nuke, adapter, tmp_path, monkeypatch):
+    from lipsync_core.dub import worker
+
+    started = []
+    monkeypatch.setattr(worker.subprocess, "Popen", lambda argv, **kwargs: started.append((argv, kwargs)))
+    monkeypatch.setenv("PYTHONHOME", "/opt/nuke/python")
+    group = adapter.create()
+    group["work_dir"].setValue(str(tmp_path))
+    group["audio"].setValue(str(tmp_path / "dub.wav"))
+    nuke.selected = [group]
+    adapter.open_panel()
+    (argv, kwargs), = started
+    assert argv[:2] == [worker.python(), "-I"] and kwargs["cwd"] == str(tmp_path)
+    assert argv[-2:] == [str(tmp_path / "plate.####.exr"), str(tmp_path / "dub.wav")]
+    assert not any(name.startswith("PYTHON") for name in kwargs["env"])
+    # The same command line, run for real, reaches the panel's own argument parser (no Qt needed for --help).
+    monkeypatch.undo()
+    argv[-2:] = ["--help"]
+    shown = subprocess.run(argv, capture_output=True, text=True, env=kwargs["env"], cwd=kwargs["cwd"], timeout=120)
+    assert shown.returncode == 0 and shown.stdout.startswith("usage: lipsync-panel"), shown.stderr
 
 
 def test_the_nodes_knobs_are_the_dub_operations_parameters(nuke, adapter):
@@ -72,10 +95,14 @@ def test_the_nodes_knobs_are_the_dub_operations_parameters(nuke, adapter):
     knobs = group.knobs()
     node_params = [p for p in op.all() if p.node and p.name not in adapter.PICTURES]
     # Every parameter a host may set is a knob; the only other knobs are Nuke's own (HOST_KNOBS).
-    assert set(knobs) - {"lipsync"} == {p.name for p in node_params} | set(adapter.HOST_KNOBS)
+    added = {call[2] for call in nuke.calls if call[0] == "addKnob"}
+    assert added - {"lipsync"} == {p.name for p in node_params} | set(adapter.HOST_KNOBS)
     # The pictures are the node's inputs and output: plate on input 0, the roto on the mask input.
     assert {p.name for p in op.all() if p.node} - {p.name for p in node_params} == {"plate", "output", "mask"}
-    assert [n.name() for n in group.children if n.Class() == "Input"] == ["plate", "mask"]
+    inside = {n.name(): n for n in group.children}
+    assert inside["plate_write"].input(0) is inside["plate"] and inside["roto_write"].input(0) is inside["mask"]
+    assert inside["switch"].input(0) is inside["plate"] and inside["switch"].input(1) is inside["result"]
+    assert inside["mask"]["number"].value() == 1  # Nuke shows the second Input as the node's mask input
     for param in node_params:
         knob = knobs[param.name]
         assert type(knob).__name__ == _knob_kind(param), param.name
@@ -89,6 +116,15 @@ def test_the_nodes_knobs_are_the_dub_operations_parameters(nuke, adapter):
         if param.type == "choice":
             assert knob.values == list(param.choices)
     assert knobs["first"].value() == 1001 and knobs["last"].value() == 1100  # the script's range
+
+
+def test_the_shipped_gizmo_is_generated_from_the_schema(nuke, adapter):
+    import lipsync_gizmo
+
+    assert lipsync_gizmo.GIZMO.read_text() == lipsync_gizmo.gizmo_text(), \
+        "LipSync.gizmo is out of date: run python nodes/nuke/lipsync_gizmo.py"
+    group = adapter.create()
+    assert group.Class() == "LipSync"  # scripts reference the gizmo by name, not a copy of its insides
 
 
 def test_a_render_needs_audio_and_a_full_work_folder(nuke, adapter, tmp_path):
@@ -128,23 +164,38 @@ def test_render_writes_the_inputs_runs_the_worker_and_reads_back_the_exr_with_it
     nuke.renderer = _render_inputs(plate)
     work = tmp_path / "work"
     group = adapter.create()
-    group.setInput(0, nuke.nodes.Read(name="plate_read"))
+    group.setInput(0, nuke.nodes.Read(name="plate_read", file="/plates/a.####.exr"))
     group.setInput(1, nuke.nodes.Read(name="roto_read"))
-    for name, value in (("work_dir", str(work)), ("first", FIRST), ("last", LAST), ("audio", str(dub_audio)),
-                        ("model", str(tiny_model)), ("device", "cpu"), ("batch", 2), ("jaw_extension", 0.3)):
+    sound = tmp_path / "sound"
+    sound.mkdir()
+    dub = sound / "dub.wav"
+    dub.write_bytes(dub_audio.read_bytes())
+    nuke.root()["name"].setValue(str(sound / "reel1.nk"))
+    audio = "[file dirname [value root.name]]/dub.wav"  # TCL, as compositors write paths
+    for name, value in (("work_dir", str(work)), ("first", FIRST), ("last", LAST), ("audio", audio),
+                        ("model", str(tiny_model)), ("device", "cpu"), ("batch", 2), ("jaw_extension", 0.3),
+                        ("colorspace", "ACES - ACEScg")):
         group[name].setValue(value)
     group["grow"].setValueAt(0.0, FIRST)
     group["grow"].setValueAt(6.0, LAST)
+    writes = [group.node(name) for name in ("plate_write", "roto_write")]
+    assert all(write["disable"].value() for write in writes), "a farm submitter would render the internal Writes"
 
     lines = adapter.render(group)
 
-    assert ("execute", "plate_write", FIRST, LAST) in nuke.calls and ("execute", "roto_write", FIRST, LAST) in nuke.calls
+    # The Writes rendered at full resolution, in the node's colourspace, and are disabled again; proxy is back.
+    full_res = {"proxy": False}
+    assert [c for c in nuke.calls if c[0] == "execute"] == [("execute", "plate_write", FIRST, LAST, full_res),
+                                                              ("execute", "roto_write", FIRST, LAST, full_res)]
+    assert all(write["disable"].value() and write["colorspace"].value() == "ACES - ACEScg" for write in writes)
+    assert nuke.root()["proxy"].value() is True
     assert any(line.startswith(f"dubbed 4 of 4 frames rendered ({FIRST}-{LAST})") for line in lines), lines
     # The generated script is what ran: the knobs that were changed, and none left at their default.
     script = (work / "render.py").read_text()
     for expected in ("'--jaw-extension', '0.3'", "'--batch', '2'", "'--device', 'cpu'", "'--progress-json'", "'--resume'"):
         assert expected in script
     assert "--grow" not in script and "--face" not in script and "--feather" not in script
+    assert repr(str(dub)) in script  # the TCL evaluated
     # The keyed knob and the roto went to the sidecar beside the written plate.
     shot = Shot.load(work / "plate.####.exr.lipsync.json")
     assert shot.frames == (FIRST, LAST)
@@ -158,8 +209,36 @@ def test_render_writes_the_inputs_runs_the_worker_and_reads_back_the_exr_with_it
     read = group.node("result")
     assert read["file"].value() == (work / "dub.####.exr").as_posix()
     assert (read["first"].value(), read["last"].value()) == (FIRST, LAST) and read["reload"].executed == 1
+    assert (read["before"].value(), read["after"].value()) == ("black", "black")  # not held frames
+    assert read["colorspace"].value() == "ACES - ACEScg"
     assert group.node("switch")["which"].value() == 1
     assert "wrote" in group["status"].value()
+
+    # The script saved and opened again: Nuke rebuilds the gizmo's insides from LipSync.gizmo, sets the
+    # node's saved knobs and runs its onCreate, which points the result Read at the render again.
+    reopened = adapter.create()
+    for name in ("work_dir", "first", "last", "colorspace", "show_result"):
+        reopened[name].setValue(group[name].value())
+    nuke.this = reopened
+    exec(reopened["onCreate"].value(), {"nuke": nuke})
+    assert reopened.node("result")["file"].value() == (work / "dub.####.exr").as_posix()
+    assert reopened.node("switch")["which"].value() == 1
+
+    # Nothing changed since: not stale. A change upstream, to the audio file, or to a setting: stale, said on the node.
+    assert adapter.check(group) is False
+    plate_read = group.input(0)
+    for change, undo in (
+        (lambda: plate_read["file"].setValue("/plates/b.####.exr"), lambda: plate_read["file"].setValue("/plates/a.####.exr")),
+        (lambda: os.utime(dub, ns=(0, 0)), None),
+        (lambda: group["grow"].setValueAt(9.0, LAST), lambda: group["grow"].setValueAt(6.0, LAST)),
+    ):
+        change()
+        assert adapter.check(group) is True
+        assert group["status"].value().startswith("stale:") and group["tile_color"].value() == adapter.STALE_COLOUR
+        if undo is None:
+            break
+        undo()
+        assert adapter.check(group) is False and group["status"].value().startswith("dubbed")
 
     # The roto replaced the automatic mask: the blend mask lies inside it, and outside it every
     # pixel is the plate's own, to the bit.
@@ -194,3 +273,15 @@ def test_cancel_in_the_gui_stops_the_worker_and_says_so(nuke, adapter, plate, du
     assert group["status"].value() == "LipSync LipSync1: cancelled"
     assert group.node("switch")["which"].value() == 0  # still the plate
     assert not list(work.glob(".*partial*")), "a half-written frame was left"
+
+
+def test_cancel_while_nuke_bakes_the_plate_is_caught_and_leaves_the_writes_disabled(nuke, adapter, tmp_path):
+    nuke.cancel_execute = True  # Nuke's nuke.execute raises RuntimeError("Cancelled") on Cancel
+    group = adapter.create()
+    group.setInput(0, nuke.nodes.Read())
+    for name, value in (("work_dir", str(tmp_path)), ("first", FIRST), ("last", LAST), ("audio", str(tmp_path / "dub.wav"))):
+        group[name].setValue(value)
+    with pytest.raises(RuntimeError, match="LipSync LipSync1: baking the plate stopped: Cancelled"):
+        adapter.render(group)
+    assert group.node("plate_write")["disable"].value() is True and nuke.root()["proxy"].value() is True
+    assert not (tmp_path / "lipsync_job.json").exists(), "the worker was started on a half-baked plate"

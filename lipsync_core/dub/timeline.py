@@ -11,10 +11,19 @@ starts half a second into the dubbed shot. The file is not cut at the dub clip's
 where the shot reaches past them it hears the file's audio before or after (silence past the
 file's ends). Video clips that no dub clip overlaps are left as they are.
 
-Only the clip's source range (the frames the edit uses) is rendered. Each dubbed clip points at its
-new media in the new timeline, keeping its place, name, effects and markers; every other clip,
-track and the audio tracks are copied unchanged. The input timeline is never written, and the
-output is written whole or not at all (a temporary file renamed over it).
+Only the frames the edit uses are rendered: the clip's source range, the frames a transition into or
+out of it shows, and `--handles` frames either side (as far as the media has them). The new media
+keeps the source timecode: its available range starts at the source time of its first frame, so each
+dubbed clip keeps its own source range (timecodes and all) and can be trimmed into its handles. Each
+dubbed clip points at its new media in the new timeline, keeping its place, name, effects and
+markers; every other clip, track and the audio tracks are copied unchanged. The input timeline is
+never written, and the output is written whole or not at all (a temporary file renamed over it).
+
+Where a clip's media has no available range (EDL and AAF conversions), its source range is a
+timecode: the file's own start timecode (the `timecode` tag of a .mov or .mxf) places it; a source
+range that lands outside the file is an error saying so. A retimed clip (a LinearTimeWarp or
+FreezeFrame effect) and a nested stack (a compound clip) with dub audio against it are not dubbed,
+and the summary says why; nothing is skipped without a line in the summary.
 
 Rendering reuses `lipsync batch` per clip (`batch.run_shot`): the same skip, resume and failure
 rules, and the same summary table.
@@ -55,6 +64,7 @@ class ClipJob:
     fps: float | None = None
     audio: Path | None = None
     audio_offset_s: float = 0.0  # as `lipsync dub --audio-offset`
+    media_start: otio.opentime.RationalTime | None = None  # the source time of the first frame rendered
     problem: str | None = None  # why the clip is not dubbed
     status: str = "skipped"  # the summary's word for a clip not dubbed: 'skipped' (kept as it is) or 'failed'
 
@@ -83,11 +93,28 @@ def media_path(reference, folder: Path, role: str) -> Path | None:
     return path if path.is_absolute() else folder / path
 
 
-def _source_offset_s(clip) -> float:
-    """Seconds from the start of the clip's media to the first frame (or sample) the edit uses."""
+def media_timecode_s(path: Path, rate: float) -> float | None:
+    """The file's start timecode in seconds (the `timecode` tag of a .mov or .mxf); None when it has none."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            tags = [container.metadata] + [stream.metadata for stream in container.streams]
+    except (av.error.FFmpegError, OSError):
+        return None
+    text = next((tag["timecode"] for tag in tags if "timecode" in tag), None)
+    return None if text is None else otio.opentime.from_timecode(text, rate).to_seconds()
+
+
+def _source_offset_s(clip, path: Path) -> float:
+    """Seconds from the start of the clip's media file (`path`) to the first frame (or sample) the edit uses.
+    Without an available range the source range is the media's timecode, placed by the file's own."""
     start = clip.source_range.start_time if clip.source_range else clip.available_range().start_time
     media = clip.media_reference.available_range
-    return (start - media.start_time).to_seconds() if media is not None else start.to_seconds()
+    if media is not None:
+        return (start - media.start_time).to_seconds()
+    timecode = media_timecode_s(path, start.rate)
+    return start.to_seconds() - (timecode or 0.0)
 
 
 def _record_range_s(clip) -> tuple[float, float]:
@@ -108,7 +135,7 @@ def dub_clip_for(clip, dub_clips: list) -> tuple[object | None, float]:
     return best, best_overlap
 
 
-def plan(timeline: otio.schema.Timeline, folder: Path, dub_track: str) -> list[ClipJob]:
+def plan(timeline: otio.schema.Timeline, folder: Path, dub_track: str, handles: int = 0) -> list[ClipJob]:
     """A job for every video clip of the timeline, in track order: what to render, or why not."""
     dub_clips = [
         item for track in timeline.audio_tracks() if track.name == dub_track
@@ -117,13 +144,24 @@ def plan(timeline: otio.schema.Timeline, folder: Path, dub_track: str) -> list[C
     jobs = []
     for track in timeline.video_tracks():
         for item in track:
-            if not isinstance(item, otio.schema.Clip):
-                continue  # gaps and transitions have nothing to dub
+            # Gaps have nothing to dub; a transition's frames are rendered with the clips either side of it.
+            if not isinstance(item, (otio.schema.Clip, otio.schema.Stack, otio.schema.Track)):
+                continue
             job = ClipJob(item)
             jobs.append(job)
             audio_clip, _ = dub_clip_for(item, dub_clips)
             if audio_clip is None:
                 job.problem = f"no clip on audio track '{dub_track}' overlaps it: kept as it is"
+                continue
+            if not isinstance(item, otio.schema.Clip):
+                job.problem, job.status = ("a compound clip (nested stack): its clips are not dubbed; decompose it "
+                                           "in the edit and export again"), "failed"
+                continue
+            warps = [effect for effect in item.effects if isinstance(effect, otio.schema.TimeEffect)]
+            if warps:
+                speed = ", ".join(f"{type(w).__name__} x{getattr(w, 'time_scalar', 0):g}" for w in warps)
+                job.problem, job.status = (f"it is retimed ({speed}): dub it at 100% speed, then retime the dubbed "
+                                           "clip"), "failed"
                 continue
             try:
                 job.plate = media_path(item.media_reference, folder, "the clip's media")
@@ -131,14 +169,15 @@ def plan(timeline: otio.schema.Timeline, folder: Path, dub_track: str) -> list[C
                 if job.plate is None or job.audio is None:
                     job.problem = "its media (or its dub's) is not a file reference: kept as it is"
                     continue
-                _place(job, audio_clip)
+                _place(job, audio_clip, handles)
             except LipSyncError as error:
                 job.problem, job.status = str(error), "failed"
     return jobs
 
 
-def _place(job: ClipJob, audio_clip) -> None:
-    """The clip's plate frames and the audio offset that plays the dub as it sits on the timeline."""
+def _place(job: ClipJob, audio_clip, handles: int) -> None:
+    """The clip's plate frames (what the edit shows, with transitions and handles) and the audio offset that
+    plays the dub as it sits on the timeline."""
     try:
         with open_plate(job.plate) as plate:
             info = plate.info
@@ -147,12 +186,25 @@ def _place(job: ClipJob, audio_clip) -> None:
     if not job.audio.exists():
         raise MediaError(f"{job.audio}: file not found (the media of its dub '{audio_clip.name}': relink it)")
     job.fps = info.fps
-    used = job.clip.trimmed_range()
-    count = round(used.duration.to_seconds() * info.fps)
-    first = info.first + round(_source_offset_s(job.clip) * info.fps)
+    used, shown = job.clip.trimmed_range(), job.clip.visible_range()  # shown: with the frames transitions use
+    offset_s = _source_offset_s(job.clip, job.plate)
+    if job.clip.media_reference.available_range is None and not -0.5 / info.fps < offset_s < info.duration:
+        # (With an available range, `lipsync dub` names the frames outside the plate itself.)
+        where = otio.opentime.to_timecode(used.start_time, used.start_time.rate) if used.start_time.value >= 0 else used.start_time
+        has_timecode = media_timecode_s(job.plate, used.start_time.rate) is not None
+        raise MediaError(f"its source range starts at {where}, which is not in {job.plate.name} ({info.duration:.2f} s"
+                         f"{'' if has_timecode else ', no start timecode'}): export the timeline with the media's "
+                         "available ranges, or relink the clip to its real media")
+    cut = info.first + round(offset_s * info.fps)  # the plate frame at the clip's first frame in the edit
     if isinstance(job.clip.media_reference, otio.schema.ImageSequenceReference):
-        first = job.clip.media_reference.frame_for_time(used.start_time)  # the files' own numbers
-    job.frames = (first, first + count - 1)
+        cut = job.clip.media_reference.frame_for_time(used.start_time)  # the files' own numbers
+    lead = round((used.start_time - shown.start_time).to_seconds() * info.fps)
+    count = round(shown.duration.to_seconds() * info.fps)
+    start, end = cut - lead, cut - lead + count - 1
+    # Handles go as far as the media has frames; frames the edit itself uses are never cut off here.
+    first = max(start - handles, min(start, info.first))
+    job.frames = (first, min(end + handles, max(end, info.last)))
+    job.media_start = used.start_time - otio.opentime.RationalTime(cut - first, info.fps).rescaled_to(used.start_time.rate)
     # `lipsync dub` anchors the audio at the shot's first frame (the sidecar's range, else the plate's
     # first frame) and plays dub time = (frame - anchor) / fps - offset. The timeline plays, at the
     # clip's first frame, the dub clip's source time + (video record start - dub record start).
@@ -160,28 +212,29 @@ def _place(job: ClipJob, audio_clip) -> None:
     anchor = shot.frames[0] if shot.frames else info.first
     video_start, _ = _record_range_s(job.clip)
     audio_start, _ = _record_range_s(audio_clip)
-    heard = _source_offset_s(audio_clip) + video_start - audio_start
-    job.audio_offset_s = (first - anchor) / info.fps - heard
+    heard = _source_offset_s(audio_clip, job.audio) + video_start - audio_start
+    job.audio_offset_s = (cut - anchor) / info.fps - heard
 
 
 def dubbed_reference(output: Path, job: ClipJob):
-    """The media reference of a dubbed clip's new media (a video from frame 0, or a sequence with the
-    plate's frame numbers) and the source range of the clip in it."""
+    """The media reference of a dubbed clip's new media (a video, or a sequence with the plate's frame
+    numbers), its available range starting at the source time of its first frame (the source timecode
+    kept), and the source range of the clip in it: the clip's own."""
     first, last = job.frames
-    rate = job.fps
     count = last - first + 1
+    start = job.media_start
+    available = otio.opentime.TimeRange(start, otio.opentime.RationalTime(count, job.fps).rescaled_to(start.rate))
     url = otio.url_utils.url_from_filepath(str(output.resolve()))
     if output_kind(output) in ("mp4", "mov"):
-        available = otio.opentime.TimeRange(otio.opentime.RationalTime(0, rate), otio.opentime.RationalTime(count, rate))
-        return otio.schema.ExternalReference(target_url=url, available_range=available), available
+        return otio.schema.ExternalReference(target_url=url, available_range=available), job.clip.trimmed_range()
     prefix, padding, suffix = re.fullmatch(r"(.*?)(#+)(\.[^.]+)", output.name).groups()
-    available = otio.opentime.TimeRange(otio.opentime.RationalTime(first, rate), otio.opentime.RationalTime(count, rate))
+    rate = job.fps
     reference = otio.schema.ImageSequenceReference(
         target_url_base=otio.url_utils.url_from_filepath(str(output.parent.resolve())) + "/",
         name_prefix=prefix, name_suffix=suffix, start_frame=first, frame_step=1, rate=rate,
         frame_zero_padding=len(padding), available_range=available,
     )
-    return reference, available
+    return reference, job.clip.trimmed_range()
 
 
 def read_timeline(path: Path) -> otio.schema.Timeline:
@@ -249,6 +302,8 @@ def add_parser(subparsers) -> None:
                         "exr (mask as layer lipsync.mask) or png (default: mov)")
     parser.add_argument("--media-dir", type=Path, help="folder for the dubbed media (default: OUTPUT's name + '_media' beside it)")
     parser.add_argument("--force", action="store_true", help="render clips whose dubbed video already exists again")
+    parser.add_argument("--handles", type=int, default=0, metavar="FRAMES",
+                        help="frames rendered before and after each clip, as far as its media has them (default: 0)")
     add_render_options(parser)
     parser.set_defaults(run=run)
 
@@ -261,7 +316,9 @@ def run(args: argparse.Namespace) -> int:
     timeline = read_timeline(args.timeline)
     # Paths given on the command line are the working directory's; the media the timeline names, its own folder's.
     media_dir = (args.media_dir or args.output.with_name(args.output.stem + "_media")).absolute()
-    jobs = plan(timeline, args.timeline.resolve().parent, args.dub_track)
+    if args.handles < 0:
+        raise LipSyncError(f"--handles {args.handles}: give a number of frames, 0 or more")
+    jobs = plan(timeline, args.timeline.resolve().parent, args.dub_track, args.handles)
     wanted = [job for job in jobs if job.problem is None or job.status == "failed"]  # the clips with dub audio
     if not wanted:
         raise LipSyncError(f"{args.timeline}: no video clip has dub audio on an audio track named '{args.dub_track}'")

@@ -1,174 +1,103 @@
-"""The LipSync node for Nuke: a Group whose knobs are the generate operation's parameters.
+"""The LipSync node for Nuke: the gizmo LipSync.gizmo (made by lipsync_gizmo.py from the schema), whose
+knobs are the generate operation's parameters, and what its knobs and button do.
 
     plate (input 0) --+--------------------------------------------+-- switch -- output
                       +-- plate_write: WORK/plate.####.exr          |
     mask (input 1) ------ roto_write: WORK/roto.####.exr            |
-                          render.py -> WORK/dub.####.exr -- result -+
+                          worker -> WORK/dub.####.exr --- result ---+
 
-Render (the button) writes the plate input (and the optional roto on the mask input) over the
-node's frame range into the work folder as float EXR, writes the shot sidecar for what the knobs
-key per frame, and runs `lipsync dub` in a worker process through a generated `render.py`, so a
-crash in the render cannot take Nuke down. Progress and Cancel are Nuke's own (ProgressTask). The
-result comes back through the Read node `result`, an EXR sequence carrying the blend mask as channel
-`lipsync.mask`; the switch then shows it instead of the plate.
+Render (the button) bakes the plate input (and the optional roto on the mask input) over the node's
+frame range into the work folder as float EXR, then hands a job to the worker process
+(lipsync_core/dub/worker.py), which writes the shot sidecar for what the knobs key per frame, a
+`render.py` a TD can run again, and runs `lipsync dub`; a crash in the render cannot take Nuke down.
+Progress and Cancel are Nuke's own (ProgressTask). The result comes back through the Read node
+`result`, an EXR sequence carrying the blend mask as channel `lipsync.mask`, black outside the
+rendered range; the switch then shows it instead of the plate.
 
-The node only translates knobs into the operation's parameters: the knobs are made from
-`lipsync_core.ops` (name, type, default, range, tooltip; animatable ones keyable), and a knob left
-at its default and not keyed is not passed, so the shot's own value applies. Knobs of Nuke's own
-beyond the schema are HOST_KNOBS. A keyed knob is sampled on every frame of the range and stored in
-the sidecar as linear keys, which is exact at every frame rendered.
+Nothing but the standard library is imported here: Nuke's Python has no numpy, OpenCV, PyAV or
+OpenEXR. The gizmo's knobs come from the schema in plugin.json (name, type, default, range, tooltip;
+animatable ones keyable), and a knob left at its default and not keyed is not passed, so the shot's
+own value applies. Knobs of the node beyond the schema are HOST_KNOBS. A keyed knob is sampled on
+every frame of the range and stored in the sidecar as linear keys, which is exact at every frame
+rendered. Text knobs are evaluated (TCL: `[file dirname [value root.name]]/dub.wav`).
+
+Farm safety: the internal Write nodes are disabled except while Render bakes them, so a submitter
+that renders every enabled Write (Deadline walks into Groups) never re-renders the plate and roto.
+Proxy mode is off during the bake (the core needs full-resolution frames). When the plate, the audio
+or a setting changes after a render, the node says its result is stale (`check`, run by Nuke's
+updateUI callback that menu.py registers, and on every knob change of the node).
+
+Colour: the plate is baked, and the result read back, in the `colorspace` knob's space (default: the
+script's working space); the core takes float EXR as scene-linear.
 
 Under `nuke -t` (no GUI) Render runs to the end before returning and raises on failure; in the GUI
-it runs in a thread and reports through Nuke's progress bar, a message and the node's status line.
+the worker runs in a thread and reports through Nuke's progress bar, a message and the node's status.
 """
 
-from __future__ import annotations
-
+import hashlib
+import json
+import os
 import threading
 from pathlib import Path
 
 import nuke
 
-from lipsync_core.dub.worker import cli_arguments, python, run, write_script
+from lipsync_core.dub.worker import start_panel, submit
 from lipsync_core.errors import LipSyncError
+from lipsync_gizmo import NODE_NAME, OPERATION, PICTURES, node_params, unset  # noqa: F401 (PICTURES: the tests)
 
-NODE_NAME = "LipSync"
-OPERATION = "generate"
-# The operation's pictures are the node's inputs and outputs, not knobs: the plate is input 0, the
-# result (output) and its blend mask (the lipsync.mask channel) are what the node outputs.
-PICTURES = ("plate", "output", "mask")
 # Knobs of the node beyond the operation's parameters: where the worker's files go, the frame range
-# to render (the schema leaves it to the host), the button and the last render's report.
-HOST_KNOBS = ("work_dir", "first", "last", "render", "status")
-WORK_DIR = "[file dirname [value root.name]]/lipsync/[value this.name]"
+# to render (the schema leaves it to the host), the plate's colourspace, the button, the last render's
+# report and (hidden) the fingerprint of what that render was made from.
+HOST_KNOBS = ("work_dir", "first", "last", "colorspace", "render", "status", "show_result", "baked")
 PLATE_FILE, ROTO_FILE, RESULT_FILE, SCRIPT = "plate.####.exr", "roto.####.exr", "dub.####.exr", "render.py"
-FILE_TYPES = ("audio", "model", "shot", "path")
-
-
-def generate():
-    """The generate operation (imported when a node is made or rendered, not at Nuke's start-up)."""
-    from lipsync_core.ops import operation
-
-    return operation(OPERATION)
-
-
-def node_params(op) -> list:
-    """The operation's parameters that are knobs of the node."""
-    return [p for p in op.all() if p.node and p.name not in PICTURES]
-
-
-def _unset(param):
-    """What a knob holds when its parameter is not given."""
-    if param.default is not None:
-        return param.default
-    return {"int": 0, "float": 0.0}.get(param.type, "")
-
-
-def make_knob(param):
-    """The knob of one parameter: its kind by type, and the schema's default, range and help."""
-    label = param.name.replace("_", " ")
-    if param.type in FILE_TYPES:
-        knob = nuke.File_Knob(param.name, label)
-    elif param.type == "choice":
-        knob = nuke.Enumeration_Knob(param.name, label, list(param.choices))
-    elif param.type == "bool":
-        knob = nuke.Boolean_Knob(param.name, label)
-    elif param.type == "int":
-        knob = nuke.Int_Knob(param.name, label)
-    elif param.type == "float":
-        knob = nuke.Double_Knob(param.name, label)
-    elif param.type in ("offset", "str"):
-        knob = nuke.String_Knob(param.name, label)
-    else:
-        raise ValueError(f"parameter {param.name!r}: no Nuke knob for type {param.type!r}")
-    help_text = param.help
-    if param.type in ("int", "float"):
-        if param.default is None:
-            help_text += " (0 and not keyed: not set)"
-        knob.setDefaultValue([_unset(param)])  # so that Nuke shows the knob as changed only when it is
-        if param.range and None not in param.range:
-            knob.setRange(*param.range)
-        if not param.animatable:
-            knob.setFlag(nuke.NO_ANIMATION)
-    knob.setValue(_unset(param))
-    knob.setTooltip(help_text)
-    return knob
+WRITES = ("plate_write", "roto_write")
+TEXT_TYPES = ("audio", "model", "shot", "path", "offset", "str")
+STALE = "stale: the plate, the audio or a setting changed since this render; Render again"
+STALE_COLOUR = 0xB03030FF  # the node's tile turns red while its result is stale
 
 
 def create():
-    """A new LipSync node, connected like any node Nuke creates (the Nodes menu calls this)."""
-    group = nuke.createNode("Group", inpanel=False)
-    group.setName(NODE_NAME)
-    build(group)
-    return group
+    """A new LipSync node (the gizmo), connected like any node Nuke creates (the Nodes menu calls this)."""
+    return nuke.createNode(NODE_NAME)
 
 
-def build(group) -> None:
-    """The inside of the group and its knobs."""
-    group.begin()
-    try:
-        plate = nuke.nodes.Input(name="plate")
-        roto = nuke.nodes.Input(name="mask")  # Nuke shows an input named 'mask' as the node's mask input
-        for name, source in (("plate_write", plate), ("roto_write", roto)):
-            write = nuke.nodes.Write(name=name, file_type="exr", channels="rgba", datatype="32 bit float")
-            write.setInput(0, source)
-        result = nuke.nodes.Read(name="result", on_error="black")
-        switch = nuke.nodes.Switch(name="switch", which=0)
-        switch.setInput(0, plate)
-        switch.setInput(1, result)
-        nuke.nodes.Output().setInput(0, switch)
-    finally:
-        group.end()
-
-    group.addKnob(nuke.Tab_Knob("lipsync", "LipSync"))
-    for param in node_params(generate()):
-        group.addKnob(make_knob(param))
-    work = nuke.File_Knob("work_dir", "work folder")
-    work.setValue(WORK_DIR)
-    work.setTooltip("where the plate, the roto, render.py and the result go (a fresh folder per node)")
-    group.addKnob(work)
-    for name, root_knob in (("first", "first_frame"), ("last", "last_frame")):
-        knob = nuke.Int_Knob(name, f"{name} frame")
-        knob.setValue(int(nuke.root()[root_knob].value()))
-        knob.setFlag(nuke.NO_ANIMATION)
-        knob.setTooltip(f"{name} frame to render (the audio is anchored at the first)")
-        group.addKnob(knob)
-    button = nuke.PyScript_Knob("render", "Render", "import lipsync_nuke; lipsync_nuke.render(nuke.thisNode())")
-    button.setFlag(nuke.STARTLINE)
-    group.addKnob(button)
-    group.addKnob(nuke.Text_Knob("status", "", ""))
+def restore(group) -> None:
+    """onCreate: Nuke rebuilds a gizmo's insides from LipSync.gizmo when a script opens; point the result
+    Read at the last render again (its folder, range and colourspace are the node's own knobs)."""
+    if group["show_result"].value():
+        _point_result(group)
 
 
-def knob_values(group, op, first: int, last: int) -> tuple[dict, dict]:
+def knob_values(group, first: int, last: int) -> tuple:
     """(given values by parameter name, keyed parameters as [(frame, value)] over first..last).
-    A knob at its default and not keyed is not given."""
+    A knob at its default and not keyed is not given; text knobs are evaluated (TCL)."""
     given, keyed = {}, {}
-    for param in node_params(op):
+    for param in node_params():
         knob = group[param.name]
         if param.animatable and knob.isAnimated():
             keyed[param.name] = [(frame, float(knob.getValueAt(frame))) for frame in range(first, last + 1)]
             continue
-        value = knob.value()
-        if value != _unset(param):
+        value = knob.evaluate() if param.type in TEXT_TYPES else knob.value()
+        if value != unset(param):
             given[param.name] = value
     return given, keyed
 
 
-def render(group) -> list[str] | None:
+def render(group):
     """The Render button. Returns the report lines when it ran to the end here (no GUI)."""
     try:
-        argv, work = _prepare(group)
+        job, work, fingerprint = _prepare(group)
     except LipSyncError as error:
         return _failed(group, str(error))
     if nuke.env["gui"]:
-        threading.Thread(target=_render, args=(group, argv, work), daemon=True).start()
+        threading.Thread(target=_render, args=(group, job, work, fingerprint), daemon=True).start()
         return None
-    return _render(group, argv, work)
+    return _render(group, job, work, fingerprint)
 
 
-def _prepare(group) -> tuple[list[str], Path]:
-    """Write the inputs and the sidecar, and the render script; return the worker's command line."""
-    op = generate()
+def _prepare(group) -> tuple:
+    """Bake the inputs; return the worker's job, the work folder and the fingerprint of the inputs."""
     work = Path(group["work_dir"].evaluate() or "")
     if not work.is_absolute():  # the default is beside the script: an unsaved script has no folder yet
         raise LipSyncError(f"the work folder {work} is not a full path: set it, or save the script first")
@@ -177,46 +106,97 @@ def _prepare(group) -> tuple[list[str], Path]:
         raise LipSyncError(f"frame range {first}-{last} is empty")
     if group.input(0) is None:
         raise LipSyncError("connect a plate to input 0")
-    given, keyed = knob_values(group, op, first, last)
+    given, keyed = knob_values(group, first, last)
     if "audio" not in given:
         raise LipSyncError("choose the dub audio file")
     roto = group.input(1) is not None
     if given.get("shot") and (keyed or roto):
         raise LipSyncError("a shot sidecar is set: key the mask in it (lipsync panel), not on the node, or clear 'shot'")
+    fingerprint = inputs_fingerprint(group)
 
     work.mkdir(parents=True, exist_ok=True)
     # A render starts from what the inputs are now: last time's frames, sidecar and face track go.
     for prefix in ("plate.", "roto.", "dub."):
         for old in work.glob(prefix + "*"):
             old.unlink()
-    writes = [("plate_write", PLATE_FILE)] + ([("roto_write", ROTO_FILE)] if roto else [])
-    for name, pattern in writes:
-        write = group.node(name)
-        write["file"].setValue((work / pattern).as_posix())
-        nuke.execute(write, first, last)
+    _bake(group, work, first, last, WRITES if roto else WRITES[:1])
+
+    values = dict(given, plate=str(work / PLATE_FILE), output=str(work / RESULT_FILE), resume=True, progress_json=True)
+    shot = None
     if keyed or roto:
-        _write_shot(work, first, last, keyed, roto)
-
-    values = {**given, "plate": str(work / PLATE_FILE), "output": str(work / RESULT_FILE),
-              "resume": True, "progress_json": True}
-    script = write_script(work / SCRIPT, cli_arguments(op, values),
-                          f"LipSync render of Nuke node {group.fullName()}, frames {first}-{last}")
-    return [python(), str(script)], work
+        shot = {"frames": [first, last], "mask": keyed,
+                "painted": [{"path": ROTO_FILE, "frames": [first, last], "mode": "replace"}] if roto else []}
+    job = {"operation": OPERATION, "values": values, "shot": shot, "script": str(work / SCRIPT),
+           "comment": f"LipSync render of Nuke node {group.fullName()}, frames {first}-{last}"}
+    return job, work, fingerprint
 
 
-def _write_shot(work: Path, first: int, last: int, keyed: dict, roto: bool) -> None:
-    """The sidecar beside the written plate: the keyed mask controls and the roto as painted mask."""
-    from lipsync_core.shot import Keyframes, PaintedMask, Shot, sidecar_path
+def _bake(group, work: Path, first: int, last: int, writes) -> None:
+    """Render the internal Writes over first..last at full resolution; they are disabled again after,
+    whatever happens, and proxy mode is restored."""
+    proxy = nuke.root()["proxy"]
+    was_proxy = proxy.value()
+    proxy.setValue(False)
+    try:
+        for name in writes:
+            write = group.node(name)
+            write["file"].setValue((work / (PLATE_FILE if name == "plate_write" else ROTO_FILE)).as_posix())
+            write["colorspace"].setValue(group["colorspace"].evaluate())
+            write["disable"].setValue(False)
+            try:
+                nuke.execute(write, first, last)
+            except RuntimeError as error:  # Nuke raises on Cancel in its progress bar, and on a failed frame
+                raise LipSyncError(f"baking the {name.split('_')[0]} stopped: {error}") from None
+            finally:
+                write["disable"].setValue(True)
+    finally:
+        proxy.setValue(was_proxy)
 
-    shot = Shot(
-        path=sidecar_path(work / PLATE_FILE), source=PLATE_FILE, frames=(first, last),
-        mask={name: Keyframes(keys, "linear") for name, keys in keyed.items()},
-        painted=[PaintedMask(ROTO_FILE, (first, last), "replace")] if roto else [],
-    )
-    shot.save()
+
+def inputs_fingerprint(group) -> str:
+    """What a render is made of: the node's settings, the audio file as it is on disk, and every node
+    upstream of the group's inputs with its knob values. A change to any of them changes this."""
+    first, last = int(group["first"].value()), int(group["last"].value())
+    given, keyed = knob_values(group, first, last)
+    audio = given.get("audio", "")
+    try:
+        stat = os.stat(audio)
+        audio_state = [stat.st_size, stat.st_mtime_ns]
+    except OSError:
+        audio_state = None
+    upstream, seen, pending = [], set(), [group.input(i) for i in range(group.inputs())]
+    while pending:
+        node = pending.pop()
+        if node is None or node.fullName() in seen:
+            continue
+        seen.add(node.fullName())
+        upstream.append([node.Class(), node.fullName(), node.writeKnobs(nuke.WRITE_NON_DEFAULT_ONLY | nuke.TO_VALUE)])
+        pending += [node.input(i) for i in range(node.inputs())]
+    state = [given, keyed, audio_state, first, last, group["colorspace"].evaluate(), sorted(upstream)]
+    return hashlib.sha1(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _render(group, argv: list[str], work: Path) -> list[str] | None:
+def check(group) -> bool:
+    """Flag the node when its result is stale; True when it is. Nuke calls this on UI updates and on
+    the node's knob changes."""
+    baked = group["baked"].value()
+    stale = bool(baked) and inputs_fingerprint(group) != baked
+    status = group["status"].value()
+    if stale and not status.startswith(STALE):
+        group["status"].setValue(f"{STALE}\n{status}")
+        group["tile_color"].setValue(STALE_COLOUR)
+    elif not stale and status.startswith(STALE):
+        group["status"].setValue(status[len(STALE) + 1:])
+        group["tile_color"].setValue(0)
+    return stale
+
+
+def update_ui() -> None:
+    """Nuke's updateUI callback, which menu.py adds for LipSync nodes."""
+    check(nuke.thisNode())
+
+
+def _render(group, job: dict, work: Path, fingerprint: str):
     task = nuke.ProgressTask(f"LipSync {group.name()}")
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -224,24 +204,33 @@ def _render(group, argv: list[str], work: Path) -> list[str] | None:
         task.setProgress(int(100 * done / max(total, 1)))
 
     try:
-        lines = run(argv, progress, task.isCancelled)
+        lines = submit(job, work, progress, task.isCancelled)
     except LipSyncError as error:
         return _failed(group, str(error))
     finally:
         del task  # closes Nuke's progress bar
-    _in_main_thread(_show_result, group, work, lines)
+    _in_main_thread(_show_result, group, work, lines, fingerprint)
     return lines
 
 
-def _show_result(group, work: Path, lines: list[str]) -> None:
+def _point_result(group) -> None:
+    """The result Read on the rendered frames, black outside them, in the node's colourspace; shown."""
     first, last = int(group["first"].value()), int(group["last"].value())
     read = group.node("result")
-    read["file"].setValue((work / RESULT_FILE).as_posix())
+    read["file"].setValue((Path(group["work_dir"].evaluate()) / RESULT_FILE).as_posix())
+    read["colorspace"].setValue(group["colorspace"].evaluate())
     for name, value in (("first", first), ("last", last), ("origfirst", first), ("origlast", last)):
         read[name].setValue(value)
     read["reload"].execute()
     group.node("switch")["which"].setValue(1)
+
+
+def _show_result(group, work: Path, lines: list, fingerprint: str) -> None:
+    group["show_result"].setValue(True)
+    _point_result(group)
     group["status"].setValue("\n".join(lines))
+    group["baked"].setValue(fingerprint)
+    group["tile_color"].setValue(0)
 
 
 def _failed(group, message: str) -> None:
@@ -265,11 +254,19 @@ def _in_main_thread(function, *args) -> None:
         function(*args)
 
 
-def __getattr__(name: str):
-    """`lipsync_nuke.Panel`: the Qt panel (plugin/), imported only when Nuke opens its pane, so that
-    importing this module (menu.py, `nuke -t`) never loads Qt."""
-    if name == "Panel":
-        from plugin.window import MainWindow
+def open_panel() -> None:
+    """Nodes > LipSync > Open panel: the LipSync panel as its own process (its Qt and the core never
+    load into Nuke), on the selected LipSync node's last bake when there is one."""
+    selected = [n for n in nuke.selectedNodes() if n.Class() == NODE_NAME]
+    if not selected:
+        start_panel(Path.home())
+        return
+    group = selected[0]
+    work = Path(group["work_dir"].evaluate() or "")
+    given, _ = knob_values(group, int(group["first"].value()), int(group["last"].value()))
+    plate = work / PLATE_FILE
+    if not work.is_absolute() or not work.is_dir():
+        nuke.message(f"LipSync {group.name()}: render it once first: the panel opens the baked plate in {work}")
+        return
+    start_panel(work, str(plate), given.get("audio"))
 
-        return MainWindow
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

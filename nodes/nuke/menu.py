@@ -1,13 +1,14 @@
-"""Nuke GUI start-up for LipSync (menu.py): the node in the Nodes toolbar and the panel as a dockable
-pane (Windows > Custom > LipSync). Nothing heavy is imported here: the node module reads the schema
-when a node is made, and the panel's Qt code loads when the pane is first opened.
+"""Nuke GUI start-up for LipSync (menu.py): the node in the Nodes toolbar, the panel as its own process
+(Nodes > LipSync > Open panel), and the check that flags a node whose result is stale. Nothing heavy
+is imported here, nor ever into Nuke: the node reads the schema from plugin.json, and the panel's Qt
+and the core run in the LipSync Python (lipsync_core/dub/worker.py).
 """
 
 import nuke
-import nukescripts
 
 import lipsync_nuke
 
-nuke.menu("Nodes").addMenu("LipSync").addCommand("LipSync", "lipsync_nuke.create()")
-# Nuke makes the widget by evaluating this name when the pane opens; lipsync_nuke.Panel imports Qt then.
-nukescripts.panels.registerWidgetAsPanel("lipsync_nuke.Panel", "LipSync", "org.lipsync.LipSyncPanel")
+menu = nuke.menu("Nodes").addMenu("LipSync")
+menu.addCommand("LipSync", "lipsync_nuke.create()")
+menu.addCommand("Open panel", "lipsync_nuke.open_panel()")
+nuke.addUpdateUI(lipsync_nuke.update_ui, nodeClass=lipsync_nuke.NODE_NAME)  # the gizmo's class
