@@ -33,7 +33,7 @@ COVERAGE_FEATHER = 0.04  # of the face's height: the warped face fades out this 
 COVERAGE_WARNING = 0.8  # below this share of the dub's widest opening, the report asks for more footage
 MAX_STRETCH = 0.12  # of the mouth's width: the farthest a source lip point is moved towards the target shape
 CORRECTION_SIGMA = 0.12  # of the face's height: how far the colour correction varies (light, not texture)
-ADDED_COST = 0.5  # crop units: a frame of added footage (other light, other day) against one of the shot's own
+ADDED_COST = 0.25  # crop units: a frame of added footage (other light, other day) against one of the shot's own
 
 
 @dataclass

@@ -14,8 +14,7 @@ import numpy as np
 from ..motion.shape import LIP_INDEX
 
 CANDIDATES = 8
-POSE_WEIGHT = 0.15  # crop units per degree of head rotation between source and target beyond POSE_FREE
-POSE_FREE = 5.0  # degrees per axis the mesh warp absorbs unseen (another take's head is seldom held just so)
+POSE_WEIGHT = 0.15  # crop units per degree of head rotation between source and target
 HOLD_COST = 0.4  # crop units: the same source frame twice
 JUMP_COST = 1.5  # crop units: a cut to another part of the footage
 BLOCK = 512  # target frames costed at once
@@ -48,8 +47,7 @@ def select_sources(target: np.ndarray, target_ok: np.ndarray, target_poses: np.n
         block = frames[lo : lo + BLOCK]
         cost = shape_distance(target[block], source[usable])
         for axis in range(target_poses.shape[1]):
-            turn = np.abs(target_poses[block, axis][:, None] - source_poses[usable, axis][None])
-            cost += POSE_WEIGHT * np.maximum(turn - POSE_FREE, 0.0)
+            cost += POSE_WEIGHT * np.abs(target_poses[block, axis][:, None] - source_poses[usable, axis][None])
         if source_cost is not None:
             cost += source_cost[usable][None]
         best = np.argpartition(cost, k - 1, axis=1)[:, :k]
