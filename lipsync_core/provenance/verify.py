@@ -10,7 +10,7 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..media.frames import _ranges_text, open_plate, sequence_files
+from ..media.frames import IMAGE_EXTENSIONS, _ranges_text, open_plate, sequence_files
 from ..media.images import read_exr_header, read_png_text
 from . import watermark
 from .credentials import Credentials, read_credentials
@@ -100,6 +100,27 @@ class Verification:
         return lines
 
 
+def claims(media: str | Path) -> str:
+    """One line of what the media's metadata says, without reading its pixels (quick enough for the panel to show
+    on opening a file); empty when it claims nothing."""
+    media = Path(media)
+    if media.suffix.lower() in IMAGE_EXTENSIONS:
+        files = sequence_files(media)
+        text = _frame_text(files[min(files)])
+        if f"{PREFIX}tool" not in text:
+            return ""
+        return f"a dub: {text[PREFIX + 'tool']}, model {str(text.get(PREFIX + 'model', '?')).split(' ')[0]} (frame facts, unsigned)"
+    found = read_credentials(media)
+    if found is None:
+        return ""
+    if not found.valid:
+        return "content credentials INVALID: changed after signing (lipsync verify says what failed)"
+    dub = found.dub or {}
+    what = f"a dub: {dub['tool']['name']} {dub['tool']['version']}, model {dub['model']['name']}" if dub else "edited"
+    trust = "trusted signer" if found.trusted else "signer on no trust list"
+    return f"{what} (content credentials valid, {trust}: {found.signer})"
+
+
 def verify(media: str | Path) -> Verification:
     media = Path(media)
     result = Verification(media)
@@ -107,8 +128,7 @@ def verify(media: str | Path) -> Verification:
         sequence = plate.info.kind == "sequence"
         if sequence:
             for number, file in sequence_files(media).items():
-                text = read_exr_header(file) if file.suffix.lower() == ".exr" else read_png_text(file)
-                facts = {k: str(v) for k, v in text.items() if k.startswith(PREFIX)}
+                facts = {k: str(v) for k, v in _frame_text(file).items() if k.startswith(PREFIX)}
                 if facts:
                     result.frame_facts[number] = facts
         else:
@@ -119,3 +139,9 @@ def verify(media: str | Path) -> Verification:
             result.frames_read += 1
     result.mark = decoder.reading()
     return result
+
+
+def _frame_text(file: Path) -> dict:
+    """The header attributes of an EXR frame or the text chunks of a PNG frame (other formats carry no facts)."""
+    suffix = file.suffix.lower()
+    return read_exr_header(file) if suffix == ".exr" else read_png_text(file) if suffix == ".png" else {}

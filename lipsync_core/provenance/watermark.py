@@ -30,7 +30,7 @@ BITS = 32
 BLOCK = 4  # DCT block on the LL band: 8x8 pixels of the frame
 TILE = 8  # blocks per side of the repeating tile: 64 places, every bit twice
 COEFFS = ((0, 1), (1, 0), (1, 1), (0, 2), (2, 0))  # low frequencies: they survive H.264 and a 2x resize
-STEP = 40.0  # quantisation step in LL units of 8-bit luma; measured cost and strength in the README
+STEP = 48.0  # quantisation step in LL units of 8-bit luma; measured cost and strength in the README
 AGREEMENT_POWER = 8
 SCALES = (1, 2)  # the decoder's tries: as is, and a 50% downscale undone
 
