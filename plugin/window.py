@@ -286,7 +286,7 @@ class MainWindow(QMainWindow):
         self.viewer.set_zoom(None)
         self._audio()
         # Read once on opening: what the file says it is (a dub delivered back, say), from its metadata only.
-        self._claims = claims(document.shot.source)
+        self._claims = claims(document.shot.plate)
         self._describe()
         self._title()
 

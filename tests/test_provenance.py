@@ -136,7 +136,8 @@ def test_exr_headers_carry_the_facts_over_the_plates_own_and_pixels_outside_the_
         assert header["owner"] == "lipsync tests"
         assert header["lipsync.model"] == f"{DEFAULT_MOTION_MODEL.name} sha256:{sha256(DEFAULT_MOTION_MODEL)}"
         assert header["lipsync.audio"].endswith(sha256(dub_audio))
-        assert header["lipsync.dubbed"] == "yes" and header["lipsync.render"] == "1003-1008"
+        assert header["lipsync.dubbed"] == "yes"
+        assert header["lipsync.plate"] == f"plate.####.exr sha256:{sha256(exr_plate.parent / f'plate.{number}.exr')}"
         with OpenEXR.File(str(path)) as exr:
             mask = exr.channels()[MASK_LAYER].pixels
         source, result = read_image(exr_plate.parent / f"plate.{number}.exr"), read_image(path)
@@ -172,3 +173,24 @@ def test_without_a_configured_key_a_labelled_local_identity_is_made_once_in_the_
     signer = x509.load_pem_x509_certificates(first.chain_pem)[0]
     assert signer.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == LOCAL_NAME
     assert signing_identity().key_pem == first.key_pem  # made once, then reused
+
+
+def test_a_key_c2pa_refuses_fails_the_render_in_one_line_and_leaves_no_video(plate, dub_audio, studio_key, tmp_path, monkeypatch, capsys):
+    key, chain = studio_key
+    root_only = tmp_path / "root.pem"
+    root_only.write_bytes(chain.read_bytes().split(b"-----END CERTIFICATE-----\n", 1)[1])  # not the key's certificate
+    monkeypatch.setenv("LIPSYNC_C2PA_KEY", str(key))
+    monkeypatch.setenv("LIPSYNC_C2PA_CERT", str(root_only))
+    out = tmp_path / "out" / "dubbed.mp4"
+    assert cli_main(["dub", str(plate), str(dub_audio), "-o", str(out), "--frames", "30-32", "--device", "cpu"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "content credentials could not be signed" in error and "LIPSYNC_C2PA_KEY" in error
+    assert not out.parent.exists() or list(out.parent.iterdir()) == []  # nothing unsigned or half-signed left
+
+
+def test_half_a_configured_key_is_an_error_before_any_frame_is_rendered(plate, dub_audio, studio_key, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LIPSYNC_C2PA_KEY", str(studio_key[0]))
+    out = tmp_path / "dubbed.mp4"
+    assert cli_main(["dub", str(plate), str(dub_audio), "-o", str(out), "--frames", "30-32", "--device", "cpu"]) == 2
+    assert "set both LIPSYNC_C2PA_KEY and LIPSYNC_C2PA_CERT" in capsys.readouterr().err
+    assert not out.exists()

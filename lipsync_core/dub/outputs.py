@@ -31,7 +31,7 @@ from ..media.writers import open_writer
 from ..ops.generate import PEAK_HANDLING
 from ..provenance import watermark
 from ..provenance.credentials import sign_video
-from ..provenance.facts import DubFacts
+from ..provenance.facts import DubFacts, file_sha256
 from ..provenance.identity import signing_identity
 
 MASK_LAYER = "lipsync.mask"
@@ -68,8 +68,9 @@ class DubOutput:
             self._identity = signing_identity()
             options["seal"] = self._sign
         self._plate_dtype = np.dtype(info.dtype)
+        self._plate_files = sequence_files(info.path) if info.kind == "sequence" else None
         # EXR plates carry their headers (timecode, camera data) into the result, frame by frame.
-        self._headers = sequence_files(info.path) if info.kind == "sequence" and info.codec == "exr" else None
+        self._headers = self._plate_files if info.kind == "sequence" and info.codec == "exr" else None
         if self.kind == "exr":
             # Half keeps 11 bits: a 16-bit plate (16-bit PNG, 10- or 12-bit video) needs float to keep its precision.
             options["pixel_type"] = "float" if self._plate_dtype in (np.float32, np.uint16) else "half"
@@ -93,7 +94,10 @@ class DubOutput:
             self.dubbed.append(number)
             if self._bits is not None:
                 image = watermark.embed(image, mask, self._bits)
-        text = self._facts.frame_text(dubbed) if self._facts is not None else {}
+        text = {}
+        if self._facts is not None and self.kind in ("exr", "png"):
+            plate = file_sha256(self._plate_files[number]) if self._plate_files else self._facts.plate_sha256
+            text = self._facts.frame_text(dubbed, plate)
         if self.kind == "mp4":
             self._writer.write(to_uint8_rgb(image))
         elif self.kind == "mov":

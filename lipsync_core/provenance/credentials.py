@@ -91,6 +91,8 @@ def read_credentials(path: Path) -> Credentials | None:
     """The embedded manifest of `path`, checked; None when the file carries none."""
     import c2pa
 
+    if not path.is_file():
+        raise ProvenanceError(f"{path}: file not found")
     try:
         with c2pa.Reader(str(path)) as reader:
             manifest = reader.get_active_manifest() or {}

@@ -51,7 +51,7 @@ def frame_ranges(numbers: list[int]) -> list[dict[str, int]]:
 @dataclass(frozen=True)
 class DubFacts:
     plate: str  # file name only: a path would leak the studio's folder layout
-    plate_sha256: str
+    plate_sha256: str  # the file, or a sequence's frame files over the render (a video output is rendered whole)
     audio: str
     audio_sha256: str
     model: str
@@ -77,14 +77,15 @@ class DubFacts:
             "dubbed_frames": frame_ranges(dubbed),
         }
 
-    def frame_text(self, dubbed: bool) -> dict[str, str]:
-        """String attributes for one sequence frame; `dubbed` says whether this frame's pixels were changed."""
+    def frame_text(self, dubbed: bool, plate_sha256: str) -> dict[str, str]:
+        """String attributes for one sequence frame: `dubbed` says whether its pixels were changed, `plate_sha256`
+        is the hash of the plate file it was made from (the frame's own file for a sequence plate). Nothing that
+        depends on the rendered range: farm chunks write the same frames as a whole render."""
         return {
             f"{PREFIX}tool": f"{TOOL} {self.version}",
             f"{PREFIX}dubbed": "yes" if dubbed else "no (passed through)",
             f"{PREFIX}model": f"{self.model} sha256:{self.model_sha256}",
             f"{PREFIX}mouth": self.mouth,
             f"{PREFIX}audio": f"{self.audio} sha256:{self.audio_sha256}",
-            f"{PREFIX}plate": f"{self.plate} sha256:{self.plate_sha256}",
-            f"{PREFIX}render": f"{self.render[0]}-{self.render[1]}",
+            f"{PREFIX}plate": f"{self.plate} sha256:{plate_sha256}",
         }

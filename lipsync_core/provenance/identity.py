@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,14 +66,20 @@ def _load(key: Path, cert: Path, source: str) -> SigningIdentity:
 
 def _local(folder: Path) -> SigningIdentity:
     key, chain = folder / "signer.key.pem", folder / "chain.pem"
-    if not (key.exists() and chain.exists()):
-        folder.mkdir(parents=True, exist_ok=True)
+    if not folder.exists():
+        # Made aside and renamed into place whole: farm chunks starting at once on one machine keep one identity,
+        # never one render's key beside another's certificate.
+        staging = folder.with_name(f".{folder.name}.{os.getpid()}")
+        staging.mkdir(parents=True, exist_ok=True)
         key_pem, chain_pem = make_identity(LOCAL_NAME)
-        # Written before the chain and private to this user: a half-made identity is made again next time.
-        descriptor = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        descriptor = os.open(staging / key.name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # private to this user
         with os.fdopen(descriptor, "wb") as file:
             file.write(key_pem)
-        chain.write_bytes(chain_pem)
+        (staging / chain.name).write_bytes(chain_pem)
+        try:
+            os.rename(staging, folder)
+        except OSError:  # another render made it first: use that one
+            shutil.rmtree(staging, ignore_errors=True)
     return _load(key, chain, f"{folder} (local identity)")
 
 
