@@ -9,7 +9,6 @@ such; it does not make the manifest invalid.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -11,7 +11,8 @@ of its LL band, coefficients quantised to one of two lattices per bit); what dif
   lost the mark of a 100 px mouth in a 720p frame after H.264, 14 of 32 bits right);
 - a bit's place repeats in an 8x8-block tile anchored at the frame's corner, so any part of the frame carries the
   whole payload, and votes add up over frames;
-- the decoder also tries the frame at twice its size, which brings a 50% downscale back onto the grid.
+- the decoder also reads the frame as if at twice its size (its own pixels are that frame's LL band), which brings a
+  50% downscale back onto the grid.
 Payload: 32 bits, "LS" then the first two bytes of the model's SHA-256.
 """
 
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import pywt
 
@@ -53,9 +53,13 @@ def _blocks(luma: np.ndarray) -> tuple[np.ndarray, tuple]:
     """The DCT of the LL band's whole 4x4 blocks, (rows, cols, 4, 4), and what it takes to put them back."""
     h, w = (luma.shape[0] // (2 * BLOCK)) * 2 * BLOCK, (luma.shape[1] // (2 * BLOCK)) * 2 * BLOCK
     ll, details = pywt.dwt2(luma[:h, :w].astype(np.float64), "haar")
+    return _dct(ll), (h, w, details)
+
+
+def _dct(ll: np.ndarray) -> np.ndarray:
     rows, cols = ll.shape[0] // BLOCK, ll.shape[1] // BLOCK
-    blocks = ll.reshape(rows, BLOCK, cols, BLOCK).transpose(0, 2, 1, 3)
-    return _DCT @ blocks @ _DCT.T, (h, w, details)
+    blocks = ll[:rows * BLOCK, :cols * BLOCK].reshape(rows, BLOCK, cols, BLOCK).transpose(0, 2, 1, 3)
+    return _DCT @ blocks @ _DCT.T
 
 
 def _places(rows: int, cols: int) -> np.ndarray:
@@ -107,8 +111,9 @@ class Decoder:
     def add(self, image: np.ndarray) -> None:
         luma = _luma(to_display(image) * 255.0)
         for scale in SCALES:
-            sized = luma if scale == 1 else cv2.resize(luma, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-            coeffs, _ = _blocks(sized)
+            # The LL band of the frame at twice its size is the frame itself, times two (the Haar LL of a 2x2
+            # block is twice its mean): no need to make the big frame.
+            coeffs = _blocks(luma)[0] if scale == 1 else _dct(2.0 * luma)
             # A coefficient on bit 0's lattice (a quarter step) has sine +1, on bit 1's (three quarters) -1.
             said = np.sin(2 * np.pi * coeffs[..., _ROWS, _COLS] / STEP).mean(axis=-1)
             vote = np.sign(said) * np.abs(said) ** AGREEMENT_POWER
