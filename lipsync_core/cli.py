@@ -25,6 +25,7 @@ SUBCOMMANDS = [
     "lipsync_core.dub.batch",
     "lipsync_core.dub.timeline",
     "lipsync_core.dub.demo",
+    "lipsync_core.provenance.verify",
     "lipsync_core.train.cli",
     "lipsync_core.train.personalize_cli",
     "lipsync_core.eval.cli",

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 
 from lipsync_core.errors import LipSyncError
 from lipsync_core.media.audio import SAMPLE_RATE
+from lipsync_core.provenance.verify import claims
 
 from .analysis import Analysis
 from .bypass import BypassPanel
@@ -41,6 +42,7 @@ class MainWindow(QMainWindow):
         self.document = document = ShotDocument(self)
         self.analysis = Analysis(self)
         self.dubbed: DubbedSource | None = None
+        self._claims = ""  # what the opened file says it is (provenance), shown beside its format
         self.confirm_close = True
         self.errors: list[str] = []  # every message shown, newest last
 
@@ -283,6 +285,8 @@ class MainWindow(QMainWindow):
         self.dubbed = None
         self.viewer.set_zoom(None)
         self._audio()
+        # Read once on opening: what the file says it is (a dub delivered back, say), from its metadata only.
+        self._claims = claims(document.shot.plate)
         self._describe()
         self._title()
 
@@ -292,7 +296,8 @@ class MainWindow(QMainWindow):
         faces = "analyzing\u2026" if document.track is None else str(len(document.track.faces))
         self.info.setText(
             f"<b>{Path(document.shot.source).name}</b> \u00b7 {info.width}\u00d7{info.height} \u00b7 {info.fps:g} fps \u00b7 "
-            f"frames {first}\u2013{last} ({last - first + 1}) \u00b7 faces: {faces}")
+            f"frames {first}\u2013{last} ({last - first + 1}) \u00b7 faces: {faces}"
+            + (f" \u00b7 {self._claims}" if self._claims else ""))
         self.face.clear()
         if document.track is not None:
             for i, face in enumerate(document.track.faces):

@@ -26,6 +26,18 @@ def manifest(shared_data: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def own_config_dir(tmp_path_factory):
+    """Every render signs its output: the local signing identity goes to a folder of the test session's own,
+    never the real home folder, and no key configured in the environment is used."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("LIPSYNC_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
+    patch.delenv("LIPSYNC_C2PA_KEY", raising=False)
+    patch.delenv("LIPSYNC_C2PA_CERT", raising=False)
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """One torch thread for a module of small workloads: OpenMP threads on a busy 2-core machine mostly

@@ -17,6 +17,11 @@ from PySide6.QtCore import QPoint, QPointF, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
 from lipsync_core.face.track import Track  # noqa: E402
+from lipsync_core.media.frames import open_plate  # noqa: E402
+from lipsync_core.media.writers import open_writer  # noqa: E402
+from lipsync_core.provenance.credentials import sign_video  # noqa: E402
+from lipsync_core.provenance.facts import DubFacts  # noqa: E402
+from lipsync_core.provenance.identity import signing_identity  # noqa: E402
 from lipsync_core.shot import Shot  # noqa: E402
 from plugin.jobs import command_available  # noqa: E402
 from plugin.jobs import Rate, format_seconds  # noqa: E402
@@ -500,3 +505,22 @@ def test_face_ids_and_a_click_choosing_the_face_to_dub(qtbot, shared_data, tmp_p
     assert window.save() and Shot.load(tmp_path / "stage.mp4.lipsync.json").face == 1
     document.undo.undo()
     assert document.shot.face == 0
+
+
+def test_an_opened_dub_shows_what_its_credentials_say(qtbot, shared_data, tmp_path):
+    """A dub delivered back opens with what it says it is beside its format (from its signed metadata)."""
+    dubbed = tmp_path / "dubbed.mp4"
+    facts = DubFacts("plate.mpg", "0" * 64, "dub.wav", "1" * 64, "actor.safetensors", "2" * 64, "generator", (0, 4))
+    identity = signing_identity()
+    with open_plate(shared_data / CLIP, frames=(0, 4)) as source, open_writer(
+            dubbed, fps=25, width=360, height=288,
+            seal=lambda path: sign_video(path, dubbed.name, facts, list(range(5)), identity)) as out:
+        for frame in source:
+            out.write(frame.image)
+    window = MainWindow()
+    window.confirm_close = False
+    qtbot.addWidget(window)
+    assert window.open(plate=dubbed), window.errors
+    info = window.info.text()
+    assert "a dub: lipsync" in info and "actor.safetensors" in info and "content credentials valid" in info
+    qtbot.waitUntil(lambda: window.document.track is not None, timeout=ANALYSIS_TIMEOUT)

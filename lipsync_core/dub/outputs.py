@@ -6,6 +6,10 @@
                     the source frame's EXR header attributes kept
     name.####.png   8 or 16 bit display RGB(A) as the plate
 
+With the facts of the render (`provenance.facts.DubFacts`) every output says what it is: a video is signed with
+C2PA content credentials before it takes its name, each sequence frame carries the facts in its EXR header or PNG
+text chunks, and the dubbed region of every frame carries an invisible watermark (unless turned off).
+
 A frame is converted only as far as the format needs: an EXR plate written to EXR, or an 8/16-bit
 plate written to PNG, keeps its pixel values exactly (which is what makes "outside the mask the
 output equals the input" hold bit for bit).
@@ -25,6 +29,10 @@ from ..media.frames import PlateInfo, sequence_files
 from ..media.images import read_exr_header
 from ..media.writers import open_writer
 from ..ops.generate import PEAK_HANDLING
+from ..provenance import watermark
+from ..provenance.credentials import sign_video
+from ..provenance.facts import DubFacts, file_sha256
+from ..provenance.identity import signing_identity
 
 MASK_LAYER = "lipsync.mask"
 KINDS = {".mp4": "mp4", ".mov": "mov", ".exr": "exr", ".png": "png"}
@@ -48,13 +56,21 @@ class DubOutput:
     """
 
     def __init__(self, path: Path, info: PlateInfo, audio: Path | None, audio_offset_s: float, inputs: list[Path],
-                 audio_peaks: str = PEAK_HANDLING[0]):
+                 audio_peaks: str = PEAK_HANDLING[0], facts: DubFacts | None = None, mark: bool = True):
         self.path = Path(path)
         self.kind = output_kind(self.path)
-        self._plate_dtype = np.dtype(info.dtype)
-        # EXR plates carry their headers (timecode, camera data) into the result, frame by frame.
-        self._headers = sequence_files(info.path) if info.kind == "sequence" and info.codec == "exr" else None
         options = {}
+        self._facts = facts
+        self._bits = watermark.payload(facts.model_sha256) if facts is not None and mark else None
+        self.dubbed: list[int] = []  # frames whose pixels the dub changed
+        if facts is not None and self.kind in ("mp4", "mov"):
+            # Asked for before the render: a misconfigured key is an error now, not after an hour of frames.
+            self._identity = signing_identity()
+            options["seal"] = self._sign
+        self._plate_dtype = np.dtype(info.dtype)
+        self._plate_files = sequence_files(info.path) if info.kind == "sequence" else None
+        # EXR plates carry their headers (timecode, camera data) into the result, frame by frame.
+        self._headers = self._plate_files if info.kind == "sequence" and info.codec == "exr" else None
         if self.kind == "exr":
             # Half keeps 11 bits: a 16-bit plate (16-bit PNG, 10- or 12-bit video) needs float to keep its precision.
             options["pixel_type"] = "float" if self._plate_dtype in (np.float32, np.uint16) else "half"
@@ -73,6 +89,15 @@ class DubOutput:
         return self._writer.frame_path(number) if self.kind in ("exr", "png") else None
 
     def write(self, number: int, image: np.ndarray, mask: np.ndarray) -> None:
+        dubbed = bool(mask.any())
+        if dubbed:
+            self.dubbed.append(number)
+            if self._bits is not None:
+                image = watermark.embed(image, mask, self._bits)
+        text = {}
+        if self._facts is not None and self.kind in ("exr", "png"):
+            plate = file_sha256(self._plate_files[number]) if self._plate_files else self._facts.plate_sha256
+            text = self._facts.frame_text(dubbed, plate)
         if self.kind == "mp4":
             self._writer.write(to_uint8_rgb(image))
         elif self.kind == "mov":
@@ -80,10 +105,15 @@ class DubOutput:
             alpha = np.round(np.clip(mask, 0.0, 1.0) * 65535).astype(np.uint16)
             self._writer.write(np.dstack([rgb[..., :3], alpha]))
         elif self.kind == "exr":
-            header = read_exr_header(self._headers[number]) if self._headers else None
+            # The facts last: a plate that is itself a dub must not lend this render its old ones.
+            header = {**(read_exr_header(self._headers[number]) if self._headers else {}), **text}
             self._writer.write(_linear(image), number, layers={MASK_LAYER: mask}, header=header)
         else:
-            self._writer.write(_display_integer(image, np.uint16 if image.dtype.kind == "f" else image.dtype), number)
+            self._writer.write(_display_integer(image, np.uint16 if image.dtype.kind == "f" else image.dtype), number,
+                               text=text)
+
+    def _sign(self, finished: Path) -> None:
+        sign_video(finished, self.path.name, self._facts, self.dubbed, self._identity)
 
     def __enter__(self) -> DubOutput:
         self._writer.__enter__()

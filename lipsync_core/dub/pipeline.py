@@ -46,10 +46,11 @@ from ..media.writers import refuse_inputs
 from ..models.actor import DEFAULT_MODEL, load_generator
 from ..models.mals import MaLS
 from ..models.stylelipsync import StyleLipSync, masked_input
-from ..models.motion import load_motion_model
+from ..models.motion import DEFAULT_MOTION_MODEL, load_motion_model
 from ..motion.curves import read_curves
 from ..motion.stage import footage_shapes, shot_motion
 from ..ops.generate import DEFAULT_BATCH, MOUTHS, PEAK_HANDLING
+from ..provenance.facts import DubFacts
 from ..shot import Keyframes, Shot, validate, validate_controls
 from ..train.data import to_tensor_images
 from . import render_record
@@ -507,6 +508,7 @@ def dub(
     motion_curves: str | Path | None = None,
     appearance: Sequence[str | Path] = (),
     audio_peaks: str = PEAK_HANDLING[0],
+    watermark: bool = True,
     progress: Progress | None = None,
     cancel: threading.Event | Callable[[], bool] | None = None,
 ) -> DubReport:
@@ -519,6 +521,7 @@ def dub(
     it, and without resume, an existing output is an error.
     mask: mask controls (name -> value or Keyframes, see shot.MaskOverrides) replacing the shot's for this render.
     audio_peaks: a dub above full scale is 'normalise'd or 'clip'ped, for the model and in the output (with a note).
+    watermark: mark the dubbed region invisibly (the content credentials and header facts are written either way).
     progress(stage, done, total) is called per frame ('analyze', then 'render'); `cancel` (an Event or
     a callable) stops the render between frames with `Cancelled`. Nothing half-written is ever left
     under the output's name; a cancelled sequence keeps its finished frames (resume continues it).
@@ -545,7 +548,7 @@ def dub(
                 cancel=cancel,
             )
             return _render(renderer, output, span, existing if sequence else None, resume, overwrite, (model, motion_model, motion_curves),
-                           progress, _as_check(cancel))
+                           watermark, progress, _as_check(cancel))
     except BaseException:
         remove_folders(created)
         raise
@@ -583,7 +586,8 @@ def _check_output(output: Path, sequence: bool, span: tuple[int, int], info: Pla
 
 
 def _render(renderer: Renderer, output: Path, span: tuple[int, int], existing: dict[int, Path] | None, resume: bool,
-            overwrite: bool, files: tuple, progress: Progress | None, cancelled: Callable[[], bool]) -> DubReport:
+            overwrite: bool, files: tuple, watermark: bool, progress: Progress | None,
+            cancelled: Callable[[], bool]) -> DubReport:
     first, last = renderer.check_range(*span)
     report = DubReport(renderer.plate_path, output, first, last, notes=list(renderer.notes))
     start_time = float(renderer.audio_times[renderer.track.index(first)])
@@ -600,8 +604,12 @@ def _render(renderer: Renderer, output: Path, span: tuple[int, int], existing: d
         settings = render_record.settings(renderer, *files)
         if not overwrite:
             render_record.check(output, settings, sorted(n for n in existing if not start <= n <= last))
+    # The mouth's model: the generator, or on the footage path the motion model that moved it.
+    model = renderer.model_path if renderer.mouth == GENERATED else Path(files[1] or DEFAULT_MOTION_MODEL)
+    facts = DubFacts.of_render(renderer.plate_path, renderer.info.kind == "sequence", renderer.audio_path, model,
+                               renderer.mouth, (first, last))
     with DubOutput(output, renderer.info, renderer.audio_path, start_time, [renderer.plate_path, renderer.audio_path],
-                   renderer.audio_peaks) as out:
+                   renderer.audio_peaks, facts, watermark) as out:
         total = last - start + 1
         for done, result in enumerate(renderer.frames(start, last) if start <= last else [], 1):
             if result.skipped:
@@ -617,5 +625,13 @@ def _render(renderer: Renderer, output: Path, span: tuple[int, int], existing: d
                 progress("render", done, total)
             if cancelled():
                 raise Cancelled("cancelled")
+    report.notes.append(_provenance_note(out, watermark))
     report.timings = renderer.timings
     return report
+
+
+def _provenance_note(out: DubOutput, watermark: bool) -> str:
+    """What the output says about itself, and how to check it."""
+    said = "signed content credentials (C2PA)" if out.kind in ("mp4", "mov") else f"the dub's facts in each {out.kind.upper()} frame"
+    mark = f", a watermark in the dubbed region of {len(out.dubbed)} frames" if watermark else ", no watermark (--no-watermark)"
+    return f"provenance: {said}{mark}; check with `lipsync verify`"

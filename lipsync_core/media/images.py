@@ -6,6 +6,8 @@ half/float (linear light), PNG stays uint8/uint16.
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import cv2
@@ -42,6 +44,30 @@ def read_image(path: str | Path) -> np.ndarray:
     if image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _with_text(png: bytes, text: dict[str, str]) -> bytes:
+    """`png` with a tEXt chunk per entry right after IHDR (OpenCV writes none; readers look for them early)."""
+    end_of_header = 8 + 4 + 4 + 13 + 4  # signature, then IHDR: length, type, 13 bytes, CRC
+    chunks = b""
+    for keyword, value in text.items():
+        body = b"tEXt" + keyword.encode("latin-1") + b"\0" + value.encode("latin-1")
+        chunks += struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+    return png[:end_of_header] + chunks + png[end_of_header:]
+
+
+def read_png_text(path: str | Path) -> dict[str, str]:
+    """The tEXt chunks of a PNG file."""
+    data, text, at = Path(path).read_bytes(), {}, 8
+    while at + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[at:at + 8])
+        if kind == b"tEXt":
+            keyword, _, value = data[at + 8:at + 8 + length].partition(b"\0")
+            text[keyword.decode("latin-1")] = value.decode("latin-1")
+        if kind == b"IEND":
+            break
+        at += 12 + length
+    return text
 
 
 def read_exr_header(path: str | Path) -> dict:
@@ -123,14 +149,16 @@ def write_exr(
         raise MediaError(f"{path}: cannot write OpenEXR ({error})") from error
 
 
-def write_png(path: str | Path, image: np.ndarray) -> None:
-    """Write RGB/RGBA uint8 or uint16 losslessly. PNG has no float: convert first (see colour.py)."""
+def write_png(path: str | Path, image: np.ndarray, text: dict[str, str] | None = None) -> None:
+    """Write RGB/RGBA uint8 or uint16 losslessly, with `text` as tEXt chunks (Latin-1 keyword -> value).
+    PNG has no float: convert first (see colour.py)."""
     if image.dtype not in (np.uint8, np.uint16) or image.ndim != 3 or image.shape[2] not in (3, 4):
         raise MediaError(f"{path}: PNG needs an HxWx3 or HxWx4 uint8/uint16 image, got {image.dtype} {image.shape}")
     code = cv2.COLOR_RGBA2BGRA if image.shape[2] == 4 else cv2.COLOR_RGB2BGR
     ok, data = cv2.imencode(".png", cv2.cvtColor(image, code))
     if not ok:
         raise MediaError(f"{path}: PNG encoding failed")
+    data = _with_text(data.tobytes(), text) if text else data
     try:
         # Not ndarray.tofile: a short write there loses the reason ("N requested and M written").
         with open(path, "wb") as file:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def open_writer(
         frame; with a file, `audio_offset_s` is the file's time that plays with the first frame.
         The track is cut or padded with silence to the length of the video.
     inputs: the plates and audio this render reads: writing over any of them is refused.
-    options: passed to the writer (`crf`, `preset` for H.264; `pixel_type`, `compression`, `header`
+    options: passed to the writer (`crf`, `preset`, `seal` for video; `pixel_type`, `compression`, `header`
         for EXR).
     """
     path = Path(path)
@@ -118,8 +119,9 @@ class VideoWriter(_Writer):
     """
 
     def __init__(self, path, fps, width, height, audio=None, audio_rate=None, audio_offset_s=0.0,
-                 crf: int = 17, preset: str = "medium"):
+                 crf: int = 17, preset: str = "medium", seal: Callable[[Path], None] | None = None):
         self.path = Path(path)
+        self._seal = seal  # called with the finished temporary file before it takes the final name (signing)
         self._temp = _temporary(self.path)
         self._prores = self.path.suffix.lower() == ".mov"
         if not self._prores and (width % 2 or height % 2):
@@ -234,10 +236,12 @@ class VideoWriter(_Writer):
                 self._container.close()  # writes the index: the disk may fill up here too
             except (av.FFmpegError, OSError) as error:
                 raise write_failed(self.path, error) from error
+            self._container = None
+            if self._seal is not None:
+                self._seal(self._temp)
         except BaseException:
             self.abort()
             raise
-        self._container = None
         os.replace(self._temp, self.path)
 
     def abort(self) -> None:
@@ -330,7 +334,7 @@ class ExrSequenceWriter(_SequenceWriter):
 
 
 class PngSequenceWriter(_SequenceWriter):
-    """PNG frames, 8 or 16 bit as the image's dtype (uint8 / uint16)."""
+    """PNG frames, 8 or 16 bit as the image's dtype (uint8 / uint16), with text chunks when given."""
 
-    def _write_file(self, path, image):
-        write_png(path, image)
+    def _write_file(self, path, image, text: dict[str, str] | None = None):
+        write_png(path, image, text)

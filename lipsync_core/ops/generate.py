@@ -71,6 +71,9 @@ GENERATE = Operation(
         Param("audio_peaks", "choice", "a dub whose samples go above full scale (a float file): 'normalise' scales "
               "it down to fit, 'clip' cuts the peaks off; either way the render says so", default=PEAK_HANDLING[0],
               choices=PEAK_HANDLING, node=False),
+        Param("watermark", "bool", "hide an invisible watermark (the tool and the model) in the dubbed region; off "
+              "for deliveries marked by other means: the signed content credentials and header facts stay",
+              default=True, node=False),
         DEVICE,
         Param("batch", "int", "frames generated together; chunks of one shot must use the same value",
               default=DEFAULT_BATCH, range=(1, None)),
