@@ -1,5 +1,6 @@
-"""`lipsync farm job`: a shot list as a render-farm job, run for real by the engine's own tool, gives the files one
-`lipsync dub` gives. Open Job Description's `openjd run` runs the whole job here, task by task, as a farm would."""
+"""`lipsync farm job`: a shot list as a render-farm job gives the files one `lipsync dub` gives. Open Job
+Description's `openjd run` runs the whole job here, task by task, as a farm would; OpenCue's outline is loaded with
+pyoutline as `pycuerun` loads it, and each of its layers run by hand as a render node runs it (Cuebot cannot run here)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 
 from lipsync_core.cli import main as cli_main
 
@@ -44,11 +46,33 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.glob("dub.*.png"))}
 
 
-def test_openjd_job_run_by_openjd_writes_what_one_dub_writes(plate, dub_audio, tmp_path):
-    shots = tmp_path / "shots.csv"
-    frames = f"{FRAMES[0]}-{FRAMES[1]}"
-    shots.write_text(f"plate,audio,frames,output\n{plate},{dub_audio},{frames},farm/dub.mp4\n"
-                     f"{plate},{dub_audio},{frames},farm/dub.####.png\n")
+@pytest.fixture(scope="module")
+def one_dub(plate, dub_audio, tmp_path_factory) -> Path:
+    """The same shot rendered by one `lipsync dub`, as a movie and as a sequence."""
+    folder = tmp_path_factory.mktemp("one")
+    for output in ("dub.mp4", "dub.####.png"):
+        frames = f"{FRAMES[0]}-{FRAMES[1]}"
+        assert cli_main(["dub", str(plate), str(dub_audio), "-o", str(folder / output), "--frames", frames, OFFSET]) == 0
+    return folder
+
+
+def _assert_same_movie(farm: Path, one: Path) -> None:
+    farm_pictures, farm_samples = _decoded(farm)
+    one_pictures, one_samples = _decoded(one)
+    assert len(farm_pictures) == len(one_pictures) == FRAMES[1] - FRAMES[0] + 1
+    assert all(np.array_equal(a, b) for a, b in zip(farm_pictures, one_pictures))
+    assert np.array_equal(farm_samples, one_samples)
+
+
+def _shot_list(folder: Path, plate: Path, dub_audio: Path, outputs: tuple[str, ...]) -> Path:
+    shots = folder / "shots.csv"
+    rows = "".join(f"{plate},{dub_audio},{FRAMES[0]}-{FRAMES[1]},farm/{output}\n" for output in outputs)
+    shots.write_text("plate,audio,frames,output\n" + rows)
+    return shots
+
+
+def test_openjd_job_run_by_openjd_writes_what_one_dub_writes(plate, dub_audio, one_dub, tmp_path):
+    shots = _shot_list(tmp_path, plate, dub_audio, ("dub.mp4", "dub.####.png"))
     assert cli_main(["farm", "job", str(shots), "-o", str(tmp_path / "job"), "--chunk-size", "8", OFFSET]) == 0
     template = tmp_path / "job" / "template.json"
     check = subprocess.run([str(OPENJD), "check", str(template)], capture_output=True, text=True)
@@ -60,14 +84,8 @@ def test_openjd_job_run_by_openjd_writes_what_one_dub_writes(plate, dub_audio, t
     # Per shot: the analyze task, two chunks; the movie's assemble task.
     assert report["status"] == "success" and report["chunks_run"] == 2 + 2 * 2 + 1
 
-    for output in ("dub.mp4", "dub.####.png"):
-        assert cli_main(["dub", str(plate), str(dub_audio), "-o", str(tmp_path / "one" / output), "--frames", frames, OFFSET]) == 0
-    farm_pictures, farm_samples = _decoded(tmp_path / "farm" / "dub.mp4")
-    one_pictures, one_samples = _decoded(tmp_path / "one" / "dub.mp4")
-    assert len(farm_pictures) == len(one_pictures) == FRAMES[1] - FRAMES[0] + 1
-    assert all(np.array_equal(a, b) for a, b in zip(farm_pictures, one_pictures))
-    assert np.array_equal(farm_samples, one_samples)
-    one = _files(tmp_path / "one")
+    _assert_same_movie(tmp_path / "farm" / "dub.mp4", one_dub / "dub.mp4")
+    one = _files(one_dub)
     assert list(one) == [f"dub.{n:04d}.png" for n in range(FRAMES[0], FRAMES[1] + 1)]
     assert _files(tmp_path / "farm") == one
 
@@ -76,3 +94,34 @@ def test_openjd_job_run_by_openjd_writes_what_one_dub_writes(plate, dub_audio, t
     cut.write_bytes(cut.read_bytes()[:1000])
     _openjd("run", str(template), "--step", steps[4], "--task-param", "Frames=18-25", "--no-run-dependencies")
     assert _files(tmp_path / "farm") == one
+
+
+def test_opencue_outline_has_the_layers_and_each_layer_run_by_hand_does_its_part(plate, dub_audio, one_dub, tmp_path,
+                                                                                 monkeypatch):
+    import outline
+    from outline.depend import DependType
+
+    shots = _shot_list(tmp_path, plate, dub_audio, ("dub.mp4",))
+    assert cli_main(["farm", "job", str(shots), "-o", str(tmp_path / "job"), "--engine", "opencue", "--chunk-size", "8",
+                     OFFSET]) == 0
+    job = outline.load_outline(str(tmp_path / "job" / "lipsync.outline"))
+    layers = {layer.get_name(): layer for layer in job.get_layers()}
+    assert list(layers) == ["1_plate.mpg_analyze", "1_plate.mpg_render", "1_plate.mpg_assemble"]
+    analyze, render, assemble = layers.values()
+    assert (render.get_frame_range(), render.get_chunk_size()) == (f"{FRAMES[0]}-{FRAMES[1]}", 8)
+    assert [analyze.get_frame_range(), assemble.get_frame_range()] == ["1", "1"]
+    # Each layer waits for the whole of the one before it.
+    assert [[(d.get_depend_on_layer().get_name(), d.get_type()) for d in layer.get_depends()] for layer in layers.values()] == [
+        [], [("1_plate.mpg_analyze", DependType.LayerOnLayer)], [("1_plate.mpg_render", DependType.LayerOnLayer)]]
+    command = render.get_arg("command")
+    assert command[1:5] == ["dub", str(plate), str(dub_audio), "-o"] and "--resume" in command and OFFSET in command
+
+    # As pycuerun runs them on render nodes: a layer's frame, a chunk's first frame.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    outline.config.set("outline", "session_dir", str(tmp_path / "sessions"))
+    job.setup()
+    analyze.execute(1)
+    for first in range(FRAMES[0], FRAMES[1] + 1, 8):
+        render.execute(first)
+    assemble.execute(1)
+    _assert_same_movie(tmp_path / "farm" / "dub.mp4", one_dub / "dub.mp4")

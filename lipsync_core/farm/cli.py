@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import LipSyncError
 from ..ops.cli import add_command
 from ..ops.farm import FARM_ASSEMBLE, FARM_JOB
 
@@ -22,14 +23,24 @@ def add_parser(subparsers) -> None:
 
 def run_job(args: argparse.Namespace) -> int:
     from .job import farm_shots
-    from .openjd import job_template, write_job
 
     shots = farm_shots(args.sources, args)
-    lipsync = shots[0].analyze[0]
-    name = f"LipSync {args.sources[0].stem}"
-    path = write_job(args.output, job_template(name, shots, lipsync, args.chunk_size, args.device))
+    if args.engine == "opencue":
+        try:
+            from .opencue import write_outline
+        except ImportError:
+            raise LipSyncError("an OpenCue job needs opencue-pyoutline: pip install 'lipsync[farm]'") from None
+
+        path = write_outline(args.output, shots, args.chunk_size)
+        submit = f"submit it: pycuerun {path}"
+    else:
+        from .openjd import job_template, write_job
+
+        path = write_job(args.output, job_template(f"LipSync {args.sources[0].stem}", shots, shots[0].analyze[0],
+                                                   args.chunk_size, args.device))
+        submit = f"run it here: openjd run {path}; submit it to Deadline Cloud: deadline bundle submit {args.output}"
     print(f"{path}: {len(shots)} shot(s), {sum(s.last - s.first + 1 for s in shots)} frames in chunks of {args.chunk_size}")
-    print(f"run it here: openjd run {path}; submit it to Deadline Cloud: deadline bundle submit {args.output}")
+    print(submit)
     return 0
 
 

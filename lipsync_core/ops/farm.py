@@ -7,7 +7,7 @@ from .generate import GENERATE
 from .schema import Operation, Param
 from .shared import AUDIO_OFFSET, DUB_AUDIO, PLATE, SHOT
 
-ENGINES = ("openjd",)
+ENGINES = ("openjd", "opencue")
 DEFAULT_CHUNK = 25
 
 FARM_JOB = Operation(
