@@ -1,10 +1,12 @@
-"""`lipsync train model` on several processes, started with torchrun as the README says (CPU, gloo): two processes
-of batch 1 train exactly as one of batch 2, and a two-process run stopped and started again ends where the
-uninterrupted one does. A few synthetic windows prepared at the `cpu` config's size stand in for real footage."""
+"""`lipsync train model` on several processes, started with torchrun exactly as the README says with only the
+numbers changed (on CPU: gloo): two processes of batch 1 train as one of batch 2, and a two-process run stopped and
+started again ends where the uninterrupted one does. A few synthetic windows prepared at the `cpu` config's size
+stand in for real footage."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,60 +15,78 @@ import pytest
 import torch
 
 from lipsync_core.cli import main as cli_main
+from lipsync_core.models.checkpoint import save_checkpoint
 from lipsync_core.models.config import get_config
+from lipsync_core.models.syncnet import SyncNet
 from lipsync_core.train.data import save_clip
 
 from test_training import read_log, read_tensors, synthetic_clip
 
 REPO = Path(__file__).resolve().parents[1]
 TORCHRUN = Path(sys.executable).with_name("torchrun")
-STEPS = 2
-LR = 1e-3
+STEPS, LR = 2, 1e-3
+
+
+def command(steps: int) -> list[str]:
+    """The README's multi-process line with this test's numbers. No cross-audio loss: it pairs windows within each
+    process's share (the trainer's docstring), so only without it do two processes equal one."""
+    return ["torchrun", "--nproc_per_node=2", "-m", "lipsync_core.cli", "train", "model", "--syncnet",
+            "runs/syncnet/syncnet.safetensors", "--steps", str(steps), "--batch", "1", "--lambda-cross", "0",
+            "--save-every", "1", "--lr", str(LR)]
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("cache")
-    size = get_config("cpu").size
-    save_clip(folder / "train-a.npz", synthetic_clip("train-a", 24, size))
-    save_clip(folder / "train-b.npz", synthetic_clip("train-b", 24, size, phase=2.0))
-    save_clip(folder / "dev-a.npz", synthetic_clip("dev-a", 12, size, phase=1.0, split="dev"))
+def project(tmp_path_factory) -> Path:
+    """A folder as `lipsync train` leaves it before `train model`: prepared clips, a SyncNet (untrained here)."""
+    folder = tmp_path_factory.mktemp("project")
+    config = get_config("cpu")
+    (folder / "cache" / "train").mkdir(parents=True)
+    save_clip(folder / "cache/train/train-a.npz", synthetic_clip("train-a", 24, config.size))
+    save_clip(folder / "cache/train/train-b.npz", synthetic_clip("train-b", 24, config.size, phase=2.0))
+    save_clip(folder / "cache/train/dev-a.npz", synthetic_clip("dev-a", 12, config.size, phase=1.0, split="dev"))
+    (folder / "runs" / "syncnet").mkdir(parents=True)
+    torch.manual_seed(0)
+    save_checkpoint(folder / "runs/syncnet/syncnet.safetensors", {"syncnet": SyncNet(config)}, config, {"step": 0})
     return folder
 
 
-def _options(cache: Path, run: Path, steps: int, batch: int) -> list[str]:
-    # No cross-audio loss: it pairs windows within a process's share (the trainer's docstring).
-    return ["train", "model", "--cache", str(cache), "--run-dir", str(run), "--steps", str(steps), "--batch", str(batch),
-            "--lambda-cross", "0", "--no-select-by-speech", "--save-every", "1", "--lr", str(LR), "--seed", "5", "--device", "cpu"]
+def test_readme_multiprocess_line_is_the_tested_command_with_other_numbers():
+    line = re.search(r"`(torchrun [^`]*)`", (REPO / "README.md").read_text()).group(1)
+    numbers = r"\d+(\.\d+)?(e-?\d+)?"
+    assert re.sub(numbers, "N", line) == re.sub(numbers, "N", " ".join(command(STEPS)))
 
 
-def _torchrun(options: list[str]) -> None:
+def _torchrun(project: Path, steps: int) -> None:
     env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-                        "OMP_NUM_THREADS": "1"}
-    # The README's command, with only the numbers changed.
-    result = subprocess.run([str(TORCHRUN), "--nproc_per_node=2", "-m", "lipsync_core.cli", *options],
-                            capture_output=True, text=True, env=env)
+                        "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}  # CPU processes here, whatever the machine
+    result = subprocess.run([str(TORCHRUN), *command(steps)[1:]], cwd=project, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
-def test_two_processes_train_as_one_with_their_combined_batch_and_resume_exactly(cache, tmp_path):
-    one, two = tmp_path / "one", tmp_path / "two"
-    assert cli_main(_options(cache, one, STEPS, batch=2)) == 0
-    _torchrun(_options(cache, two, STEPS // 2, batch=1))
-    _torchrun(_options(cache, two, STEPS, batch=1))  # resumed from the state saved at the half
+def test_two_processes_train_as_one_with_their_combined_batch_and_resume_exactly(project, tmp_path):
+    one, two = tmp_path / "one", project / "runs" / "model"
+    assert cli_main(["train", "model", "--cache", str(project / "cache/train"), "--run-dir", str(one), "--syncnet",
+                     str(project / "runs/syncnet/syncnet.safetensors"), "--steps", str(STEPS), "--batch", "2",
+                     "--lambda-cross", "0", "--save-every", "1", "--lr", str(LR), "--device", "cpu"]) == 0
+    _torchrun(project, STEPS // 2)
+    _torchrun(project, STEPS)  # resumed from the state saved at the half
 
     # Rank 0 alone writes: one line per step in the log, the files one process writes and no others.
     assert sorted(p.name for p in two.iterdir()) == sorted(p.name for p in one.iterdir())
     logs = read_log(one), read_log(two)
     assert [r["step"] for r in logs[1]] == list(range(1, STEPS + 1))
-    for a, b in zip(*logs):
-        assert b["l1"] == pytest.approx(a["l1"], rel=1e-4) and b["loss"] == pytest.approx(a["loss"], rel=1e-4)
+    for a, b in zip(*logs):  # the losses of the whole batch, step by step (dev evaluations: where each run ended)
+        assert {k: pytest.approx(v, rel=1e-4) for k, v in a.items() if not k.startswith("dev_")} == {
+            k: v for k, v in b.items() if not k.startswith("dev_")}
 
-    # Had the processes read the same windows, or restarted their samplers on resuming, the losses above and the
-    # weights would differ. Summed in another order, gradients differ in their last bits, and Adam scales each by its
-    # own running size: a weight whose gradient is about zero may move by a fraction of the step (LR) either way.
+    # Had the processes read the same windows, or restarted their samplers on resuming, the losses above would differ,
+    # and nearly every weight. Summed in another order, gradients differ in their last bits, and Adam's first steps
+    # move a weight by about LR whatever its gradient's size: the few weights whose gradient is about zero (here in
+    # the reference encoder) may go either way. So: all but a few weights of each tensor equal, none off by more than
+    # Adam could move it.
     expected, got = read_tensors(one / "state.safetensors"), read_tensors(two / "state.safetensors")
     assert expected.keys() == got.keys()
-    far = {k: (expected[k] - got[k]).abs().max().item() for k in expected if k.startswith(("model.", "ema."))
-           and not torch.allclose(expected[k], got[k], rtol=1e-4, atol=LR / 2)}
-    assert not far, f"{len(far)} tensors differ, e.g. {sorted(far.items())[:5]}"
+    off = {k: (expected[k] - got[k]).abs() for k in expected if k.startswith(("model.", "ema."))}
+    assert max(d.max().item() for d in off.values()) <= 2 * LR * STEPS
+    many = {k: f"{(d > 1e-5).float().mean().item():.1%}" for k, d in off.items() if (d > 1e-5).float().mean() > 0.05}
+    assert not many, f"weights off in {len(many)} tensors: {sorted(many.items())[:5]}"

@@ -125,3 +125,20 @@ def test_opencue_outline_has_the_layers_and_each_layer_run_by_hand_does_its_part
         render.execute(first)
     assemble.execute(1)
     _assert_same_movie(tmp_path / "farm" / "dub.mp4", one_dub / "dub.mp4")
+
+
+def test_batch_farm_writes_the_job_farm_job_writes_and_renders_nothing(plate, dub_audio, tmp_path, capsys):
+    shots = _shot_list(tmp_path, plate, dub_audio, ("dub.mp4", "dub.####.exr"))
+    assert cli_main(["batch", str(shots), "--farm", "openjd", "--chunk-size", "8", OFFSET]) == 0
+    assert cli_main(["farm", "job", str(shots), "-o", str(tmp_path / "job"), "--chunk-size", "8", OFFSET]) == 0
+    assert (tmp_path / "shots.job" / "template.json").read_text() == (tmp_path / "job" / "template.json").read_text()
+    assert not (tmp_path / "farm").exists()
+
+    # A ProRes movie cannot be joined from chunks: refused when the job is written, not on the farm.
+    mov = _shot_list(tmp_path, plate, dub_audio, ("dub.mov",))
+    capsys.readouterr()
+    assert cli_main(["farm", "job", str(mov), "-o", str(tmp_path / "mov_job")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.endswith("dub.mov: a farm writes .mp4 or an image sequence (out.####.exr, out.####.png); a .mov "
+                          "cannot be joined from chunks") and "\n" not in error
+    assert not (tmp_path / "mov_job").exists()
