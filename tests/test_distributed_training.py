@@ -90,3 +90,11 @@ def test_two_processes_train_as_one_with_their_combined_batch_and_resume_exactly
     assert max(d.max().item() for d in off.values()) <= 2 * LR * STEPS
     many = {k: f"{(d > 1e-5).float().mean().item():.1%}" for k, d in off.items() if (d > 1e-5).float().mean() > 0.05}
     assert not many, f"weights off in {len(many)} tensors: {sorted(many.items())[:5]}"
+
+
+@pytest.mark.parametrize("step", ["syncnet", "motion"])
+def test_steps_that_train_in_one_process_refuse_torchrun(step, project, monkeypatch, capsys):
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun sets it
+    assert cli_main(["train", step, "--cache", str(project / "cache/train"), "--run-dir", str(project / "runs" / step)]) == 2
+    assert "runs in one process: start it without torchrun" in capsys.readouterr().err
+    assert not (project / "runs" / step / "state.safetensors").exists()
