@@ -142,3 +142,15 @@ def test_batch_farm_writes_the_job_farm_job_writes_and_renders_nothing(plate, du
     assert error.endswith("dub.mov: a farm writes .mp4 or an image sequence (out.####.exr, out.####.png); a .mov "
                           "cannot be joined from chunks") and "\n" not in error
     assert not (tmp_path / "mov_job").exists()
+
+
+def test_assemble_before_every_chunk_is_rendered_names_the_missing_frames(plate, dub_audio, tmp_path, capsys):
+    chunks = tmp_path / ".dub.chunks" / "dub.####.png"
+    chunks.parent.mkdir()
+    (chunks.parent / "dub.0010.png").write_bytes(b"")  # one frame there (its content is the render's business)
+    code = cli_main(["farm", "assemble", str(plate), str(dub_audio), str(chunks), "-o", str(tmp_path / "dub.mp4"),
+                     "--frames", f"{FRAMES[0]}-{FRAMES[1]}"])
+    assert code == 2
+    assert capsys.readouterr().err.strip().endswith(f"dub.####.png: frames 11-{FRAMES[1]} are not rendered yet: run their "
+                                                    "render tasks (again) before assembling")
+    assert not (tmp_path / "dub.mp4").exists()

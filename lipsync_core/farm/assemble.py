@@ -48,14 +48,13 @@ def assemble(plate: str | Path, audio: str | Path | None, chunks: str | Path, ou
     sidecar = Shot.for_plate(plate, shot)
     audio = Path(audio) if audio is not None else sidecar.audio_path
     # The timing of `dub.pipeline.Renderer`: dub time = frame time - the shot's first frame's time - offset.
-    shot_span = sidecar.frames
-    with open_plate(plate, frames=shot_span) as opened:
+    with open_plate(plate, frames=sidecar.frames) as opened:
         info = opened.info
     track = shot_track(plate, sidecar, (info.first, info.last))
     start_s = float(track.times[track.index(span[0])] - track.times[0] - offset_seconds(audio_offset, info.fps))
-    check_writable(output, info.width * info.height * 4)
     created = make_folder(output)
     try:
+        check_writable(output, info.width * info.height * 4)
         with DubOutput(output, info, audio, start_s, [plate, audio], audio_peaks) as out, \
                 open_plate(chunks, frames=span) as rendered:
             for frame in rendered:
