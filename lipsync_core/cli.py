@@ -24,6 +24,7 @@ SUBCOMMANDS = [
     "lipsync_core.motion.cli",
     "lipsync_core.dub.batch",
     "lipsync_core.dub.timeline",
+    "lipsync_core.farm.cli",
     "lipsync_core.dub.demo",
     "lipsync_core.provenance.verify",
     "lipsync_core.train.cli",

@@ -22,7 +22,9 @@ batch again finishes it.
 The summary table at the end lists every shot as done, skipped or failed (with the reason); the
 exit status is 1 when any shot failed.
 
-Render farms: split a shot into frame-range chunks, one job per chunk. Chunks are rendered exactly
+Render farms: `lipsync batch SHOTS.csv --farm openjd|opencue --job JOB` (or `lipsync farm job`, lipsync_core/farm/)
+writes the shot list as a job for the farm's engine instead of rendering it, laid out as below. By hand: split a
+shot into frame-range chunks, one job per chunk. Chunks are rendered exactly
 as the same frames of a full render (the audio stays anchored at the shot's first frame, and the
 model's temporal context and batches are laid out from the shot's start), so any split gives the
 same files. Write image sequences (a video cannot be assembled from separately written chunks):
@@ -52,7 +54,8 @@ from pathlib import Path
 
 from ..crash_log import unexpected
 from ..errors import LipSyncError
-from ..ops.cli import frame_range
+from ..ops.cli import add_arguments, frame_range
+from ..ops.farm import ENGINES, FARM_JOB
 from ..textfiles import csv_delimiter, parse_json, read_text
 from .cli import ProgressBars, add_render_options
 from .outputs import output_kind
@@ -157,15 +160,25 @@ def add_parser(subparsers) -> None:
         description="Dub the shots of SHOTLIST in order: fields plate, output (required), audio, frames, "
         "audio_offset, face, model, shot; paths relative to the shot list. Options below are the defaults "
         "for shots that do not set them. A failed shot does not stop the others; the exit status is 1 "
-        "when any failed. See `lipsync_core/dub/batch.py` for farm chunking.",
+        "when any failed. With --farm, the shots are written as a render-farm job instead (`lipsync farm job`).",
     )
     parser.add_argument("shotlist", type=Path, help="shot list: .json or .csv")
     parser.add_argument("--force", action="store_true", help="render shots whose output already exists again")
     add_render_options(parser)
+    parser.add_argument("--farm", choices=ENGINES, help="write a job for this farm engine instead of rendering here")
+    parser.add_argument("--job", type=Path, help="the job folder --farm writes (default: beside the shot list, SHOTLIST.job)")
+    add_arguments(parser, [FARM_JOB.param("chunk_size"), FARM_JOB.param("lipsync")])
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.farm:
+        from ..farm.cli import run_job
+
+        job = args.job or args.shotlist.with_name(args.shotlist.stem + ".job")
+        return run_job(argparse.Namespace(**vars(args), sources=[args.shotlist], output=job, engine=args.farm))
+    if args.job:
+        raise LipSyncError("--job names the folder for --farm: give --farm openjd or --farm opencue too")
     rows = read_shot_list(args.shotlist)
     outcomes = []
     for i, row in enumerate(rows, 1):

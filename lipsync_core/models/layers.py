@@ -81,7 +81,11 @@ class ModulatedConv2d(nn.Module):
 
 
 class NoiseInjection(nn.Module):
-    """Per-pixel noise with a learned strength. At inference a fixed buffer is used so video does not flicker."""
+    """Per-pixel noise with a learned strength. At inference a fixed buffer is used so video does not flicker.
+    `part` (rank, processes), set by a trainer whose batch is split evenly across processes: every process draws the
+    noise of the whole batch and keeps its share, so the split trains as the whole batch would."""
+
+    part: tuple[int, int] = (0, 1)
 
     def __init__(self, resolution: int):
         super().__init__()
@@ -91,7 +95,9 @@ class NoiseInjection(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
-            noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype)
+            rank, processes = self.part
+            b = x.shape[0]
+            noise = torch.randn(b * processes, 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype)[rank * b : (rank + 1) * b]
         else:
             noise = self.fixed
         return x + self.strength * noise

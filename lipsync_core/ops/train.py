@@ -14,7 +14,8 @@ COMMON = (CACHE, CONFIG, DEVICE, SEED)
 
 
 def _run_dir(default: str) -> Param:
-    return Param("run_dir", "path", "run folder (resumes if it holds a state)", default=default, flags=("--run",))
+    # --run-dir too: under torchrun, whose own options --run-path and --run_path make a bare --run ambiguous.
+    return Param("run_dir", "path", "run folder (resumes if it holds a state)", default=default, flags=("--run-dir", "--run"))
 
 
 TRAIN = Operation(

@@ -137,16 +137,20 @@ class WindowSampler:
         picks = self.rng.choice(far if len(far) else candidates, REFERENCE_CANDIDATES)
         return int(picks[np.abs(shape[picks, 0] - shape[mid, 0]).argmax()])
 
-    def windows(self, batch: int) -> dict[str, torch.Tensor]:
+    def windows(self, batch: int, part: tuple[int, int] = (0, 1)) -> dict[str, torch.Tensor]:
         """A generator batch: frames (B,T,3,S,S), masks (B,T,1,S,S), weights (B,T,1,S,S), ref (B,3,S,S),
         mels (B,T,W,n_mels), mouth (B,T,2) (`mouth_shape`), mouth_rest (B,2) (`mouth_rest`). Random horizontal flips (a face and its mask
-        flip together)."""
+        flip together). part (rank, processes): `batch` windows are drawn and this process reads its own even share
+        of them (B = batch / processes); samplers of the same seed and state hand the processes disjoint shares."""
+        rank, processes = part
         picks = [self._pick() for _ in range(batch)]
+        chosen = [(ci, s, flip, self._reference(ci, s)) for ci, s, flip in picks]
+        share = batch // processes
+        picks = picks[rank * share : (rank + 1) * share]
         frames, masks, weights, refs, mels, mouths = [], [], [], [], [], []
-        for ci, s, flip in picks:
+        for ci, s, flip, r in chosen[rank * share : (rank + 1) * share]:
             clip = self.clips[ci]
             sl = slice(s, s + self.length)
-            r = self._reference(ci, s)
             f, m, ref = clip.crops[sl], clip.masks[sl], clip.crops[r]
             w = 1 + 4 * mouth_weight(clip.landmarks[sl], f.shape[1]) + m / 255.0
             if flip:

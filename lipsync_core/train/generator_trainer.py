@@ -11,7 +11,10 @@ training clips best are not the ones that dub other speech best, once a small se
 
 Across GPUs or nodes, start it with torchrun (it reads WORLD_SIZE/RANK/LOCAL_RANK):
     torchrun --nproc_per_node=8 -m lipsync_core.cli train model --device cuda ...
-Each rank draws its own windows; rank 0 alone logs and writes checkpoints.
+`batch` is per process. Every process draws the same batch of all processes' windows (one sampler seed and state)
+and reads its own share, with the colour jitter and decoder noise those windows get in the whole batch; gradients
+are averaged. So N processes of batch B train as one process of batch N*B, and a resumed run continues every share
+exactly. Rank 0 alone logs and writes checkpoints. (The cross-audio loss pairs windows within each process's share.)
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from tqdm import tqdm
 from ..evaluate import follows_speech
 from ..models.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from ..models.config import ModelConfig
+from ..models.layers import NoiseInjection
 from ..models.stylelipsync import StyleLipSync, masked_input
 from ..models.syncnet import SyncNet
 from .augment import colour_jitter
@@ -173,7 +177,10 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
         modules["discriminator"] = discriminator
         optimizers["discriminator"] = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.99))
     ema = EMA(model, ema_decay)
-    sampler = WindowSampler(train, WINDOW, config.mel_window, seed + 1000 * rank)
+    for layer in model.modules():
+        if isinstance(layer, NoiseInjection):
+            layer.part = (rank, world)
+    sampler = WindowSampler(train, WINDOW, config.mel_window, seed)
     dev_sampler = WindowSampler(dev, WINDOW, config.mel_window, seed)
     log = RunLog(run_dir)
     state_path, model_path, best_path = (run_dir / name for name in ("state.safetensors", "model.safetensors", "best.safetensors"))
@@ -185,11 +192,12 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
               "lambda_mouth": lambda_mouth, "lambda_cross": lambda_cross, "lambda_adv": lambda_adv,
               "init": init_from.name if init_from is not None else None}
     if state_path.exists():
+        # Every rank: the sampler's state and torch's RNG (the decoder noise) are the same on all ranks.
         meta = load_state(state_path, modules, {"generator": ema}, optimizers)
-        if rank == 0:  # other ranks keep their own seeds so ranks do not draw the same windows
-            sampler.set_state(meta["sampler"])
-        log.truncate_after(meta["step"])
-    gen = torch.Generator()  # jitter RNG, seeded from (seed, rank, step) so a resumed run draws what an uninterrupted one would
+        sampler.set_state(meta["sampler"])
+        if rank == 0:
+            log.truncate_after(meta["step"])
+    gen = torch.Generator()  # jitter RNG, seeded from (seed, step) so a resumed run draws what an uninterrupted one would
     trained = DistributedDataParallel(readout) if world > 1 else readout
     judge = DistributedDataParallel(discriminator) if world > 1 and discriminator is not None else discriminator
 
@@ -216,10 +224,10 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
 
     bar = tqdm(total=steps, initial=meta["step"], desc="model", unit="step", disable=rank > 0)
     for step in range(meta["step"] + 1, steps + 1):
-        b = sampler.windows(batch)
-        gen.manual_seed(int(np.random.SeedSequence([seed, rank, step]).generate_state(1)[0]))
+        b = sampler.windows(batch * world, (rank, world))
+        gen.manual_seed(int(np.random.SeedSequence([seed, step]).generate_state(1)[0]))
         # One jitter for the reference and its window: they come from the same shot.
-        jittered = colour_jitter(torch.cat([b["ref"][:, None], b["frames"]], dim=1), gen)
+        jittered = colour_jitter(torch.cat([b["ref"][:, None], b["frames"]], dim=1), gen, part=(rank, world))
         b["ref"], b["frames"] = jittered[:, 0], jittered[:, 1:]
         b = {k: v.to(device) for k, v in b.items()}
         use_sync = syncnet if step > sync_start else None
@@ -234,7 +242,7 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
             optimizers["discriminator"].zero_grad(set_to_none=True)
             losses["discriminator"].backward()
             optimizers["discriminator"].step()
-        record = {"step": step, "time": time.time(), **{k: v.item() for k, v in losses.items()}}
+        record = {"step": step, "time": time.time(), **_batch_mean(losses, world)}
         bar.update(1)
         bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("l1", "sync", "mouth", "cross", "adversarial")})
         if rank > 0:
@@ -259,6 +267,15 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
 def _total_steps(model_file: Path) -> int:
     facts = read_metadata(model_file)[1]
     return int(facts.get("total_steps", facts.get("step", 0)))
+
+
+def _batch_mean(losses: dict[str, torch.Tensor], world: int) -> dict[str, float]:
+    """The losses of the whole batch: each process's (of its equal share) averaged over the processes."""
+    values = torch.stack([v.detach().float() for v in losses.values()])
+    if world > 1:
+        dist.all_reduce(values)
+        values /= world
+    return dict(zip(losses, values.tolist()))
 
 
 def _distributed(device: torch.device) -> tuple[int, int]:

@@ -30,18 +30,23 @@ def ssim_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def weighted_l1(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """L1 with a per-pixel weight map (N, 1, H, W), normalised by the weight sum."""
-    return ((pred - target).abs() * weight).sum() / (weight.sum() * pred.shape[1])
+    """L1 with a per-pixel weight map (N, 1, H, W), normalised by each image's weight sum, then the mean over images:
+    a batch split across processes (their losses averaged) gives the loss of the whole batch."""
+    return (_per_image((pred - target).abs() * weight) / (_per_image(weight) * pred.shape[1])).mean()
+
+
+def _per_image(x: torch.Tensor) -> torch.Tensor:
+    return x.sum(dim=(1, 2, 3))
 
 
 def multiscale_structural(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, scales: int = 3) -> torch.Tensor:
-    """Mean of weighted (1 - SSIM) over `scales` dyadic scales. Images in [-1, 1]."""
+    """Mean of weighted (1 - SSIM) over `scales` dyadic scales, normalised per image as `weighted_l1`. Images in [-1, 1]."""
     loss = 0.0
     a, b, w = (pred + 1) / 2, (target + 1) / 2, weight
     for i in range(scales):
         if i:
             a, b, w = (F.avg_pool2d(x, 2) for x in (a, b, w))
-        loss = loss + ((1 - ssim_map(a, b)) * w).sum() / (w.sum() * a.shape[1])
+        loss = loss + (_per_image((1 - ssim_map(a, b)) * w) / (_per_image(w) * a.shape[1])).mean()
     return loss / scales
 
 

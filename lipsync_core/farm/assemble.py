@@ -1,0 +1,65 @@
+"""A farm job's last step for a movie output: the chunks its render tasks wrote (a PNG sequence, lossless) joined
+into one movie with the dub muxed, written as `lipsync dub` writes the movie in one go.
+
+What makes the two the same: the frames are the ones a single render would encode (a chunk equals the same frames of
+a full render, see `dub.batch`), the writer is the same (`DubOutput`), and the dub starts at the same time (the audio
+is anchored at the shot's first frame through the shot's face track, which the job's analyze step cached).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..dub.outputs import DubOutput, output_kind
+from ..dub.pipeline import _planned_range
+from ..dub.timing import offset_seconds
+from ..errors import LipSyncError, MediaError
+from ..face.analyze import shot_track
+from ..media.destination import check_writable, make_folder, remove_folders
+from ..media.frames import _ranges_text, open_plate, sequence_files
+from ..media.writers import refuse_inputs
+from ..ops.generate import PEAK_HANDLING
+from ..shot import Shot
+
+MOVIES = ("mp4",)
+
+
+def assemble(plate: str | Path, audio: str | Path | None, chunks: str | Path, output: str | Path, *,
+             frames: tuple[int, int] | None = None, shot: str | Path | None = None, audio_offset: str | float = "0",
+             audio_peaks: str = PEAK_HANDLING[0], overwrite: bool = False) -> Path:
+    """Write `output` from the rendered frames `chunks` of `plate` dubbed with `audio` (the same `frames`, `shot`,
+    `audio_offset` and `audio_peaks` as the render tasks)."""
+    plate, chunks, output = Path(plate), Path(chunks), Path(output)
+    if output_kind(output) not in MOVIES:
+        raise LipSyncError(f"{output}: a farm joins chunks into an .mp4; write an image sequence (out.####.exr) "
+                           "directly from the render tasks instead")
+    refuse_inputs(output, [p for p in (plate, audio, chunks) if p is not None])
+    span, _ = _planned_range(plate, shot, frames)
+    try:
+        written = sequence_files(chunks)
+    except MediaError:
+        written = {}
+    missing = [n for n in range(span[0], span[1] + 1) if n not in written]
+    if missing:
+        raise MediaError(f"{chunks}: frames {_ranges_text(missing)} are not rendered yet: run their render tasks "
+                         "(again) before assembling")
+    if output.exists() and not overwrite:
+        raise MediaError(f"{output} exists: give --overwrite to replace it, or choose another -o")
+    sidecar = Shot.for_plate(plate, shot)
+    audio = Path(audio) if audio is not None else sidecar.audio_path
+    # The timing of `dub.pipeline.Renderer`: dub time = frame time - the shot's first frame's time - offset.
+    with open_plate(plate, frames=sidecar.frames) as opened:
+        info = opened.info
+    track = shot_track(plate, sidecar, (info.first, info.last))
+    start_s = float(track.times[track.index(span[0])] - track.times[0] - offset_seconds(audio_offset, info.fps))
+    created = make_folder(output)
+    try:
+        check_writable(output, info.width * info.height * 4)
+        with DubOutput(output, info, audio, start_s, [plate, audio], audio_peaks) as out, \
+                open_plate(chunks, frames=span) as rendered:
+            for frame in rendered:
+                out.write(frame.number, frame.image, None)
+    except BaseException:
+        remove_folders(created)
+        raise
+    return output
