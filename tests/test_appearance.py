@@ -32,7 +32,8 @@ def plate(shared_data: Path, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def rendered(plate: Path, shared_data: Path, tmp_path_factory):
     out = tmp_path_factory.mktemp("out") / "dub.####.png"
-    report = dub(plate, shared_data / SPEECH, out, frames=(0, 39))
+    # Without the invisible watermark: its texture would count as the mouth's detail.
+    report = dub(plate, shared_data / SPEECH, out, frames=(0, 39), watermark=False)
     with open_plate(plate, frames=(0, 39)) as source:
         originals = [f.image for f in source]
     with open_plate(out) as result:
@@ -106,7 +107,7 @@ def test_the_lips_move_without_folding_the_face_mesh(renderer):
 def test_a_chunk_equals_the_same_frames_of_a_full_render(plate, shared_data, rendered, tmp_path):
     _, _, dubbed, _ = rendered
     out = tmp_path / "chunk.####.png"
-    dub(plate, shared_data / SPEECH, out, frames=(17, 25))
+    dub(plate, shared_data / SPEECH, out, frames=(17, 25), watermark=False)
     with open_plate(out) as chunk:
         for frame in chunk:
             np.testing.assert_array_equal(frame.image, dubbed[frame.number], err_msg=str(frame.number))
@@ -135,7 +136,7 @@ def test_edited_motion_curves_change_exactly_the_frames_edited(plate, shared_dat
     _, _, dubbed, _ = rendered
     curves = write_curves(tmp_path / "motion.json", shot_motion(plate, shared_data / SPEECH))
     same = tmp_path / "same.####.png"
-    dub(plate, shared_data / SPEECH, same, frames=(0, 39), motion_curves=curves)
+    dub(plate, shared_data / SPEECH, same, frames=(0, 39), motion_curves=curves, watermark=False)
     with open_plate(same) as result:
         for frame in result:
             np.testing.assert_array_equal(frame.image, dubbed[frame.number], err_msg=str(frame.number))
@@ -145,7 +146,7 @@ def test_edited_motion_curves_change_exactly_the_frames_edited(plate, shared_dat
     data["frames"][widest]["opening"] = 0.0  # closed there
     curves.write_text(json.dumps(data))
     edited = tmp_path / "edited.####.png"
-    dub(plate, shared_data / SPEECH, edited, frames=(0, 39), motion_curves=curves)
+    dub(plate, shared_data / SPEECH, edited, frames=(0, 39), motion_curves=curves, watermark=False)
     with open_plate(edited) as result:
         changed = [f.number for f in result if not np.array_equal(f.image, dubbed[f.number])]
     assert widest in changed and len(changed) <= 10, (widest, changed)
