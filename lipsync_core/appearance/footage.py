@@ -33,6 +33,7 @@ COVERAGE_FEATHER = 0.04  # of the face's height: the warped face fades out this 
 COVERAGE_WARNING = 0.8  # below this share of the dub's widest opening, the report asks for more footage
 MAX_STRETCH = 0.12  # of the mouth's width: the farthest a source lip point is moved towards the target shape
 CORRECTION_SIGMA = 0.12  # of the face's height: how far the colour correction varies (light, not texture)
+CORRECTION_PIXELS = 4.0  # the blur's sigma on the shrunken copy the correction is computed on
 ADDED_COST = 0.25  # crop units: a frame of added footage (other light, other day) against one of the shot's own
 
 
@@ -69,16 +70,22 @@ def colour_correction(difference: np.ndarray, edge: np.ndarray, face_height: flo
     `difference` at the mask's feathered `edge`, spread inwards by a normalised Gaussian (light falling across
     a face differs from one side of the mouth to the other; one offset for the whole box leaves a seam where the
     two differ). Far from any edge pixel it is the edge's mean difference."""
-    weight = edge.astype(np.float32)
+    height, width = edge.shape
+    # Light varies slowly: the spreading runs on a copy small enough for a blur of CORRECTION_PIXELS.
     sigma = CORRECTION_SIGMA * face_height
-    spread = cv2.GaussianBlur(weight, (0, 0), sigma)
-    total = cv2.GaussianBlur(difference * weight[..., None], (0, 0), sigma)
+    shrink = max(1.0, sigma / CORRECTION_PIXELS)
+    size = (max(1, round(width / shrink)), max(1, round(height / shrink)))
+    weight = cv2.resize(edge.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    weighted = cv2.resize(difference * edge[..., None], size, interpolation=cv2.INTER_AREA)
+    spread = cv2.GaussianBlur(weight, (0, 0), sigma / shrink)
+    total = cv2.GaussianBlur(weighted, (0, 0), sigma / shrink)
     if total.ndim == 2:
         total = total[..., None]
     mean = difference[edge].mean(0)
     trust = np.clip(spread / max(float(spread.max()), 1e-6) * 4, 0, 1)[..., None]
-    local = total / np.maximum(spread, 1e-6)[..., None]
-    return (trust * local + (1 - trust) * mean).astype(np.float32)
+    small = trust * total / np.maximum(spread, 1e-6)[..., None] + (1 - trust) * mean
+    full = cv2.resize(small.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+    return (full if full.ndim == 3 else full[..., None]).astype(np.float32)
 
 
 class FootageMouth:
