@@ -119,11 +119,12 @@ def test_describe_offers_the_schema_parameters_and_the_filter_clips():
 
 def test_host_renders_out_of_order_equal_lipsync_dub(float_plate, dub_audio, tiny_model, tmp_path):
     pattern, _ = float_plate
-    # What `lipsync dub` makes of these frames.
+    # What `lipsync dub` makes of these frames (unmarked: the host writes the effect's frames, and the effect does
+    # not watermark them).
     rendered = tmp_path / "dub" / "out.####.exr"
     first, last = min(RENDER_ORDER), max(RENDER_ORDER)
     assert cli_main(["dub", str(pattern), str(dub_audio), "-o", str(rendered), "--frames", f"{first}-{last}",
-                     "--model", str(tiny_model), "--device", "cpu", "--batch", "4"]) == 0
+                     "--model", str(tiny_model), "--device", "cpu", "--batch", "4", "--no-watermark"]) == 0
 
     # The host: the plate as float RGBA (opaque, so premultiplied equals unpremultiplied), the sidecar as a parameter.
     source = {}

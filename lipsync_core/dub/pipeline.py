@@ -207,6 +207,8 @@ class Renderer:
         # The generator draws the mouth only on the generator path; the footage path needs no image model.
         self.model_path = Path(model) if model else DEFAULT_MODEL
         self.model = load_model(self.model_path, self.device) if mouth == GENERATED else None
+        # What makes the mouth, as the provenance names it: the generator, or on the footage path the motion model.
+        self.mouth_model = self.model_path if mouth == GENERATED else Path(motion_model or DEFAULT_MOTION_MODEL)
         self.size = self.model.config.size if self.model is not None else None
 
         self.notes: list[str] = []  # what the user should know about the shot and how the mouth was made
@@ -604,10 +606,8 @@ def _render(renderer: Renderer, output: Path, span: tuple[int, int], existing: d
         settings = render_record.settings(renderer, *files)
         if not overwrite:
             render_record.check(output, settings, sorted(n for n in existing if not start <= n <= last))
-    # The mouth's model: the generator, or on the footage path the motion model that moved it.
-    model = renderer.model_path if renderer.mouth == GENERATED else Path(files[1] or DEFAULT_MOTION_MODEL)
-    facts = DubFacts.of_render(renderer.plate_path, renderer.info.kind == "sequence", renderer.audio_path, model,
-                               renderer.mouth, (first, last))
+    facts = DubFacts.of_render(renderer.plate_path, renderer.info.kind == "sequence", renderer.audio_path,
+                               renderer.mouth_model, renderer.mouth, (first, last))
     with DubOutput(output, renderer.info, renderer.audio_path, start_time, [renderer.plate_path, renderer.audio_path],
                    renderer.audio_peaks, facts, watermark) as out:
         total = last - start + 1
