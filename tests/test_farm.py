@@ -57,11 +57,17 @@ def one_dub(plate, dub_audio, tmp_path_factory) -> Path:
 
 
 def _assert_same_movie(farm: Path, one: Path) -> None:
+    from lipsync_core.provenance.credentials import read_credentials
+
     farm_pictures, farm_samples = _decoded(farm)
     one_pictures, one_samples = _decoded(one)
     assert len(farm_pictures) == len(one_pictures) == FRAMES[1] - FRAMES[0] + 1
     assert all(np.array_equal(a, b) for a, b in zip(farm_pictures, one_pictures))
     assert np.array_equal(farm_samples, one_samples)
+    # Signed as one dub's movie is, with the same claims (model, audio, plate, the frames dubbed).
+    farm_claims, one_claims = read_credentials(farm), read_credentials(one)
+    assert farm_claims is not None and farm_claims.valid, farm_claims
+    assert farm_claims.dub == one_claims.dub
 
 
 def _shot_list(folder: Path, plate: Path, dub_audio: Path, outputs: tuple[str, ...]) -> Path:

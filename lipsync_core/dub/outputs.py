@@ -88,13 +88,13 @@ class DubOutput:
         """The file a sequence frame goes to (None for a video)."""
         return self._writer.frame_path(number) if self.kind in ("exr", "png") else None
 
-    def write(self, number: int, image: np.ndarray, mask: np.ndarray | None) -> None:
-        """Frame `number` and the blend mask it was dubbed through; None: a frame already finished (a farm chunk
-        joined into the movie), written as it is."""
-        dubbed = mask is not None and bool(mask.any())
+    def write(self, number: int, image: np.ndarray, mask: np.ndarray | None, dubbed: bool = False) -> None:
+        """Frame `number` and the blend mask it was dubbed through. Mask None: a frame already finished (a farm
+        chunk joined into the movie), written as it is; `dubbed` says whether the dub changed it."""
+        dubbed = bool(mask.any()) if mask is not None else dubbed
         if dubbed:
             self.dubbed.append(number)
-            if self._bits is not None:
+            if self._bits is not None and mask is not None:
                 image = watermark.embed(image, mask, self._bits)
         text = {}
         if self._facts is not None and self.kind in ("exr", "png"):

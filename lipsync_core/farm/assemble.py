@@ -18,10 +18,13 @@ from ..face.analyze import shot_track
 from ..media.destination import check_writable, make_folder, remove_folders
 from ..media.frames import _ranges_text, open_plate, sequence_files
 from ..media.writers import refuse_inputs
+from ..media.images import read_png_text
 from ..ops.generate import PEAK_HANDLING
+from ..provenance.facts import PREFIX, DubFacts, plate_sha256
 from ..shot import Shot
 
 MOVIES = ("mp4",)
+DUBBED = PREFIX + "dubbed"
 
 
 def assemble(plate: str | Path, audio: str | Path | None, chunks: str | Path, output: str | Path, *,
@@ -52,13 +55,21 @@ def assemble(plate: str | Path, audio: str | Path | None, chunks: str | Path, ou
         info = opened.info
     track = shot_track(plate, sidecar, (info.first, info.last))
     start_s = float(track.times[track.index(span[0])] - track.times[0] - offset_seconds(audio_offset, info.fps))
+    # The render tasks' frames carry the dub's facts: the movie's content credentials are made from them.
+    texts = {n: read_png_text(written[n]) for n in range(span[0], span[1] + 1)}
+    try:
+        facts = DubFacts.of_frame_text(texts[span[0]], plate, plate_sha256(plate, span, info.kind == "sequence"), span)
+    except (KeyError, ValueError) as error:
+        raise MediaError(f"{written[span[0]]}: carries no dub facts ({error}): render the chunks with this version of "
+                         "lipsync") from None
     created = make_folder(output)
     try:
         check_writable(output, info.width * info.height * 4)
-        with DubOutput(output, info, audio, start_s, [plate, audio], audio_peaks) as out, \
+        # Already watermarked by the render tasks: mark=False.
+        with DubOutput(output, info, audio, start_s, [plate, audio], audio_peaks, facts, mark=False) as out, \
                 open_plate(chunks, frames=span) as rendered:
             for frame in rendered:
-                out.write(frame.number, frame.image, None)
+                out.write(frame.number, frame.image, None, dubbed=texts[frame.number].get(DUBBED) == "yes")
     except BaseException:
         remove_folders(created)
         raise

@@ -77,6 +77,19 @@ class DubFacts:
             "dubbed_frames": frame_ranges(dubbed),
         }
 
+    @classmethod
+    def of_frame_text(cls, text: dict[str, str], plate: Path, plate_sha256: str, render: tuple[int, int]) -> DubFacts:
+        """The facts of a render read back from one of its frames' `frame_text` (a farm's chunks, joined into a
+        movie that `render` covers); a KeyError or ValueError where the frame carries none."""
+        def named(key: str) -> tuple[str, str]:
+            name, _, digest = text[PREFIX + key].rpartition(" sha256:")
+            if not name or not digest:
+                raise ValueError(f"{PREFIX}{key} is {text[PREFIX + key]!r}")
+            return name, digest
+
+        (model, model_sha), (audio, audio_sha) = named("model"), named("audio")
+        return cls(plate.name, plate_sha256, audio, audio_sha, model, model_sha, text[PREFIX + "mouth"], render)
+
     def frame_text(self, dubbed: bool, plate_sha256: str) -> dict[str, str]:
         """String attributes for one sequence frame: `dubbed` says whether its pixels were changed, `plate_sha256`
         is the hash of the plate file it was made from (the frame's own file for a sequence plate). Nothing that
