@@ -34,7 +34,7 @@ def added_footage(shot: Footage, clips: Sequence[str | Path]) -> tuple[list[Foot
     actor = _descriptors(model, shot)
     added, notes = [], []
     for clip in map(Path, clips):
-        if Path(clip).resolve() == Path(shot.plate).resolve():
+        if clip.resolve() == Path(shot.plate).resolve():
             raise LipSyncError(f"{clip}: --appearance names the plate itself; its frames are used anyway")
         candidates = _footage(clip)
         distances = [model.distance(_descriptors(model, footage), actor) for footage in candidates]

@@ -85,7 +85,15 @@ def colour_correction(difference: np.ndarray, edge: np.ndarray, face_height: flo
     trust = np.clip(spread / max(float(spread.max()), 1e-6) * 4, 0, 1)[..., None]
     small = trust * total / np.maximum(spread, 1e-6)[..., None] + (1 - trust) * mean
     full = cv2.resize(small.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-    return (full if full.ndim == 3 else full[..., None]).astype(np.float32)
+    return full if full.ndim == 3 else full[..., None]
+
+
+def _joined(parts: list[np.ndarray], gap: np.ndarray) -> np.ndarray:
+    """The parts one after another along their first axis, `gap` between each two."""
+    pieces = [parts[0]]
+    for part in parts[1:]:
+        pieces += [gap, part]
+    return np.concatenate(pieces)
 
 
 class FootageMouth:
@@ -99,23 +107,20 @@ class FootageMouth:
         self.plate, self.track, self.face, self.curves = shot.plate, shot.track, shot.face, curves
         self.sources = [shot, *added]
         self.starts = np.cumsum([0] + [len(f.track) + 1 for f in self.sources[:-1]])
-        gap = [np.full((1, len(SHAPE_POINTS), 2), np.nan, np.float32)]
         # Another take sits differently in its crop (pose, expression, framing): its shapes are compared as moves
         # from its own rest onto the shot's, or every frame of it would look far from every target.
-        own = [shot.shapes] + [f.shapes - rest_shape(f.shapes, f.usable) + curves.rest for f in added]
-        shapes = np.concatenate(sum(([s] + gap for s in own), [])[:-1])
-        usable = np.concatenate(sum(([f.usable, [False]] for f in self.sources), [])[:-1]).astype(bool)
+        shapes = _joined([shot.shapes] + [f.shapes - rest_shape(f.shapes, f.usable) + curves.rest for f in added],
+                         np.full((1, len(SHAPE_POINTS), 2), np.nan, np.float32))
+        usable = _joined([f.usable for f in self.sources], np.zeros(1, bool))
         target_poses = shot.poses()
-        poses = np.concatenate(sum(([f.poses() if n else target_poses, np.zeros((1, 2))]
-                                    for n, f in enumerate(self.sources)), [])[:-1])
+        poses = _joined([target_poses] + [f.poses() for f in added], np.zeros((1, 2)))
         cost = np.where(np.arange(len(usable)) >= len(shot.track), ADDED_COST, 0.0)
         self.selection = select_sources(curves.shapes, shot.usable, target_poses, shapes, usable, poses, cost)
         self.regions: dict[int, Region] = {}
-        target_ok = shot.usable
         widest_source = float(np.nanmax(opening(shapes[usable]) - opening(curves.rest))) if usable.any() else 0.0
-        widest_target = float(curves.opening[target_ok].max()) if target_ok.any() else 0.0
+        widest_target = float(curves.opening[shot.usable].max()) if shot.usable.any() else 0.0
         self.coverage = 1.0 if widest_target <= 0 else min(1.0, max(widest_source, 0.0) / widest_target)
-        self.added_share = float(np.mean(self.selection[target_ok] >= len(shot.track))) if target_ok.any() else 0.0
+        self.added_share = float(np.mean(self.selection[shot.usable] >= len(shot.track))) if shot.usable.any() else 0.0
 
     def source(self, number: int) -> tuple[Footage, int]:
         """The footage a source number belongs to and its index in that footage's track."""

@@ -324,7 +324,7 @@ class Renderer:
             self.notes.append(footage.coverage_note())
         return footage
 
-    def added_footage(self) -> list[Footage]:
+    def appearance_footage(self) -> list[Footage]:
         """The clips added with --appearance, as used."""
         return self.footage.sources[1:] if self.footage is not None else []
 

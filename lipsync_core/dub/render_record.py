@@ -54,7 +54,7 @@ def settings(renderer, model: Path | None, motion_model: Path | None, motion_cur
         "shot": _hash(json.dumps(to_dict(renderer.shot), sort_keys=True).encode()),
         "track": _hash(*(np.ascontiguousarray(a).tobytes() for a in arrays)),
         "options": _hash(json.dumps([renderer.face_id, renderer.mouth, renderer.batch]).encode()),
-        "appearance": _hash(*(np.ascontiguousarray(a).tobytes() for footage in renderer.added_footage()
+        "appearance": _hash(*(np.ascontiguousarray(a).tobytes() for footage in renderer.appearance_footage()
                               for a in (footage.track.frames, footage.face.landmarks, footage.usable))),
     }
 
