@@ -17,8 +17,9 @@ $(BIN)/.installed: pyproject.toml tools/system-deps.sh
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+# The demo's own files in out/: running it again replaces them.
 demo: setup
-	$(RUN)$(BIN)/lipsync demo
+	$(RUN)$(BIN)/lipsync demo --overwrite
 
 test: setup
 	QT_QPA_PLATFORM=offscreen $(RUN)$(BIN)/python -m pytest -q
