@@ -5,7 +5,7 @@ Each dev clip is dubbed with the next dev clip's speech, whose true mouth motion
 StyleLipSync generator). Per clip and mouth, measured on the written videos:
 - detail: Laplacian energy inside the lips' box over the original plate's, frame by frame (1 = the footage's);
 - follows: Pearson r of the output's mouth opening (face mesh run on the output) with the new speech's true
-  opening, and with the actor's original opening (should be about 0: the old performance must not show);
+  opening (taken at the same times: the clips' frame rates differ), and with the actor's original opening (should be about 0: the old performance must not show);
 - flicker: mean absolute frame-to-frame change inside the lips' box over the original's (1 = as lively);
 - speed: frames per second of the whole render (decode, analysis cached, mouth, encode).
 Rendered without the invisible watermark: its texture would count as detail.
@@ -66,6 +66,15 @@ def detail(image: np.ndarray, box) -> float:
     return float((cv2.Laplacian(grey, cv2.CV_32F) ** 2).mean())
 
 
+def at_actor_times(speaker_gap: np.ndarray, speaker_times: np.ndarray, actor_times: np.ndarray) -> np.ndarray:
+    """The speaker's opening at the actor's frame times, both from their first frame (the dub audio starts at the
+    shot's first frame): the two clips' frame rates may differ, so frame k of one is not frame k of the other.
+    NaN beyond the speaker's last frame."""
+    since = actor_times - actor_times[0]
+    speaker_since = speaker_times - speaker_times[0]
+    return np.interp(since, speaker_since, speaker_gap, right=np.nan)
+
+
 def measure(original: list[np.ndarray], output: Path, boxes, actor_gap: np.ndarray, speaker_gap: np.ndarray) -> dict:
     dubbed = frames_of(output)
     n = min(len(dubbed), len(original), len(speaker_gap))
@@ -106,7 +115,7 @@ def main() -> int:
             original = frames_of(plate)
             boxes = lip_boxes(face.landmarks, face.present & ~face.partial, original[0].shape)
             actor_gap = mouth_opening(face.landmarks)
-            speaker_gap = mouth_opening(speaker_track.faces[0].landmarks)
+            speaker_gap = at_actor_times(mouth_opening(speaker_track.faces[0].landmarks), speaker_track.times, track.times)
             outputs = {}
             for mouth in MOUTHS:
                 out = work / f"{clip.stem}_{mouth}.mp4"
