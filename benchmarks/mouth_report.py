@@ -6,6 +6,8 @@ StyleLipSync generator). Per clip and mouth, measured on the written videos:
 - detail: Laplacian energy inside the lips' box over the original plate's, frame by frame (1 = the footage's);
 - follows: Pearson r of the output's mouth opening (face mesh run on the output) with the new speech's true
   opening (taken at the same times: the clips' frame rates differ), and with the actor's original opening (should be about 0: the old performance must not show);
+- seam: light that does not match where the mouth meets the plate (`seam`; 8-bit levels; re-encoding alone
+  gives a little);
 - flicker: mean absolute frame-to-frame change inside the lips' box over the original's (1 = as lively);
 - speed: frames per second of the whole render (decode, analysis cached, mouth, encode).
 Rendered without the invisible watermark: its texture would count as detail.
@@ -32,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from lipsync_core.device import set_cpu_threads  # noqa: E402
 from lipsync_core.dub.pipeline import dub  # noqa: E402
-from lipsync_core.face.landmarks import LIPS, mouth_opening  # noqa: E402
+from lipsync_core.face.landmarks import LIPS, face_size, mouth_opening  # noqa: E402
 from lipsync_core.face.tracker import track_plate  # noqa: E402
 from lipsync_core.media.frames import open_plate  # noqa: E402
 from lipsync_core.metrics import pearson  # noqa: E402
@@ -75,7 +77,21 @@ def at_actor_times(speaker_gap: np.ndarray, speaker_times: np.ndarray, actor_tim
     return np.interp(since, speaker_since, speaker_gap, right=np.nan)
 
 
-def measure(original: list[np.ndarray], output: Path, boxes, actor_gap: np.ndarray, speaker_gap: np.ndarray) -> dict:
+def seam(original: np.ndarray, dubbed: np.ndarray, mask: np.ndarray, face_height: float) -> float | None:
+    """Light that does not match across the blend's edge: the mean absolute difference of the two frames blurred
+    to their light (sigma 2% of the face's height), 8-bit levels, over the outer half of the shot mask's
+    feather, where the mouth meets the plate. None without a face."""
+    band = (mask > 0.05) & (mask < 0.5)
+    if not band.any():
+        return None
+    sigma = max(0.5, 0.02 * face_height)
+    a = cv2.GaussianBlur(original[..., :3].astype(np.float32), (0, 0), sigma)
+    b = cv2.GaussianBlur(dubbed[..., :3].astype(np.float32), (0, 0), sigma)
+    return float(np.abs(a - b)[band].mean())
+
+
+def measure(original: list[np.ndarray], output: Path, boxes, actor_gap: np.ndarray, speaker_gap: np.ndarray,
+            face) -> dict:
     dubbed = frames_of(output)
     n = min(len(dubbed), len(original), len(speaker_gap))
     ok = [i for i in range(n) if boxes[i] is not None]
@@ -85,7 +101,9 @@ def measure(original: list[np.ndarray], output: Path, boxes, actor_gap: np.ndarr
     track = track_plate(output)
     face = track.faces[0] if track.faces else None
     gap = mouth_opening(face.landmarks[:n]) if face is not None else np.full(n, np.nan)
-    return {"detail": float(ratio), "follows_new": pearson(gap, speaker_gap[:n]), "follows_original": pearson(gap, actor_gap[:n]),
+    seams = [seam(original[i], dubbed[i], face.mask(i, original[i].shape[:2]), float(face_size(face.landmarks[i])))
+             for i in ok]
+    return {"detail": float(ratio), "seam": float(np.median([v for v in seams if v is not None] or [np.nan])), "follows_new": pearson(gap, speaker_gap[:n]), "follows_original": pearson(gap, actor_gap[:n]),
             "flicker": float(np.mean(change) / max(np.mean(real), 1e-6))}
 
 
@@ -122,7 +140,7 @@ def main() -> int:
                 started = time.perf_counter()
                 dub(plate, speech, out, mouth=mouth, watermark=False)  # the mouth, not the watermark's texture
                 seconds = time.perf_counter() - started
-                rows[(clip.stem, mouth)] = {**measure(original, out, boxes, actor_gap, speaker_gap), "fps": len(original) / seconds}
+                rows[(clip.stem, mouth)] = {**measure(original, out, boxes, actor_gap, speaker_gap, face), "fps": len(original) / seconds}
                 outputs[mouth] = frames_of(out)
             middle = len(original) // 2
             box = boxes[middle]
@@ -134,7 +152,7 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(args.out / "mouth_report.png"), cv2.cvtColor(np.vstack(sheet), cv2.COLOR_RGB2BGR))
-    keys = ("detail", "follows_new", "follows_original", "flicker", "fps")
+    keys = ("detail", "seam", "follows_new", "follows_original", "flicker", "fps")
     lines = ["# The mouth: generator against footage", "",
              "Each dev clip dubbed with the next dev clip's speech (`python benchmarks/mouth_report.py`). Medians over "
              f"the {len(clips)} clips, then per clip. `mouth_report.png`: the lips' box of the middle frame, zoomed "

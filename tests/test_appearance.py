@@ -233,3 +233,23 @@ def test_the_colour_correction_follows_light_that_changes_across_the_face():
     error = np.abs(corrected - light)[inside > 0].mean()
     flat_error = np.abs(light[edge].mean(0) - light)[inside > 0].mean()
     assert error < 0.5 * flat_error, (error, flat_error)
+
+
+def test_the_colour_correction_ignores_an_edge_where_the_jaw_moved():
+    """Where the jaw moved, the mask's edge compares chin with neck (or the face's outline with the background):
+    a difference that is geometry, not light. It must not brighten the whole lower face (it did: a white patch
+    on a dev clip where the plate's chin met the warped face's neck shadow)."""
+    from lipsync_core.appearance.footage import colour_correction
+
+    height, width = 120, 160
+    light = np.full((height, width, 3), 6.0, np.float32)  # the plate is 6 levels brighter than the source
+    edge = np.zeros((height, width), bool)
+    cv2.ellipse(edge.view(np.uint8), (80, 60), (60, 40), 0, 0, 360, 1, 6)
+    difference = light.copy()
+    chin = edge & (np.mgrid[0:height, 0:width][0] > 85)
+    difference[chin] = 90.0  # the lowest part of the edge: chin against neck
+    inside = np.zeros((height, width), np.uint8)
+    cv2.ellipse(inside, (80, 60), (45, 28), 0, 0, 360, 1, -1)
+    corrected = colour_correction(difference, edge, face_height=120.0)
+    assert chin.sum() > 0.1 * edge.sum()
+    assert np.abs(corrected - light)[inside > 0].max() < 2.0, np.abs(corrected - light)[inside > 0].max()

@@ -65,23 +65,42 @@ class Region:
     pixels: np.ndarray
 
 
+def light_weight(difference: np.ndarray, edge: np.ndarray) -> np.ndarray:
+    """(H, W) how much each pixel of the mask's feathered `edge` says about the light: 1 for a difference like
+    the edge's typical one, falling smoothly to 0 (Tukey's biweight on the median absolute deviation) for a pixel
+    that differs far more than the rest. Those are geometry, not light: the jaw moved, so the plate shows chin
+    where the warped face shows neck, or the face's outline met the background."""
+    values = difference[edge]
+    typical = np.median(values, axis=0)
+    deviation = np.abs(values - typical)
+    spread = np.median(deviation, axis=0)
+    # 4.685 robust standard deviations (1.4826 x MAD): the biweight's usual cut, 95% efficient on clean data.
+    scale = np.maximum(4.685 * 1.4826 * spread, 1e-6 * (1.0 + np.abs(typical)))
+    distance = (deviation / scale).max(axis=1)
+    weight = np.zeros(edge.shape, np.float32)
+    weight[edge] = np.clip(1.0 - distance**2, 0.0, 1.0) ** 2
+    return weight
+
+
 def colour_correction(difference: np.ndarray, edge: np.ndarray, face_height: float) -> np.ndarray:
     """(H, W, C) a smooth correction that takes the warped face to the plate's light: the plate-minus-warped
     `difference` at the mask's feathered `edge`, spread inwards by a normalised Gaussian (light falling across
     a face differs from one side of the mouth to the other; one offset for the whole box leaves a seam where the
-    two differ). Far from any edge pixel it is the edge's mean difference."""
+    two differ). Edge pixels that differ for another reason than light count less (`light_weight`). Far from any
+    edge pixel it is the edge's weighted mean difference."""
     height, width = edge.shape
+    trusted = light_weight(difference, edge)
     # Light varies slowly: the spreading runs on a copy small enough for a blur of CORRECTION_PIXELS.
     sigma = CORRECTION_SIGMA * face_height
     shrink = max(1.0, sigma / CORRECTION_PIXELS)
     size = (max(1, round(width / shrink)), max(1, round(height / shrink)))
-    weight = cv2.resize(edge.astype(np.float32), size, interpolation=cv2.INTER_AREA)
-    weighted = cv2.resize(difference * edge[..., None], size, interpolation=cv2.INTER_AREA)
+    weight = cv2.resize(trusted, size, interpolation=cv2.INTER_AREA)
+    weighted = cv2.resize(difference * trusted[..., None], size, interpolation=cv2.INTER_AREA)
     spread = cv2.GaussianBlur(weight, (0, 0), sigma / shrink)
     total = cv2.GaussianBlur(weighted, (0, 0), sigma / shrink)
     if total.ndim == 2:
         total = total[..., None]
-    mean = difference[edge].mean(0)
+    mean = (difference * trusted[..., None]).sum((0, 1)) / max(float(trusted.sum()), 1e-6)
     trust = np.clip(spread / max(float(spread.max()), 1e-6) * 4, 0, 1)[..., None]
     small = trust * total / np.maximum(spread, 1e-6)[..., None] + (1 - trust) * mean
     full = cv2.resize(small.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
