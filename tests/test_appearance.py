@@ -291,6 +291,18 @@ def test_the_actor_files_clips_are_found_where_they_moved_and_left_out_when_gone
         hidden.rename(take)
 
 
+def test_dub_actor_refuses_a_file_that_is_no_actor_file_before_any_work(actor_clips, actor_file, shared_data, tmp_path,
+                                                                        capsys):
+    from lipsync_core.cli import main as cli_main
+
+    out = tmp_path / "out.mp4"
+    base = actor_file.parent / "base.safetensors"  # the base model the actor was made from
+    code = cli_main(["dub", str(actor_clips["plate"]), str(shared_data / SPEECH), "-o", str(out), "--actor", str(base)])
+    message = capsys.readouterr().err
+    assert code == 2 and f"{base}: not an actor file" in message and "Traceback" not in message
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_appearance_column_of_a_shot_list_reaches_the_identity_check(actor_clips, shared_data, tmp_path, capsys):
     """`lipsync batch`: a row's appearance clips (separated by '|') are added footage, checked like any: a clip of
     another person fails that shot, naming the clip, and writes nothing."""

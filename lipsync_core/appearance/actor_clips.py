@@ -6,7 +6,8 @@ with --actor adds them to the footage the mouth is taken from, each checked agai
 clip. A clip is looked for at its recorded path, then at its recorded place beside the actor file (an actor folder
 moved or copied with its clips), and used only where its fingerprint still matches.
 
-A clip found nowhere, or changed since (another take under the same name, a re-encode), is left out with a note
+A clip found nowhere, or changed since (another take under the same name, a re-encode; a copy that did not keep
+the file's time reads as changed too), is left out with a note
 saying so and how to give it again (--appearance, which checks it anew). Not an error: the actor file vouches
 for the footage it was made from, not for whatever has its name now, and the shot's own frames still make a whole
 dub (the coverage note says when more footage would help). An error would stop every dub of this actor, on every
@@ -39,15 +40,7 @@ def clip_record(clip: Path, frames: tuple[int, int] | None, actor: Path) -> dict
 def actor_clips(actor: str | Path) -> tuple[list[AddedClip], list[str]]:
     """The clips `actor` was personalized on that are still there as they were, and a note for each that is not."""
     actor = Path(actor)
-    metadata = file_metadata(actor)
-    if metadata.get("format") != ACTOR_VERSION:
-        raise ModelError(f"{actor}: not an actor file (format {metadata.get('format')!r}): --actor takes the file "
-                         "`lipsync personalize` writes")
-    try:
-        footage = json.loads(metadata.get("facts", "{}")).get("footage", [])
-    except (ValueError, AttributeError):
-        raise ModelError(f"{actor}: its facts are not readable JSON: personalize the actor again") from None
-    records = [entry["appearance"] for entry in footage if isinstance(entry, dict) and "appearance" in entry]
+    records = _records(actor)
     if not records:
         return [], [f"{actor}: records no clips of the actor (made by an older lipsync): give them with --appearance"]
     given = f"the footage of {actor.name}"
@@ -64,9 +57,9 @@ def actor_clips(actor: str | Path) -> tuple[list[AddedClip], list[str]]:
         if same:
             clips.append(AddedClip(same[0], given, frames))
         elif readable:
-            notes.append(f"{next(iter(readable))}: changed since {actor.name} was personalized on it (another file "
-                         f"under the name, or re-encoded): not used; if it still shows the actor, give it with "
-                         f"--appearance")
+            notes.append(f"{next(iter(readable))}: changed since {actor.name} was personalized on it (its size, time "
+                         "or first and last frames differ: another file under the name, re-encoded, or copied without "
+                         "its times): not used; if it still shows the actor, give it with --appearance")
         else:
             notes.append(f"{record['path']}: not found (nor as {record['relative']} beside {actor.name}): {actor.name}'s "
                          "footage there is not used; give where it is now with --appearance")
@@ -74,9 +67,19 @@ def actor_clips(actor: str | Path) -> tuple[list[AddedClip], list[str]]:
 
 
 def recorded_paths(actor: str | Path) -> list[Path]:
-    """Every path `actor` records its clips at (no fingerprinting): what a dub must never write over."""
+    """Every path `actor` records its clips at, without opening them: what a dub must never write over. Quick, so
+    a file that is no actor file is refused before any analysis."""
+    return [Path(record["path"]) for record in _records(Path(actor))]
+
+
+def _records(actor: Path) -> list[dict]:
+    """What the actor file records of each of its clips (see clip_record); an error when it is no actor file."""
+    metadata = file_metadata(actor)
+    if metadata.get("format") != ACTOR_VERSION:
+        raise ModelError(f"{actor}: not an actor file (format {metadata.get('format')!r}): --actor takes the file "
+                         "`lipsync personalize` writes")
     try:
-        footage = json.loads(file_metadata(Path(actor)).get("facts", "{}")).get("footage", [])
-    except (LipSyncError, ValueError, AttributeError):
-        return []  # actor_clips says what is wrong with the file
-    return [Path(entry["appearance"]["path"]) for entry in footage if isinstance(entry, dict) and "appearance" in entry]
+        footage = json.loads(metadata.get("facts", "{}")).get("footage", [])
+    except (ValueError, AttributeError):
+        raise ModelError(f"{actor}: its facts are not readable JSON: personalize the actor again") from None
+    return [entry["appearance"] for entry in footage if isinstance(entry, dict) and "appearance" in entry]

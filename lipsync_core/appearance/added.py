@@ -30,7 +30,7 @@ class AddedClip:
     """A clip of the actor to take mouths from, and where it was given (named in the report and in errors)."""
 
     path: Path
-    given: str  # "--appearance", "the appearance of SIDECAR", "the footage of ACTOR"
+    given: str  # "--appearance", "the appearance list of SIDECAR", "the footage of ACTOR"
     frames: tuple[int, int] | None = None  # the part showing the actor (None: the clip's sidecar range, or all)
 
 

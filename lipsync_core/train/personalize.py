@@ -223,8 +223,7 @@ def personalize(
 
     parts = [split_footage(c) for c in clips]
     # The clips as they are now, recorded before the run: the actor file lends them to `dub --actor` as footage.
-    recorded = [clip_record(Path(c.meta["source"]), c.meta.get("plate_frames"), out) if c.meta.get("source") else None
-                for c in clips]
+    recorded = [_footage_record(c, out) for c in clips]
     train_parts, held_parts = [p[0] for p in parts], [p[1] for p in parts]
     width = model.config.mel_window
     sampler = WindowSampler(train_parts, WINDOW, width, seed)
@@ -328,6 +327,16 @@ def personalize(
     (run_dir / "mouth_reader.safetensors").unlink(missing_ok=True)  # the next run of this name may see other footage
     log.plot()
     return facts
+
+
+def _footage_record(clip: PreparedClip, out: Path) -> dict | None:
+    """The actor file's record of the clip's source footage (appearance/actor_clips.py); None where that footage
+    cannot be read now (clips from a training cache moved without it): the actor file then lends no mouths from it,
+    and `dub --actor` says it records none."""
+    try:
+        return clip_record(Path(clip.meta["source"]), clip.meta.get("plate_frames"), out)
+    except (KeyError, LipSyncError):
+        return None
 
 
 def base_config(base: Path) -> ModelConfig:
