@@ -28,8 +28,14 @@ be moved or versioned as a whole.
         "wide": 0                          // open / wide: added, in the actor's own opening / width range
       },
       "painted": [{"path": "roto/mouth.####.png", "frames": [1040, 1044], "mode": "add"}],
-      "bypass": [[1060, 1065]]             // frames left untouched (a hand in front of the mouth)
+      "bypass": [[1060, 1065]],            // frames left untouched (a hand in front of the mouth)
+      "appearance": ["takes/take2.mov", "/shows/x/reels/jane_interview.mov"]
+                                           // more footage of the actor to take mouths from
     }
+
+Appearance clips are the one exception to "inside the shot's folder": they are footage of the actor that many
+shots share (another take, an interview reel), so they may be absolute or lead out of the folder. Relative ones
+are still read from the sidecar's folder.
 
 This module is a plain data model: no UI, no face analysis. The panel and the host nodes edit these
 objects and `save()` them.
@@ -56,7 +62,7 @@ from .media.frames import IMAGE_EXTENSIONS
 from .media.images import read_image
 from .textfiles import parse_json, quoted, read_text
 
-VERSION = 2  # 2: motion controls. A sidecar without them is still written as 1, which every version reads.
+VERSION = 3  # 2: motion controls; 3: appearance clips. A sidecar is written with the lowest version that holds it.
 SIDECAR_SUFFIX = ".lipsync.json"
 TRACK_SUFFIX = ".track.npz"
 
@@ -105,6 +111,7 @@ class Shot:
     motion: dict[str, float | Keyframes] = field(default_factory=dict)
     painted: list[PaintedMask] = field(default_factory=list)
     bypass: list[tuple[int, int]] = field(default_factory=list)
+    appearance: list[str] = field(default_factory=list)  # footage of the actor: relative to the folder, or absolute
 
     # ---------------------------------------------------------------------------- files
 
@@ -119,6 +126,10 @@ class Shot:
     @property
     def audio_path(self) -> Path | None:
         return None if self.audio is None else self.folder / self.audio
+
+    @property
+    def appearance_paths(self) -> list[Path]:
+        return [self.folder / clip for clip in self.appearance]
 
     @classmethod
     def for_plate(cls, plate: str | Path, sidecar: str | Path | None = None) -> Shot:
@@ -251,7 +262,8 @@ def _channel_json(value: float | None | Keyframes):
 
 def to_dict(shot: Shot) -> dict:
     data = {
-        "version": VERSION if shot.motion else 1,
+        # The lowest version that holds the shot: an older lipsync reads what it can render.
+        "version": 3 if shot.appearance else 2 if shot.motion else 1,
         "source": shot.source,
         "frames": list(shot.frames) if shot.frames else None,
         "audio": shot.audio,
@@ -261,9 +273,12 @@ def to_dict(shot: Shot) -> dict:
         "motion": shot.motion_json(),
         "painted": [{"path": p.path, "frames": list(p.frames), "mode": p.mode} for p in shot.painted],
         "bypass": [list(r) for r in shot.bypass],
+        "appearance": list(shot.appearance),
     }
     if not shot.motion:
         del data["motion"]
+    if not shot.appearance:
+        del data["appearance"]
     return data
 
 
@@ -271,7 +286,8 @@ def from_dict(data, path: Path) -> Shot:
     """A Shot from parsed JSON, checked field by field."""
     check = _Checker(path)
     check.keys(data, "", required={"version", "source"},
-               allowed={"version", "source", "frames", "audio", "face", "reference", "mask", "motion", "painted", "bypass"})
+               allowed={"version", "source", "frames", "audio", "face", "reference", "mask", "motion", "painted", "bypass",
+                        "appearance"})
     version = check.integer(data["version"], "version", 1, None)
     if version > VERSION:
         check.fail("version", f"is {version}: this sidecar was written by a newer lipsync (reads up to {VERSION})")
@@ -281,6 +297,7 @@ def from_dict(data, path: Path) -> Shot:
     check.keys(motion_data, "motion", allowed=set(MOTION_LIMITS))
     painted_data = check.of_type(data.get("painted", []), "painted", list, "a list")
     bypass_data = check.of_type(data.get("bypass", []), "bypass", list, "a list")
+    appearance_data = check.of_type(data.get("appearance", []), "appearance", list, "a list of clips")
     shot = Shot(
         path=path,
         source=check.of_type(data["source"], "source", str, "a path"),
@@ -292,6 +309,7 @@ def from_dict(data, path: Path) -> Shot:
         motion={name: check.channel(value, f"motion.{name}", MOTION_LIMITS[name]) for name, value in motion_data.items()},
         painted=[check.painted(p, f"painted[{i}]") for i, p in enumerate(painted_data)],
         bypass=[check.frame_range(r, f"bypass[{i}]") for i, r in enumerate(bypass_data)],
+        appearance=[check.of_type(c, f"appearance[{i}]", str, "a path") for i, c in enumerate(appearance_data)],
     )
     validate(shot)
     return shot
@@ -305,6 +323,9 @@ def validate(shot: Shot) -> None:
         check.inside(shot.audio, "audio")
     for i, painted in enumerate(shot.painted):
         check.inside(painted.path, f"painted[{i}].path")
+    for i, clip in enumerate(shot.appearance):
+        if not clip.strip():
+            check.fail(f"appearance[{i}]", "is empty: give the path of a clip of the actor")
     if shot.frames and shot.reference is not None and not shot.frames[0] <= shot.reference <= shot.frames[1]:
         check.fail("reference", f"frame {shot.reference} is outside the shot's frames {shot.frames[0]}-{shot.frames[1]}")
     _check_controls(check, shot.mask, shot.motion)

@@ -49,12 +49,13 @@ class _State:
     face: int
     reference: int | None
     audio: str | None
+    appearance: list
     painted: dict  # frame -> float32 plate mask (arrays are never changed in place)
 
     def same(self, other: _State) -> bool:
         return (
-            (self.mask, self.motion, self.bypass, self.face, self.reference, self.audio) ==
-            (other.mask, other.motion, other.bypass, other.face, other.reference, other.audio)
+            (self.mask, self.motion, self.bypass, self.face, self.reference, self.audio, self.appearance) ==
+            (other.mask, other.motion, other.bypass, other.face, other.reference, other.audio, other.appearance)
             and self.painted.keys() == other.painted.keys()
             and all(self.painted[k] is other.painted[k] for k in self.painted)
         )
@@ -248,13 +249,13 @@ class ShotDocument(QObject):
     def _snapshot(self) -> _State:
         shot = self.shot
         return _State(copy.deepcopy(shot.mask), copy.deepcopy(shot.motion), list(shot.bypass), shot.face, shot.reference,
-                      shot.audio, dict(self.painted))
+                      shot.audio, list(shot.appearance), dict(self.painted))
 
     def _restore(self, state: _State) -> None:
         shot = self.shot
         shot.mask, shot.motion = copy.deepcopy(state.mask), copy.deepcopy(state.motion)
         shot.bypass, shot.face = list(state.bypass), state.face
-        shot.reference, shot.audio = state.reference, state.audio
+        shot.reference, shot.audio, shot.appearance = state.reference, state.audio, list(state.appearance)
         self.painted = dict(state.painted)
         self._sync_painted_entries()
         self.edited.emit()
@@ -378,6 +379,24 @@ class ShotDocument(QObject):
         relative = _inside_folder(self.shot.folder, Path(path))
         self.audio = load_audio(self.shot.folder / relative)
         self.edit(f"dub audio {Path(relative).name}", lambda: setattr(self.shot, "audio", relative))
+
+    def add_appearance(self, path: str | Path) -> None:
+        """Add a clip of the actor whose mouths the render may take (the sidecar's appearance list). It stays where
+        it is (footage is large, and shared by the actor's shots): named relative to the shot folder when inside it,
+        else by its full path. Whether it shows this shot's actor is checked by the render."""
+        path = Path(path).absolute()
+        with open_plate(path):
+            pass  # opened to check it: a file that is not footage is refused now, not at render time
+        if path.resolve() == self.shot.plate.resolve():
+            raise ShotError(f"{path} is the shot's plate: its frames are used anyway")
+        folder = self.shot.folder.resolve()
+        name = path.resolve().relative_to(folder).as_posix() if path.resolve().is_relative_to(folder) else str(path)
+        if name not in self.shot.appearance:
+            self.edit(f"add footage {path.name}", lambda: self.shot.appearance.append(name))
+
+    def remove_appearance(self, name: str) -> None:
+        if name in self.shot.appearance:
+            self.edit(f"remove footage {Path(name).name}", lambda: self.shot.appearance.remove(name))
 
     def add_bypass(self, first: int, last: int) -> None:
         first, last = sorted((int(first), int(last)))

@@ -17,6 +17,7 @@ from lipsync_core.media.audio import SAMPLE_RATE
 from lipsync_core.provenance.verify import claims
 
 from .analysis import Analysis
+from .appearance import AppearancePanel
 from .bypass import BypassPanel
 from .compare import CompareView, DubbedSource
 from .document import MOTION_CONTROLS, ShotDocument
@@ -117,6 +118,10 @@ class MainWindow(QMainWindow):
         motion_group = QGroupBox("Mouth motion (keyed at the current frame; the curve under the waveform follows)")
         QVBoxLayout(motion_group).addWidget(self.motion)
         motion_layout.addWidget(motion_group)
+        self.appearance = AppearancePanel(document)
+        appearance_group = QGroupBox("Appearance footage (more clips of the actor to take mouths from)")
+        QVBoxLayout(appearance_group).addWidget(self.appearance)
+        motion_layout.addWidget(appearance_group)
         motion_layout.addStretch(1)
         self.render_panel = RenderPanel(document)
         self.personalize = PersonalizePanel()
@@ -166,6 +171,7 @@ class MainWindow(QMainWindow):
         self.render_panel.rendered.connect(self._rendered)
         self.render_panel.error.connect(self.show_error)
         self.personalize.error.connect(self.show_error)
+        self.appearance.error.connect(self.show_error)
         self.personalize.useModel.connect(self._use_model)
 
     # ------------------------------------------------------------------------------ menus

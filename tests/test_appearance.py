@@ -3,7 +3,9 @@ real clip: real detail kept, nothing touched outside the mask, chunks equal to a
 
 from __future__ import annotations
 
+import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -15,6 +17,7 @@ from lipsync_core.appearance.warp import mouth_points, triangles
 from lipsync_core.dub.pipeline import Renderer, dub
 from lipsync_core.face.landmarks import LIPS
 from lipsync_core.media.frames import open_plate
+from lipsync_core.shot import Shot
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -166,44 +169,87 @@ def actor_clips(shared_data: Path, tmp_path_factory) -> dict[str, Path]:
     return {name: folder / f"{name}.mp4" for name in clips}
 
 
-def test_added_footage_of_another_person_is_refused_and_nothing_is_written(actor_clips, shared_data, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def actor_file(actor_clips, shared_data, tmp_path_factory) -> Path:
+    """The actor file `personalize` writes from the other take of the plate's actor, in a folder of its own with
+    the take (a tiny random base model and one step: the footage it records is what matters here)."""
+    from test_personalize import make_base
+
+    from lipsync_core.train.personalize import personalize, prepare_footage
+
+    folder = tmp_path_factory.mktemp("jane")
+    shutil.copy(actor_clips["same"], folder / "take.mp4")
+    base = make_base(folder / "base.safetensors", seed=0)
+    clip = prepare_footage(folder / "take.mp4", shared_data / SPEECH, None, 32)  # the take is silent: any speech
+    personalize([clip], base, folder / "jane.safetensors", steps=1, rank=0, reader_steps=2, measure=False)
+    return folder / "jane.safetensors"
+
+
+@contextmanager
+def sidecar_appearance(plate: Path, clips: list[str]):
+    """The plate's sidecar listing `clips` as its appearance footage, for the length of the block."""
+    shot = Shot.for_plate(plate)
+    shot.appearance = clips
+    path = shot.save()
+    try:
+        yield path
+    finally:
+        path.unlink()
+
+
+@pytest.mark.parametrize("given", ["--appearance", "sidecar"])
+def test_added_footage_of_another_person_is_refused_and_nothing_is_written(given, actor_clips, shared_data, tmp_path,
+                                                                           capsys):
     from lipsync_core.cli import main as cli_main
 
     before = {name: path.read_bytes() for name, path in actor_clips.items()}
     out = tmp_path / "out.mp4"
-    code = cli_main(["dub", str(actor_clips["plate"]), str(shared_data / SPEECH), "--appearance", str(actor_clips["other"]),
-                     "-o", str(out)])
+    arguments = ["dub", str(actor_clips["plate"]), str(shared_data / SPEECH), "-o", str(out)]
+    if given == "--appearance":
+        code = cli_main(arguments + ["--appearance", str(actor_clips["other"])])
+    else:
+        with sidecar_appearance(actor_clips["plate"], ["other.mp4"]):
+            code = cli_main(arguments)
     message = capsys.readouterr().err
     assert code == 2 and "other.mp4: shows someone else" in message and "Traceback" not in message
     assert not out.exists() and list(tmp_path.iterdir()) == []
     assert {name: path.read_bytes() for name, path in actor_clips.items()} == before
 
 
-def test_added_footage_of_the_actor_lends_the_mouths_the_shot_lacks(actor_clips, shared_data):
+@pytest.mark.parametrize("given", ["--appearance", "sidecar", "actor"])
+def test_added_footage_of_the_actor_lends_the_mouths_the_shot_lacks(given, actor_clips, actor_file, shared_data):
     """The shot's own frames cut down to its closed mouths: the dub's open mouths are taken from another take of
-    the same actor (added with --appearance), and the coverage the report gives rises."""
-    from lipsync_core.appearance.added import added_footage
+    the same actor (given with --appearance, listed in the shot's sidecar, or recorded in the actor file personalize
+    wrote from it), and the coverage the report gives rises."""
     from lipsync_core.appearance.footage import FootageMouth
     from lipsync_core.face import geometry
     from lipsync_core.motion.shape import CROP_UNITS, crop_points, opening
 
-    renderer = Renderer(actor_clips["plate"], shared_data / SPEECH, appearance=[actor_clips["same"]])
-    assert any(note.startswith(f"added footage {actor_clips['same']}") for note in renderer.notes)
+    take = actor_file.parent / "take.mp4" if given == "actor" else actor_clips["same"]
+    if given == "--appearance":
+        renderer = Renderer(actor_clips["plate"], shared_data / SPEECH, appearance=[take])
+    elif given == "sidecar":
+        with sidecar_appearance(actor_clips["plate"], ["same.mp4"]):
+            renderer = Renderer(actor_clips["plate"], shared_data / SPEECH)
+    else:
+        renderer = Renderer(actor_clips["plate"], shared_data / SPEECH, actor=actor_file)
+    assert any(note.startswith(f"added footage {take}") for note in renderer.notes), renderer.notes
+    assert [footage.plate for footage in renderer.appearance_footage()] == [take]
     shot = renderer.footage.sources[0]
     curves = renderer.footage.curves
     own = opening(shot.shapes)
     closed = shot.usable & (own <= np.nanpercentile(own[shot.usable], 30))
     shot.usable = closed
     alone = FootageMouth(shot, curves)
-    added, _ = added_footage(shot, [actor_clips["same"]])
-    helped = FootageMouth(shot, curves, added)
+    helped = FootageMouth(shot, curves, renderer.appearance_footage())
     assert alone.coverage < helped.coverage
+    assert alone.coverage_note() is not None and (helped.coverage_note() or "") != alone.coverage_note()
     wide = np.flatnonzero(closed & (curves.opening > np.nanmax(own[closed] - opening(curves.rest))))
     assert len(wide) >= 3
     from_added = [i for i in wide if helped.selection[i] >= len(shot.track)]
     assert from_added
     footage, k = helped.source(int(helped.selection[from_added[0]]))
-    assert footage.plate == actor_clips["same"] and footage.usable[k]
+    assert footage.plate == take and footage.usable[k]
 
     def shortfall(mouth: FootageMouth) -> float:
         """How far the rendered lips fall short of the dub's opening on the wide frames (crop units)."""
@@ -215,6 +261,59 @@ def test_added_footage_of_the_actor_lends_the_mouths_the_shot_lacks(actor_clips,
         return float(np.mean(misses))
 
     assert shortfall(helped) < shortfall(alone)
+
+
+def test_the_actor_files_clips_are_found_where_they_moved_and_left_out_when_gone_or_changed(actor_file, tmp_path):
+    """The actor's folder moved whole: its take is found beside the actor file. The take changed, or gone: not
+    used, and the note says which clip and what to do."""
+    from lipsync_core.appearance.actor_clips import actor_clips as lent_clips
+
+    moved = shutil.copytree(actor_file.parent, tmp_path / "moved", copy_function=shutil.copy2)
+    take = actor_file.parent / "take.mp4"
+    hidden = take.rename(take.with_name("archived.mp4"))  # not at its recorded path any more
+    try:
+        clips, notes = lent_clips(moved / "jane.safetensors")
+        assert [c.path for c in clips] == [moved / "take.mp4"] and clips[0].given == "the footage of jane.safetensors"
+        assert notes == []
+
+        stat = (moved / "take.mp4").stat()
+        os.utime(moved / "take.mp4", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # written again since
+        clips, notes = lent_clips(moved / "jane.safetensors")
+        assert clips == [] and len(notes) == 1
+        assert notes[0].startswith(f"{moved / 'take.mp4'}: changed since jane.safetensors was personalized on it")
+        assert "--appearance" in notes[0]
+
+        (moved / "take.mp4").unlink()
+        clips, notes = lent_clips(moved / "jane.safetensors")
+        assert clips == [] and len(notes) == 1
+        assert notes[0].startswith(f"{take}: not found (nor as take.mp4 beside jane.safetensors)")
+    finally:
+        hidden.rename(take)
+
+
+def test_dub_actor_refuses_a_file_that_is_no_actor_file_before_any_work(actor_clips, actor_file, shared_data, tmp_path,
+                                                                        capsys):
+    from lipsync_core.cli import main as cli_main
+
+    out = tmp_path / "out.mp4"
+    base = actor_file.parent / "base.safetensors"  # the base model the actor was made from
+    code = cli_main(["dub", str(actor_clips["plate"]), str(shared_data / SPEECH), "-o", str(out), "--actor", str(base)])
+    message = capsys.readouterr().err
+    assert code == 2 and f"{base}: not an actor file" in message and "Traceback" not in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_appearance_column_of_a_shot_list_reaches_the_identity_check(actor_clips, shared_data, tmp_path, capsys):
+    """`lipsync batch`: a row's appearance clips (separated by '|') are added footage, checked like any: a clip of
+    another person fails that shot, naming the clip, and writes nothing."""
+    from lipsync_core.cli import main as cli_main
+
+    shots = tmp_path / "shots.csv"
+    shots.write_text(f"plate,audio,output,appearance\n{actor_clips['plate']},{shared_data / SPEECH},out.mp4,"
+                     f"{actor_clips['same']}|{actor_clips['other']}\n")
+    assert cli_main(["batch", str(shots)]) == 1
+    assert "other.mp4: shows someone else" in capsys.readouterr().out
+    assert not (tmp_path / "out.mp4").exists()
 
 
 def test_the_colour_correction_follows_light_that_changes_across_the_face():

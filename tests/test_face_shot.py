@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -55,6 +56,18 @@ def test_sidecar_round_trip_is_readable_json(tmp_path):
     assert Shot.for_plate(tmp_path / "plate.mp4") == shot
 
 
+def test_appearance_clips_may_live_outside_the_shot_folder(tmp_path):
+    """An actor's reel is shared by many shots: absolute and leading-out paths are kept, relative ones read from the
+    sidecar's folder; the sidecar says it needs a lipsync that knows appearance footage (version 3)."""
+    shot = Shot.for_plate(tmp_path / "shot" / "plate.mp4")
+    shot.appearance = ["takes/take2.mov", "../reels/interview.mov", "/shows/x/jane.mov"]
+    shot.path.parent.mkdir()
+    shot.save()
+    assert '"version": 3' in shot.path.read_text() and Shot.load(shot.path) == shot
+    assert shot.appearance_paths == [tmp_path / "shot" / "takes/take2.mov", tmp_path / "shot" / "../reels/interview.mov",
+                                     Path("/shows/x/jane.mov")]
+
+
 def test_a_sequence_has_one_sidecar_whichever_frame_names_it(tmp_path):
     assert sidecar_path(tmp_path / "plate.1001.exr") == tmp_path / "plate.####.exr.lipsync.json"
     assert sidecar_path(tmp_path / "plate.####.exr") == tmp_path / "plate.####.exr.lipsync.json"
@@ -102,6 +115,9 @@ def test_keyframes_hold_or_interpolate(tmp_path):
         ({"audio": "/tmp/dub.wav"}, "audio"),
         ({"reference": 5, "frames": [10, 20]}, "reference"),
         ({"version": 7}, "version"),
+        ({"appearance": "take2.mov"}, "appearance"),
+        ({"appearance": [3]}, "appearance[0]"),
+        ({"appearance": [" "]}, "appearance[0]"),
     ],
 )
 def test_a_malformed_sidecar_names_the_field(tmp_path, change, field):

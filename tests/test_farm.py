@@ -160,3 +160,21 @@ def test_assemble_before_every_chunk_is_rendered_names_the_missing_frames(plate,
     assert capsys.readouterr().err.strip().endswith(f"dub.####.png: frames 11-{FRAMES[1]} are not rendered yet: run their "
                                                     "render tasks (again) before assembling")
     assert not (tmp_path / "dub.mp4").exists()
+
+
+def test_a_shot_lists_appearance_and_actor_reach_every_render_task(plate, dub_audio, tmp_path):
+    """The footage a batch row adds (clips separated by '|', an actor file) goes into each render task's dub, as
+    absolute paths: the farm's workers start elsewhere."""
+    import argparse
+
+    from lipsync_core.farm.job import farm_shots
+
+    shots = tmp_path / "shots.csv"
+    shots.write_text(f"plate,audio,output,appearance,actor\n{plate},{dub_audio},farm/dub.####.png,"
+                     "takes/take2.mov|reels/interview.mov,actors/jane.safetensors\n")
+    args = argparse.Namespace(lipsync="lipsync", model=None, face=None, audio_offset="0", mouth="auto", device="cpu",
+                              batch=8, motion_model=None)
+    render = farm_shots([shots], args)[0].render
+    added = [render[i + 1] for i, word in enumerate(render) if word in ("--appearance", "--actor")]
+    assert added == [str(tmp_path / "actors/jane.safetensors"), str(tmp_path / "takes/take2.mov"),
+                     str(tmp_path / "reels/interview.mov")]

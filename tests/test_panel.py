@@ -324,6 +324,38 @@ def test_bypass_range_and_face_choice(qtbot, shot):
     assert document.face_at(5, 5) is None
 
 
+def test_appearance_clips_added_in_the_panel_are_the_sidecars(qtbot, shot, shared_data, tmp_path, monkeypatch):
+    """Clips of the actor added on the Motion tab go into the sidecar that `lipsync dub` (the Render tab's, batch's,
+    a node's) reads: one inside the shot folder by its path there, one from elsewhere by its full path."""
+    window = open_window(qtbot, shot)
+    panel = window.appearance
+    take = shot / "takes" / "take2.mpg"
+    take.parent.mkdir()
+    shutil.copy(shared_data / CLIP, take)
+    reel = tmp_path / "reels" / "interview.mpg"
+    reel.parent.mkdir()
+    shutil.copy(shared_data / CLIP, reel)
+    (shot / "broken.mp4").write_bytes(b"not a video")
+    chosen = []
+    monkeypatch.setattr("plugin.appearance.QFileDialog.getOpenFileName", lambda *args: (str(chosen[-1]), ""))
+    for clip in (take, reel, shot / "broken.mp4", shot / "plate.mpg"):
+        chosen.append(clip)  # what the artist picks in the file dialog
+        qtbot.mouseClick(panel.add, Qt.MouseButton.LeftButton)
+    assert [panel.clips.item(i).text() for i in range(panel.clips.count())] == ["take2.mpg", "interview.mpg"]
+    assert "broken.mp4" in window.errors[-2] and "the shot's plate" in window.errors[-1]  # messages, nothing added
+
+    assert window.save()
+    saved = json.loads((shot / "plate.mpg.lipsync.json").read_text())
+    assert saved["appearance"] == ["takes/take2.mpg", str(reel)] and saved["version"] == 3
+    assert Shot.load(shot / "plate.mpg.lipsync.json").appearance_paths == [take, reel]
+
+    panel.clips.setCurrentRow(0)
+    qtbot.mouseClick(panel.remove, Qt.MouseButton.LeftButton)
+    assert window.document.shot.appearance == [str(reel)] and panel.clips.count() == 1
+    window.document.undo.undo()
+    assert window.document.shot.appearance == ["takes/take2.mpg", str(reel)] and panel.clips.count() == 2
+
+
 def test_errors_are_messages_not_crashes(qtbot, shot):
     window = MainWindow()
     window.confirm_close = False

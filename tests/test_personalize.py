@@ -6,6 +6,7 @@ reads it."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from lipsync_core.cli import main
 from lipsync_core.dub.pipeline import load_model
 from lipsync_core.errors import LipSyncError, ModelError
 from lipsync_core.evaluate import loudness, reconstruct
+from lipsync_core.media.fingerprint import plate_fingerprint
 from lipsync_core.models.actor import load_generator
 from lipsync_core.models.checkpoint import file_metadata, save_checkpoint
 from lipsync_core.models.config import ModelConfig
@@ -87,6 +89,10 @@ def test_personalize_command_writes_a_small_actor_model_that_dub_loads(tmp_path,
     assert actor.stat().st_size < 0.35 * base.stat().st_size
     facts = json.loads(file_metadata(actor)["facts"])
     assert facts["footage"][0]["frames"] == 70  # frames 5-74 of the 25 fps clip
+    # The clip is recorded for `dub --actor` to lend its mouths: where it is, and what it held (a moved or changed
+    # clip is told apart by its fingerprint).
+    assert facts["footage"][0]["appearance"] == {"path": str(SAMPLE), "relative": os.path.relpath(SAMPLE, tmp_path),
+                                                 "frames": [5, 74], "fingerprint": plate_fingerprint(SAMPLE, (5, 74))}
     assert facts["steps_run"] == 4 and facts["sync_regularizer"] and facts["rank"] == 4
     assert {"dev_mse", "dev_opening_r"} <= facts["mouth_reader"].keys()  # fitted on the actor, measured on the held-out part
     assert set(facts["measures"]) == {"zero_shot", "personalized"}

@@ -10,11 +10,14 @@ shot list's folder:
     audio         the dub (may be left out when the shot's sidecar names it)
     frames        1001-1050 (default: the shot's range)
     audio_offset  3f or 0.12s
+    appearance    more footage of the shot's actor, as `dub --appearance`: clips separated by '|' in a CSV
+                  cell (take2.mov|reels/interview.mov), a list or one path in JSON; besides the sidecar's list
+    actor         the actor file from `lipsync personalize`, as `dub --actor`: its clips lend their mouths
     face, model, shot (a sidecar to use instead of the one beside the plate)
 
-    plate,audio,frames,output,model
-    shots/010/plate.####.exr,dub/010_de.wav,1001-1100,renders/010_de.####.exr,
-    shots/020/plate.mov,dub/020_de.wav,,renders/020_de.mov,models/actor_a.safetensors
+    plate,audio,frames,output,model,appearance
+    shots/010/plate.####.exr,dub/010_de.wav,1001-1100,renders/010_de.####.exr,,shots/010/take2.mov
+    shots/020/plate.mov,dub/020_de.wav,,renders/020_de.mov,models/actor_a.safetensors,
 
 A shot whose video output already exists is skipped (`--force` renders it again, over it); an image-sequence
 output is continued from its first missing frame (`--force`: rendered again whole), so running an interrupted
@@ -61,8 +64,10 @@ from .cli import ProgressBars, add_render_options
 from .outputs import output_kind
 from .pipeline import dub
 
-FIELDS = {"plate", "audio", "frames", "output", "model", "shot", "audio_offset", "face"}
+FIELDS = {"plate", "audio", "frames", "output", "model", "shot", "audio_offset", "face", "appearance", "actor"}
 REQUIRED = ("plate", "output")
+PATHS = ("plate", "audio", "output", "model", "shot", "actor")  # the fields naming one file, relative to the list
+CLIP_SEPARATOR = "|"  # between the clips of a CSV appearance cell: ',' and ';' may separate the cells themselves
 
 
 @dataclass
@@ -105,7 +110,7 @@ def run_shot(row: dict, folder: Path, defaults: argparse.Namespace, force: bool,
         for name in REQUIRED:
             if name not in row:
                 raise LipSyncError(f"no {name} given")
-        path = {name: folder / str(row[name]) for name in ("plate", "audio", "output", "model", "shot") if name in row}
+        path = {name: folder / str(row[name]) for name in PATHS if name in row}
         frames = row.get("frames")
         if isinstance(frames, list) and len(frames) == 2:
             frames = (int(frames[0]), int(frames[1]))
@@ -122,7 +127,7 @@ def run_shot(row: dict, folder: Path, defaults: argparse.Namespace, force: bool,
             shot=path.get("shot"), face=_face(row["face"]) if "face" in row else defaults.face,
             audio_offset=row.get("audio_offset", defaults.audio_offset), model=path.get("model", defaults.model),
             mouth=defaults.mouth, motion_model=defaults.motion_model, device=defaults.device, batch=defaults.batch,
-            progress=progress,
+            appearance=appearance_clips(row, folder), actor=path.get("actor"), progress=progress,
         )
     except LipSyncError as error:
         return Outcome(label, frames_text, "failed", str(error))
@@ -132,6 +137,17 @@ def run_shot(row: dict, folder: Path, defaults: argparse.Namespace, force: bool,
     if report.resumed_from is not None and rendered == 0:
         return Outcome(label, frames_text, "skipped", f"{path['output']}: every frame already rendered")
     return Outcome(label, f"{report.first}-{report.last}", "done", "; ".join(report.lines()))
+
+
+def appearance_clips(row: dict, folder: Path) -> list[Path]:
+    """A row's appearance clips: a JSON list or one path, or a CSV cell of paths separated by '|'."""
+    value = row.get("appearance", [])
+    if isinstance(value, str):
+        value = value.split(CLIP_SEPARATOR)
+    if not isinstance(value, list) or not all(isinstance(clip, str) for clip in value):
+        raise LipSyncError(f"appearance {value!r}: give clips of the actor, as a list of paths or separated by "
+                           f"'{CLIP_SEPARATOR}'")
+    return [folder / clip.strip() for clip in value if clip.strip()]
 
 
 def _face(value) -> int:
@@ -158,7 +174,8 @@ def add_parser(subparsers) -> None:
         "batch",
         help="dub every shot of a shot list (JSON or CSV), with a summary at the end",
         description="Dub the shots of SHOTLIST in order: fields plate, output (required), audio, frames, "
-        "audio_offset, face, model, shot; paths relative to the shot list. Options below are the defaults "
+        "audio_offset, face, model, shot, appearance (clips of the actor, separated by '|'), actor (an actor file); "
+        "paths relative to the shot list. Options below are the defaults "
         "for shots that do not set them. A failed shot does not stop the others; the exit status is 1 "
         "when any failed. With --farm, the shots are written as a render-farm job instead (`lipsync farm job`).",
     )

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
                 shot=args.shot, face=args.face, audio_offset=args.audio_offset, model=args.model, device=args.device,
                 batch=args.batch, mask=given_mask_controls(args), mouth=args.mouth, motion_model=args.motion_model,
                 motion=given_motion_controls(args), motion_curves=args.motion_curves, appearance=args.appearance or (),
-                audio_peaks=args.audio_peaks, watermark=args.watermark, progress=bars, cancel=cancel,
+                actor=args.actor, audio_peaks=args.audio_peaks, watermark=args.watermark, progress=bars, cancel=cancel,
             )
     finally:
         bars.close()

@@ -31,7 +31,8 @@ import torch
 
 from ..device import pick_device, set_cpu_threads
 from ..errors import FaceError, LipSyncError, MediaError, ModelError
-from ..appearance.added import added_footage
+from ..appearance.actor_clips import actor_clips, recorded_paths
+from ..appearance.added import AddedClip, added_footage
 from ..appearance.footage import Footage, FootageMouth
 from ..face import geometry
 from ..face.track import Track
@@ -166,6 +167,7 @@ class Renderer:
         motion: dict[str, float | Keyframes] | None = None,
         motion_curves: str | Path | None = None,
         appearance: Sequence[str | Path] = (),
+        actor: str | Path | None = None,
         audio_peaks: str = PEAK_HANDLING[0],
         progress: Progress | None = None,
         cancel: threading.Event | Callable[[], bool] | None = None,
@@ -204,8 +206,11 @@ class Renderer:
         self.device = pick_device(device)
         if self.device.type == "cpu":
             set_cpu_threads()
-        # The generator draws the mouth only on the generator path; the footage path needs no image model.
-        self.model_path = Path(model) if model else DEFAULT_MODEL
+        # The generator draws the mouth only on the generator path; the footage path needs no image model. There an
+        # actor file is the actor's own generator; on the footage path it lends the clips it was personalized on.
+        if mouth == GENERATED and model is not None and actor is not None:
+            raise LipSyncError(f"--model {model} and --actor {actor}: the generator draws with one model, give one")
+        self.model_path = Path(model or (actor if mouth == GENERATED else None) or DEFAULT_MODEL)
         self.model = load_model(self.model_path, self.device) if mouth == GENERATED else None
         # What makes the mouth, as the provenance names it: the generator, or on the footage path the motion model.
         self.mouth_model = self.model_path if mouth == GENERATED else Path(motion_model or DEFAULT_MOTION_MODEL)
@@ -228,8 +233,8 @@ class Renderer:
         if len(self.track.faces) > 1:
             self.notes.append(faces_note(self.track, self.face_id))
         self.reference = self._reference() if mouth == GENERATED else None
-        self.footage = self._footage(motion_model, motion_curves, appearance) if mouth == FOOTAGE else None
-        if mouth == GENERATED and (motion_model or motion_curves or self.shot.motion or appearance):
+        self.footage = self._footage(motion_model, motion_curves, appearance, actor) if mouth == FOOTAGE else None
+        if mouth == GENERATED and (motion_model or motion_curves or self.shot.motion or appearance or self.shot.appearance):
             self.notes.append("the generator draws the mouth from the audio alone: the motion model, curves, added "
                               "footage and the shot's motion controls apply to --mouth footage only")
         if mouth == FOOTAGE and model is not None:
@@ -293,10 +298,10 @@ class Renderer:
         return to_tensor_images(crop)[None].to(self.device)
 
     def _footage(self, motion_model: str | Path | None, motion_curves: str | Path | None,
-                 appearance: Sequence[str | Path]) -> FootageMouth | None:
+                 appearance: Sequence[str | Path], actor: str | Path | None) -> FootageMouth | None:
         """The motion stage over the whole shot (or the curves file given), then the selection of the actor's own
         frames, the shot's and the added clips', that lend their mouths (None when the face is never usable:
-        every frame passes through)."""
+        every frame passes through). Added clips: those given, the sidecar's, and the actor file's."""
         if self.face is None:
             return None
         shapes, usable = footage_shapes(self.face, self.track, self.shot)
@@ -313,7 +318,13 @@ class Renderer:
                                  audio_offset_s=self.offset_s, model=motion_model, track=self.track, dub_audio=self.audio,
                                  footage=(shapes, usable))
         shot = Footage(self.plate_path, self.track, self.face, usable, shapes)
-        added, notes = added_footage(shot, appearance)
+        clips = [AddedClip(Path(clip), "--appearance") for clip in appearance]
+        clips += [AddedClip(path, f"the appearance list of {self.shot.path}") for path in self.shot.appearance_paths]
+        if actor is not None:
+            lent, notes = actor_clips(actor)
+            clips += lent
+            self.notes.extend(notes)
+        added, notes = added_footage(shot, clips)
         self.notes.extend(notes)
         footage = FootageMouth(shot, curves, added)
         self.timings["features"] += time.perf_counter() - started
@@ -325,7 +336,7 @@ class Renderer:
         return footage
 
     def appearance_footage(self) -> list[Footage]:
-        """The clips added with --appearance, as used."""
+        """The clips added (--appearance, the sidecar's, the actor file's), as used."""
         return self.footage.sources[1:] if self.footage is not None else []
 
     def _crop(self, image: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -509,6 +520,7 @@ def dub(
     motion: dict[str, float | Keyframes] | None = None,
     motion_curves: str | Path | None = None,
     appearance: Sequence[str | Path] = (),
+    actor: str | Path | None = None,
     audio_peaks: str = PEAK_HANDLING[0],
     watermark: bool = True,
     progress: Progress | None = None,
@@ -537,7 +549,8 @@ def dub(
         raise LipSyncError(f"{output}: --resume continues image sequences; a video output is always rendered whole")
     if resume and overwrite:
         raise LipSyncError(f"{output}: --resume keeps the frames already written and --overwrite renders them again: choose one")
-    refuse_inputs(output, [p for p in (plate, audio, *appearance) if p is not None])
+    added = [*appearance, *Shot.for_plate(plate, shot).appearance_paths, *(recorded_paths(actor) if actor else [])]
+    refuse_inputs(output, [p for p in (plate, audio, actor, *added) if p is not None])
     span, info = _planned_range(plate, shot, frames)
     created = make_folder(output)
     try:
@@ -546,10 +559,11 @@ def dub(
             renderer = Renderer(
                 plate, audio, shot=shot, face=face, audio_offset=audio_offset, model=model, device=device,
                 batch=batch, mask=mask, mouth=mouth, motion_model=motion_model, motion=motion,
-                motion_curves=motion_curves, appearance=appearance, audio_peaks=audio_peaks, progress=progress,
-                cancel=cancel,
+                motion_curves=motion_curves, appearance=appearance, actor=actor, audio_peaks=audio_peaks,
+                progress=progress, cancel=cancel,
             )
-            return _render(renderer, output, span, existing if sequence else None, resume, overwrite, (model, motion_model, motion_curves),
+            return _render(renderer, output, span, existing if sequence else None, resume, overwrite,
+                           (renderer.model_path, motion_model, motion_curves),
                            watermark, progress, _as_check(cancel))
     except BaseException:
         remove_folders(created)

@@ -33,7 +33,8 @@ _, FOOTAGE, GENERATED = MOUTHS
 # What each setting is called when it differs.
 NAMES = {"audio": "dub audio or --audio-offset", "model": "model", "motion": "motion model or motion curves",
          "shot": "sidecar or mask/motion options", "track": "face track (the plate changed)",
-         "options": "--face, --mouth or --batch"}
+         "options": "--face, --mouth or --batch",
+         "appearance": "added footage (--appearance, the sidecar's appearance list or the actor file's clips)"}
 
 
 def record_path(output: Path) -> Path:

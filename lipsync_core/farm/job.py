@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..dub.batch import FIELDS, REQUIRED, _face, read_shot_list
+from ..dub.batch import FIELDS, PATHS, REQUIRED, _face, appearance_clips, read_shot_list
 from ..dub.outputs import output_kind
 from ..dub.pipeline import _planned_range
 from ..errors import LipSyncError
@@ -51,7 +51,7 @@ def _farm_shot(index: int, row: dict, folder: Path, args: argparse.Namespace, li
     if unknown or missing:
         raise LipSyncError(f"shot {index}: " + (f"unknown field(s) {', '.join(unknown)}" if unknown else f"no {missing[0]} given"))
     # Absolute paths: the farm's workers start elsewhere.
-    path = {name: (folder / str(row[name])).absolute() for name in ("plate", "audio", "output", "model", "shot") if name in row}
+    path = {name: (folder / str(row[name])).absolute() for name in PATHS if name in row}
     frames = None
     if "frames" in row:
         try:
@@ -78,7 +78,9 @@ def _farm_shot(index: int, row: dict, folder: Path, args: argparse.Namespace, li
     render = [lipsync, "dub", str(path["plate"]), str(path["audio"]), "-o", str(target), "--frames", FRAMES, "--resume",
               offset, "--mouth", args.mouth, "--device", args.device, "--batch", str(args.batch), *shot,
               *(["--face", str(face)] if face is not None else []), *(["--model", str(model)] if model else []),
-              *(["--motion-model", str(Path(args.motion_model).absolute())] if args.motion_model else [])]
+              *(["--motion-model", str(Path(args.motion_model).absolute())] if args.motion_model else []),
+              *(["--actor", str(path["actor"])] if "actor" in path else []),
+              *[option for clip in appearance_clips(row, folder) for option in ("--appearance", str(clip.absolute()))]]
     assemble = None
     if movie:
         assemble = [lipsync, "farm", "assemble", str(path["plate"]), str(path["audio"]), str(target), "-o",

@@ -45,8 +45,11 @@ GENERATE = Operation(
         Param("motion_curves", "path", "the mouth motion to use instead of predicting it: a curves file from "
               "`lipsync motion` (.json or .csv), perhaps edited, for the same shot and dub (--mouth footage)", node=False),
         Param("appearance", "clip", "more footage of the shot's actor (a video or image sequence) to take mouths "
-              "from where the shot never opens as wide or shows no teeth; once per clip. A clip of anyone else is "
-              "refused (needs the optional extra 'identity'; --mouth footage)", many=True, node=False, metavar="CLIP"),
+              "from where the shot never opens as wide or shows no teeth; once per clip, besides the sidecar's "
+              "appearance list. A clip of anyone else is refused (needs the optional extra 'identity'; --mouth footage)", many=True, node=False, metavar="CLIP"),
+        Param("actor", "model", "the actor file `lipsync personalize` wrote for this shot's actor: the clips it was "
+              "personalized on lend their mouths as --appearance clips do (one moved or changed since is left out, "
+              "with a note); with --mouth generator it is the model that draws", node=False),
     ),
     outputs=(
         Param("output", "clip", "out.mp4, out.mov, out.####.exr or out.####.png", required=True, flags=("-o", "--output")),

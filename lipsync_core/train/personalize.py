@@ -42,6 +42,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from tqdm import tqdm
 
+from ..appearance.actor_clips import clip_record
 from ..errors import LipSyncError, ModelError
 from ..evaluate import evaluate_clip
 from ..media.audio import MEL_FPS
@@ -87,6 +88,7 @@ def prepare_footage(path: Path, audio: Path | None, frames: tuple[int, int] | No
     """An actor's clip prepared for training (conformed to 25 fps) with `audio` (None: the clip's own
     track), cut to `frames` (first, last in the plate's numbering) when given."""
     clip = prepare_clip(ClipSource(path, audio), size)
+    clip.meta["plate_frames"] = frames  # for the actor file's record of its footage (appearance/actor_clips.py)
     if frames is None:
         return clip
     with open_plate(path) as plate:
@@ -220,6 +222,8 @@ def personalize(
     weights = (lambda_rec, lambda_sync, lambda_reg, lambda_cross)  # objective's loss weights
 
     parts = [split_footage(c) for c in clips]
+    # The clips as they are now, recorded before the run: the actor file lends them to `dub --actor` as footage.
+    recorded = [_footage_record(c, out) for c in clips]
     train_parts, held_parts = [p[0] for p in parts], [p[1] for p in parts]
     width = model.config.mel_window
     sampler = WindowSampler(train_parts, WINDOW, width, seed)
@@ -309,7 +313,8 @@ def personalize(
     seconds = seconds_before + time.time() - started
     facts = {
         "footage": [{"clip": c.name, "source": c.meta.get("source"), "frames": len(c), "seconds": len(c) / CACHE_FPS,
-                     "trained_on": len(t), "held_out": len(h)} for c, t, h in zip(clips, train_parts, held_parts)],
+                     "trained_on": len(t), "held_out": len(h), **({"appearance": r} if r else {})}
+                    for c, t, h, r in zip(clips, train_parts, held_parts, recorded)],
         "steps_run": step, "best_step": meta["best_step"], "seconds": round(seconds, 1),
         "rank": "full" if rank is None else rank, "sync_regularizer": sync_regularizer, "lambda_reg": lambda_reg,
         "lambda_cross": lambda_cross, "mouth_reader": reader_facts, "speech_pool": list(speech)[:-1] if sync_regularizer else [],
@@ -322,6 +327,16 @@ def personalize(
     (run_dir / "mouth_reader.safetensors").unlink(missing_ok=True)  # the next run of this name may see other footage
     log.plot()
     return facts
+
+
+def _footage_record(clip: PreparedClip, out: Path) -> dict | None:
+    """The actor file's record of the clip's source footage (appearance/actor_clips.py); None where that footage
+    cannot be read now (clips from a training cache moved without it): the actor file then lends no mouths from it,
+    and `dub --actor` says it records none."""
+    try:
+        return clip_record(Path(clip.meta["source"]), clip.meta.get("plate_frames"), out)
+    except (KeyError, LipSyncError):
+        return None
 
 
 def base_config(base: Path) -> ModelConfig:
