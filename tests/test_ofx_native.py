@@ -196,17 +196,17 @@ def test_general_context_alpha_only_mask_replaces_the_mask(built, float_plate, d
     out.mkdir()
     device = GENERATE.param("device").choices.index("cpu")
     # First without the dub audio: the render fails with the core's own message; with it set, the next render
-    # does not read the shot again.
+    # does not read the shot again, nor does one after the host purged the node's caches (the worker stopped).
     lines = _host(["--context", "general", "--out", out, "--range", FIRST, LAST,
                    "--source", 1, WIDTH, HEIGHT, folder / "full", "--mask", 1, WIDTH, HEIGHT, masks,
                    "--param", f"model={tiny_model}", "--param", "batch=4", "--param", f"device={device}",
-                   "render:1006", f"set:audio={dub_audio}", "render:1006"], tmp_path)
+                   "render:1006", f"set:audio={dub_audio}", "render:1006", "purge", "render:1007"], tmp_path)
     errors = [line for line in lines if line.startswith("message OfxMessageError")]
     assert len(errors) == 1 and "no dub audio given" in errors[0]
     assert [(r[0], r[1], r[3]) for r in _renders(lines)] == [
-        ("failed", 1006, list(range(FIRST, LAST + 1))), ("rendered", 1006, [1006])]
+        ("failed", 1006, list(range(FIRST, LAST + 1))), ("rendered", 1006, [1006]), ("rendered", 1007, [1007])]
     assert "needed 1006 Mask 1001 1012" in lines and "violations 0" in lines
     assert sum(line.startswith("fetch Mask") for line in lines) == LAST - FIRST + 1
-    image = _rendered(out, 1006, 1, WIDTH, HEIGHT)
-    changed = np.any(image != source[1006], axis=2)
-    assert changed.any() and not changed[alpha == 0].any()
+    for number in (1006, 1007):
+        changed = np.any(_rendered(out, number, 1, WIDTH, HEIGHT) != source[number], axis=2)
+        assert changed.any() and not changed[alpha == 0].any()

@@ -794,6 +794,16 @@ static OfxStatus destroy_instance(OfxImageEffectHandle effect) {
     return kOfxStatOK;
 }
 
+/* Low memory: the worker (the model, the renderer, its cell of frames) goes; the snapshot and the cached
+ * track stay on disk, so the next render only starts the worker and loads the model again. */
+static OfxStatus purge_caches(OfxImageEffectHandle effect) {
+    Instance *instance = instance_of(effect);
+    pthread_mutex_lock(&instance->lock);
+    stop_worker(instance);
+    pthread_mutex_unlock(&instance->lock);
+    return kOfxStatOK;
+}
+
 static OfxStatus region_of_definition(OfxImageEffectHandle effect, OfxPropertySetHandle in, OfxPropertySetHandle out) {
     /* The Source's, in both contexts (the General context's default would add the Mask's). */
     OfxTime time = 0;
@@ -932,6 +942,7 @@ static OfxStatus main_entry(const char *action, const void *handle, OfxPropertyS
     if (strcmp(action, kOfxImageEffectActionDescribeInContext) == 0) return describe_in_context(effect, in);
     if (strcmp(action, kOfxActionCreateInstance) == 0) return create_instance(effect);
     if (strcmp(action, kOfxActionDestroyInstance) == 0) return destroy_instance(effect);
+    if (strcmp(action, kOfxActionPurgeCaches) == 0) return purge_caches(effect);
     if (strcmp(action, kOfxImageEffectActionGetRegionOfDefinition) == 0) return region_of_definition(effect, in, out);
     if (strcmp(action, kOfxImageEffectActionGetFramesNeeded) == 0) return frames_needed(effect, in, out);
     if (strcmp(action, kOfxImageEffectActionIsIdentity) == 0) return is_identity(effect, in, out);

@@ -60,6 +60,7 @@ typedef struct OfxPlugin {
 #define kOfxActionCreateInstance "OfxActionCreateInstance"
 #define kOfxActionDestroyInstance "OfxActionDestroyInstance"
 #define kOfxActionInstanceChanged "OfxActionInstanceChanged"
+#define kOfxActionPurgeCaches "OfxActionPurgeCaches"
 
 #define kOfxPropType "OfxPropType"
 #define kOfxPropName "OfxPropName"

@@ -14,7 +14,7 @@
  *            --source SCALE WIDTH HEIGHT DIR [--source ...] [--mask SCALE WIDTH HEIGHT DIR ...]
  *            [--param NAME=VALUE ...] STEP...
  *   STEP: render:FRAME[@SCALE]  press:PARAM (a push button)  set:NAME=VALUE (a user's edit)
- *         abort-after:N (the next render's abort turns true after N progress updates)
+ *         abort-after:N (the next render's abort turns true after N progress updates)  purge (low memory)
  *
  * It prints what it saw, one fact a line (describe, param, needed, fetch, identity, rendered, failed,
  * progress, message), writes each rendered frame to OUT/<frame>@<scale>.raw and exits 1 on a broken rule. */
@@ -727,6 +727,11 @@ int main(int argc, char **argv) {
         if (strncmp(argv[i], "press:", 6) == 0) {
             instance_changed(&instance, argv[i] + 6, range[0]);
             printf("pressed %s\n", argv[i] + 6);
+            continue;
+        }
+        if (strcmp(argv[i], "purge") == 0) {
+            call(kOfxActionPurgeCaches, &instance, NULL, NULL);
+            printf("purged\n");
             continue;
         }
         if (strncmp(argv[i], "set:", 4) == 0) {
