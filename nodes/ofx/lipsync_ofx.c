@@ -68,6 +68,7 @@ static const OfxMessageSuiteV1 *messages;  /* optional in a host */
 typedef struct Text {
     char *data;
     size_t length, size;
+    int failed; /* out of memory: the text is cut short and must not be sent */
 } Text;
 
 typedef struct Instance {
@@ -87,10 +88,15 @@ typedef struct Instance {
 /* ------------------------------------------------------------------------------------------- text */
 
 static void text_add(Text *text, const char *data, size_t length) {
+    if (text->failed) return;
     if (text->length + length + 1 > text->size) {
+        char *grown = realloc(text->data, (text->length + length + 1) * 2);
+        if (!grown) {
+            text->failed = 1;
+            return;
+        }
+        text->data = grown;
         text->size = (text->length + length + 1) * 2;
-        text->data = realloc(text->data, text->size);
-        if (!text->data) abort(); /* out of memory for a few kilobytes of JSON: nothing sensible is left */
     }
     memcpy(text->data + text->length, data, length);
     text->length += length;
@@ -227,6 +233,7 @@ static void stop_worker(Instance *instance) {
 done:
     instance->worker = 0;
     instance->pending.length = 0;
+    instance->pending.failed = 0;
     free(instance->prepared);
     instance->prepared = NULL;
 }
@@ -305,10 +312,14 @@ static void log_tail(Instance *instance, char *out, size_t size) {
     out[strcspn(out, "\n")] = 0;
 }
 
-/* Send one request and wait for its reply line; progress lines go to the host's progress bar. With an
- * effect handle the host's abort is polled while waiting: an abort stops the worker (it starts again on the
- * next render). Returns the reply (caller frees) or NULL after reporting why. */
+/* Send one request and wait for its reply line. With `with_progress` (the analysis), progress lines go to
+ * the host's progress bar and the host's abort is polled while waiting: an abort stops the worker (it starts
+ * again on the next render). Returns the reply (caller frees) or NULL after reporting why. */
 static char *ask(OfxImageEffectHandle effect, Instance *instance, const Text *request, int with_progress) {
+    if (request->failed) {
+        fail(effect, "out of memory");
+        return NULL;
+    }
     if (instance->worker <= 0 && start_worker(effect, instance) != kOfxStatOK) return NULL;
     if (!send_all(instance->socket, request->data, request->length) || !send_all(instance->socket, "\n", 1)) {
         char tail[1024];
@@ -322,6 +333,10 @@ static char *ask(OfxImageEffectHandle effect, Instance *instance, const Text *re
         if (newline) {
             size_t length = (size_t)(newline - instance->pending.data);
             char *line = strndup(instance->pending.data, length);
+            if (!line) {
+                fail(effect, "out of memory");
+                return NULL;
+            }
             memmove(instance->pending.data, newline + 1, instance->pending.length - length - 1);
             instance->pending.length -= length + 1;
             double done, total;
@@ -350,8 +365,7 @@ static char *ask(OfxImageEffectHandle effect, Instance *instance, const Text *re
         }
         struct pollfd wait = {instance->socket, POLLIN, 0};
         int ready = poll(&wait, 1, 100);
-        if (ready < 0 && errno == EINTR) continue;
-        if (ready <= 0) continue;
+        if (ready == 0 || (ready < 0 && errno == EINTR)) continue;
         char buffer[4096];
         ssize_t got = recv(instance->socket, buffer, sizeof buffer, 0);
         if (got < 0 && errno == EINTR) continue;
@@ -363,6 +377,11 @@ static char *ask(OfxImageEffectHandle effect, Instance *instance, const Text *re
             return NULL;
         }
         text_add(&instance->pending, buffer, (size_t)got);
+        if (instance->pending.failed) {
+            stop_worker(instance);
+            fail(effect, "out of memory");
+            return NULL;
+        }
     }
 }
 
@@ -379,7 +398,7 @@ static OfxStatus fetch(OfxImageClipHandle clip, OfxTime time, Image *image) {
     memset(image, 0, sizeof *image);
     OfxStatus status = effects->clipGetImage(clip, time, NULL, &image->handle);
     if (status != kOfxStatOK) return status;
-    char *depth, *components, *premultiplication;
+    char *depth = "", *components = "", *premultiplication = "";
     props->propGetPointer(image->handle, kOfxImagePropData, 0, (void **)&image->data);
     props->propGetIntN(image->handle, kOfxImagePropBounds, 4, image->bounds);
     props->propGetInt(image->handle, kOfxImagePropRowBytes, 0, &image->row_bytes);
@@ -389,7 +408,7 @@ static OfxStatus fetch(OfxImageClipHandle clip, OfxTime time, Image *image) {
     image->channels = strcmp(components, kOfxImageComponentAlpha) == 0 ? 1 : 4;
     image->depth = strcmp(depth, kOfxBitDepthFloat) == 0 ? 4 : strcmp(depth, kOfxBitDepthShort) == 0 ? 2 : 1;
     image->premultiplied = strcmp(premultiplication, kOfxImagePreMultiplied) == 0;
-    if (!image->data || (strcmp(components, kOfxImageComponentRGBA) != 0 && image->channels != 1)) {
+    if (!image->data || !*depth || (strcmp(components, kOfxImageComponentRGBA) != 0 && image->channels != 1)) {
         effects->clipReleaseImage(image->handle);
         image->handle = NULL;
         return kOfxStatErrImageFormat;
@@ -634,7 +653,7 @@ static OfxStatus prepare(OfxImageEffectHandle effect, Instance *instance) {
     source_shot(effect, &shot);
     Text request = {0};
     prepare_request(effect, instance, &shot, &request);
-    if (instance->prepared && instance->worker > 0 && strcmp(instance->prepared, request.data) == 0) {
+    if (!request.failed && instance->prepared && instance->worker > 0 && strcmp(instance->prepared, request.data) == 0) {
         free(request.data);
         return kOfxStatOK;
     }
@@ -845,7 +864,7 @@ static OfxStatus is_identity(OfxImageEffectHandle effect, OfxPropertySetHandle i
         source_shot(effect, &shot);
         Text request = {0};
         prepare_request(effect, instance, &shot, &request);
-        identity = strcmp(request.data, instance->prepared) == 0 && skipped(instance, (int)time);
+        identity = !request.failed && strcmp(request.data, instance->prepared) == 0 && skipped(instance, (int)time);
         free(request.data);
     }
     pthread_mutex_unlock(&instance->lock);
