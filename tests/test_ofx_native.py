@@ -22,7 +22,7 @@ from lipsync_core.media.frames import open_plate
 from lipsync_core.media.images import read_image
 from lipsync_core.media.writers import open_writer
 from lipsync_core.ops.generate import GENERATE
-from lipsync_core.shot import Shot
+from lipsync_core.shot import PaintedMask, Shot
 from nodes.ofx.params import HEADER, PARAMS, header
 
 REPO = Path(__file__).resolve().parents[1]
@@ -183,21 +183,46 @@ def test_host_renders_out_of_order_equal_lipsync_dub(built, float_plate, dub_aud
     assert changed.any() and not changed[~near].any() and np.isfinite(half).all()
 
 
-def test_general_context_alpha_only_mask_replaces_the_mask(built, float_plate, dub_audio, tiny_model, tmp_path):
-    pattern, sidecar, folder, source = float_plate
+def _to_8bit(rgba: np.ndarray) -> np.ndarray:
+    """The test host's 8-bit pixels: its rounding of the float plate."""
+    return np.floor(np.clip(rgba, 0, 1) * np.float32(255) + np.float32(0.5)).astype(np.uint8)
+
+
+def test_general_context_8_bit_with_an_alpha_only_mask_equals_lipsync_dub(built, float_plate, dub_audio, tiny_model,
+                                                                           tmp_path):
+    _, _, folder, source = float_plate
     box = (150, 170, 215, 215)  # x1, y1, x2, y2 top-down: around the mouth of the clip's speaker
-    masks = tmp_path / "mask"
-    masks.mkdir()
     alpha = np.zeros((HEIGHT, WIDTH), np.float32)
     alpha[box[1]:box[3], box[0]:box[2]] = 1
+    masks = tmp_path / "mask"
+    masks.mkdir()
     for number in range(FIRST, LAST + 1):
         alpha[::-1].tofile(masks / f"{number}.raw")
+
+    # `lipsync dub` of the same 8-bit frames (a PNG sequence) with the same mask painted in its sidecar, replacing
+    # the automatic one.
+    shot_folder = tmp_path / "shot8"
+    shot_folder.mkdir()
+    pattern = shot_folder / "plate.####.png"
+    with open_writer(pattern, fps=25, width=WIDTH, height=HEIGHT) as out:
+        for number in range(FIRST, LAST + 1):
+            out.write(_to_8bit(source[number]), number)
+    with open_writer(shot_folder / "mask.####.exr", fps=25, width=WIDTH, height=HEIGHT, pixel_type="float") as out:
+        for number in range(FIRST, LAST + 1):
+            out.write(np.repeat(alpha[..., None], 4, axis=2), number)
+    shot = Shot.for_plate(pattern)
+    shot.painted = [PaintedMask("mask.####.exr", (FIRST, LAST), "replace")]
+    shot.save()
+    rendered = tmp_path / "dub" / "out.####.png"
+    assert cli_main(["dub", str(pattern), str(dub_audio), "-o", str(rendered), "--frames", "1006-1007",
+                     "--model", str(tiny_model), "--device", "cpu", "--batch", "4", "--no-watermark"]) == 0
+
     out = tmp_path / "out"
     out.mkdir()
     device = GENERATE.param("device").choices.index("cpu")
     # First without the dub audio: the render fails with the core's own message; with it set, the next render
     # does not read the shot again, nor does one after the host purged the node's caches (the worker stopped).
-    lines = _host(["--context", "general", "--out", out, "--range", FIRST, LAST,
+    lines = _host(["--context", "general", "--depth", "byte", "--out", out, "--range", FIRST, LAST,
                    "--source", 1, WIDTH, HEIGHT, folder / "full", "--mask", 1, WIDTH, HEIGHT, masks,
                    "--param", f"model={tiny_model}", "--param", "batch=4", "--param", f"device={device}",
                    "render:1006", f"set:audio={dub_audio}", "render:1006", "purge", "render:1007"], tmp_path)
@@ -208,5 +233,7 @@ def test_general_context_alpha_only_mask_replaces_the_mask(built, float_plate, d
     assert "needed 1006 Mask 1001 1012" in lines and "violations 0" in lines
     assert sum(line.startswith("fetch Mask") for line in lines) == LAST - FIRST + 1
     for number in (1006, 1007):
-        changed = np.any(_rendered(out, number, 1, WIDTH, HEIGHT) != source[number], axis=2)
+        image = np.fromfile(out / f"{number}@1.raw", np.uint8).reshape(HEIGHT, WIDTH, 4)[::-1]
+        assert np.array_equal(image[..., :3], read_image(rendered.parent / f"out.{number}.png")[..., :3])
+        changed = np.any(image != _to_8bit(source[number]), axis=2)
         assert changed.any() and not changed[alpha == 0].any()

@@ -80,7 +80,7 @@ typedef struct Instance {
     int snapshot; /* the last snapshot written (its id), 0: none */
     int snapshot_run, first, last; /* what it was taken for: Analyse count, Source frame range, size */
     OfxRectD rod;
-    int width, height, premultiplied;
+    int width, height, bits, premultiplied; /* bits: the host's pixel depth, 8, 16 or 32 (float) */
     char *prepared; /* the prepare request the worker last answered, NULL: none */
     unsigned char *skip; /* per frame first..last: 1 where the frame passes Source through */
 } Instance;
@@ -583,8 +583,9 @@ static void values_json(OfxImageEffectHandle effect, const Instance *instance, T
 
 static void prepare_request(OfxImageEffectHandle effect, const Instance *instance, const Shot *shot, Text *out) {
     text_printf(out, "{\"op\": \"prepare\", \"snapshot\": %d, \"first\": %d, \"last\": %d, \"width\": %d, "
-                     "\"height\": %d, \"fps\": %.17g, \"premultiplied\": %s, \"mask\": %s, ",
+                     "\"height\": %d, \"fps\": %.17g, \"bits\": %d, \"premultiplied\": %s, \"mask\": %s, ",
                 instance->snapshot, instance->first, instance->last, instance->width, instance->height, shot->fps,
+                instance->bits,
                 instance->premultiplied ? "true" : "false", connected(effect, MASK) ? "true" : "false");
     values_json(effect, instance, out);
     text_add(out, "}", 1);
@@ -618,6 +619,7 @@ static OfxStatus read_shot(OfxImageEffectHandle effect, Instance *instance) {
             instance->width = image.bounds[2] - image.bounds[0];
             instance->height = image.bounds[3] - image.bounds[1];
             instance->premultiplied = image.premultiplied;
+            instance->bits = image.depth * 8;
         }
         int box[4] = {image.bounds[0], image.bounds[1], image.bounds[0] + instance->width, image.bounds[1] + instance->height};
         snprintf(path, sizeof path, "%s/source.%d.raw", folder, frame);

@@ -8,17 +8,19 @@ log is its stderr, `SCRATCH/worker.log`.
 
 Requests, each answered by one reply line (`{"error": message}` when it fails):
 
-- `{"op": "prepare", "snapshot": K, "first": A, "last": B, "width": W, "height": H, "fps": F,
-  "premultiplied": bool, "mask": bool, "values": {param: value}, "keys": {param: [value at A, ..., at B]}}`:
-  the plate is `SCRATCH/snapshotK/source.<n>.raw` for n in A..B (float32 RGBA, W x H, rows bottom-up as
-  OFX holds them), and with "mask" the Mask clip's alpha `mask.<n>.raw` (float32, one channel). The
-  first prepare of a snapshot turns it into a float EXR plate (the raw files are then removed) and
-  tracks the face (the analysis, cached beside it); a later one with other values reuses both. Values
+- `{"op": "prepare", "snapshot": K, "first": A, "last": B, "width": W, "height": H, "fps": F, "bits": 8, 16
+  or 32, "premultiplied": bool, "mask": bool, "values": {param: value}, "keys": {param: [value at A, ..., at
+  B]}}`: the plate is `SCRATCH/snapshotK/source.<n>.raw` for n in A..B (float32 RGBA, W x H, rows bottom-up
+  as OFX holds them; 8 and 16 bits as 0-1), and with "mask" the Mask clip's alpha `mask.<n>.raw` (float32,
+  one channel). The first prepare of a snapshot turns it into a plate the way `lipsync dub` reads one of
+  the host's depth: float EXR (scene-linear) for 32 bits, 8- or 16-bit PNG (display-referred) otherwise,
+  removes the raw files and tracks the face (the analysis, cached beside it); a later one with other
+  values reuses both. Values
   follow `params.py`'s host conventions. Progress comes first as `{"stage", "done", "total"}` lines;
   the reply is `{"ready": true, "skip": [frames passed through untouched], "notes": [...]}`.
 - `{"op": "render", "frame": N, "width": W, "height": H}`: frame N dubbed, written to
   `SCRATCH/render.raw` as float32 R, G, B, A, mask per pixel at W x H (the render scale's size), rows
-  bottom-up, premultiplied when the plate was; reply `{"rendered": N}`. The plug-in keeps its own
+  bottom-up, 8 and 16 bits as 0-1, premultiplied when the plate was; reply `{"rendered": N}`. The plug-in keeps its own
   pixels where the mask is 0.
 """
 
@@ -38,6 +40,7 @@ from lipsync_core.shot import SIDECAR_SUFFIX, PaintedMask, Shot
 from .params import core_values
 
 RESULT = "render.raw"
+INTEGER_TYPES = {8: np.uint8, 16: np.uint16}  # the host's byte and short pixels
 
 
 def main(argv: list[str]) -> int:
@@ -85,13 +88,13 @@ class Worker:
         from lipsync_core.dub.pipeline import Renderer
 
         snapshot = self.folder / f"snapshot{int(request['snapshot'])}"
-        plate = snapshot / "source.####.exr"
+        plate = snapshot / ("source.####.exr" if request["bits"] == 32 else "source.####.png")
         first, last = int(request["first"]), int(request["last"])
         key = json.dumps(request, sort_keys=True)
         if key != self.prepared:
             self.renderer, self.prepared, self.cell = None, None, {}
             if not (snapshot / "plate.complete").exists():
-                self._plate(snapshot, request)
+                self._plate(snapshot, plate, request)
             values, animated = core_values(request["values"], request["keys"], first)
             self.renderer = Renderer(
                 plate, values["audio"], shot=self._shot(plate, values["shot"], first, last, request["mask"]),
@@ -118,6 +121,8 @@ class Worker:
             self.cell = {frame.number: frame for frame in self.renderer.frames(first, last)}
         frame = self.cell[number]
         image, mask = frame.image.astype(np.float32), frame.mask.astype(np.float32)
+        if frame.image.dtype.kind == "u":  # an 8- or 16-bit plate: 0-1 for the plug-in
+            image /= np.iinfo(frame.image.dtype).max
         size = (int(request["width"]), int(request["height"]))
         if (image.shape[1], image.shape[0]) != size:  # a proxy / render scale: the analysis is not made again
             shrink = size[0] < image.shape[1]
@@ -130,9 +135,10 @@ class Worker:
         np.ascontiguousarray(result, np.float32).tofile(self.folder / RESULT)
         return {"rendered": number}
 
-    def _plate(self, snapshot: Path, request: dict) -> None:
-        """The snapshot's raw frames as float32 EXR sequences: the plate (RGB unpremultiplied, as the core
-        composites) and the Mask clip's alpha (the core reads a painted mask's alpha)."""
+    def _plate(self, snapshot: Path, plate: Path, request: dict) -> None:
+        """The snapshot's raw frames as the plate (RGB unpremultiplied, as the core composites: float32 EXR,
+        or PNG at the host's 8 or 16 bits) and the Mask clip's alpha as float32 EXR (the core reads a painted
+        mask's alpha)."""
         first, last = int(request["first"]), int(request["last"])
         width, height = int(request["width"]), int(request["height"])
         total = (last - first + 1) * (2 if request["mask"] else 1)
@@ -150,13 +156,18 @@ class Worker:
                 alpha = rgba[..., 3:4]
                 rgba[..., :3] = np.where(alpha > 0, rgba[..., :3] / np.where(alpha > 0, alpha, 1), 0)
             self.send({"stage": "plate", "done": number - first + 1, "total": total})
-            return rgba
+            if request["bits"] == 32:
+                return rgba
+            dtype = INTEGER_TYPES[request["bits"]]
+            top = np.float32(np.iinfo(dtype).max)
+            # The plug-in's float is the host's integer / top: this rounding gives the host's integer back.
+            return np.floor(np.clip(rgba, 0, 1) * top + np.float32(0.5)).astype(dtype)
 
         def matte(number: int) -> np.ndarray:
             self.send({"stage": "plate", "done": last - first + 1 + number - first + 1, "total": total})
             return np.repeat(raw("mask", number, 1), 4, axis=2)
 
-        _write_sequence(snapshot / "source.####.exr", float(request["fps"]), first, last, source)
+        _write_sequence(plate, float(request["fps"]), first, last, source)
         if request["mask"]:
             _write_sequence(snapshot / "mask.####.exr", float(request["fps"]), first, last, matte)
         for path in snapshot.glob("*.raw"):
@@ -176,10 +187,11 @@ class Worker:
 
 
 def _write_sequence(pattern: Path, fps: float, first: int, last: int, image) -> None:
-    """Frames first..last of `image(number)` as a float32 EXR sequence."""
+    """Frames first..last of `image(number)` as an EXR (float32) or PNG (the image's 8 or 16 bits) sequence."""
     from lipsync_core.media.writers import open_writer
 
     picture = image(first)
-    with open_writer(pattern, fps=fps, width=picture.shape[1], height=picture.shape[0], pixel_type="float") as out:
+    options = {"pixel_type": "float"} if pattern.suffix == ".exr" else {}
+    with open_writer(pattern, fps=fps, width=picture.shape[1], height=picture.shape[0], **options) as out:
         for number in range(first, last + 1):
             out.write(picture if number == first else image(number), number)

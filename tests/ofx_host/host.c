@@ -8,16 +8,18 @@
  *
  * Images are raw float32 files, rows bottom-up as OFX holds them: DIR/<frame>.raw, RGBA for the Source,
  * one alpha channel for the Mask (an alpha-only clip). Source rows are handed over padded, so that a plug-in
- * ignoring the row bytes fails. Usage:
+ * ignoring the row bytes fails. With --depth byte or short the host converts them (clamped, rounded) and
+ * hands over that depth on every clip. Usage:
  *
- *   ofx_host BINARY --context filter|general --out DIR [--fps F] [--range FIRST LAST]
+ *   ofx_host BINARY --context filter|general --out DIR [--fps F] [--range FIRST LAST] [--depth byte|short|float]
  *            --source SCALE WIDTH HEIGHT DIR [--source ...] [--mask SCALE WIDTH HEIGHT DIR ...]
  *            [--param NAME=VALUE ...] STEP...
  *   STEP: render:FRAME[@SCALE]  press:PARAM (a push button)  set:NAME=VALUE (a user's edit)
  *         abort-after:N (the next render's abort turns true after N progress updates)  purge (low memory)
  *
  * It prints what it saw, one fact a line (describe, param, needed, fetch, identity, rendered, failed,
- * progress, message), writes each rendered frame to OUT/<frame>@<scale>.raw and exits 1 on a broken rule. */
+ * progress, message), writes each rendered frame to OUT/<frame>@<scale>.raw (RGBA at the depth handed
+ * over, rows bottom-up) and exits 1 on a broken rule. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <math.h>
@@ -271,8 +273,22 @@ static Param *param_named(Effect *effect, const char *name) {
 static const char *current_action = "";
 static double current_scale = 1;
 static int abort_after = -1, progress_updates, progress_open;
-static float *output_pixels;
-static int output_width, output_height;
+static const char *depth = kOfxBitDepthFloat;
+static int depth_bytes = 4;
+static char *output_pixels;
+
+/* One float as the host's depth at `to`. */
+static void store(char *to, float value) {
+    if (depth_bytes == 4) {
+        *(float *)to = value;
+        return;
+    }
+    value = value < 0 ? 0 : value > 1 ? 1 : value;
+    if (depth_bytes == 2)
+        *(unsigned short *)to = (unsigned short)(value * 65535.0f + 0.5f);
+    else
+        *(unsigned char *)to = (unsigned char)(value * 255.0f + 0.5f);
+}
 
 static OfxStatus get_property_set(OfxImageEffectHandle effect, OfxPropertySetHandle *set) {
     *set = &effect->props;
@@ -318,12 +334,12 @@ static OfxStatus clip_get_image(OfxImageClipHandle clip, OfxTime time, const Ofx
     if (strcmp(current_action, kOfxImageEffectActionRender) != 0)
         violation("%s frame %g fetched in %s", clip->name, time, current_action);
     const Frames *frames;
-    float *pixels;
+    char *pixels;
     int row_bytes;
     if (strcmp(clip->name, kOfxImageEffectOutputClipName) == 0) {
         frames = frames_at(clip, current_scale);
         pixels = output_pixels;
-        row_bytes = frames->width * 4 * (int)sizeof(float);
+        row_bytes = frames->width * 4 * depth_bytes;
     } else {
         if (time < clip->needed[0] || time > clip->needed[1])
             violation("%s frame %g fetched, GetFramesNeeded declared %g-%g", clip->name, time, clip->needed[0],
@@ -335,10 +351,14 @@ static OfxStatus clip_get_image(OfxImageClipHandle clip, OfxTime time, const Ofx
         FILE *file = fopen(path, "rb");
         if (!file) return kOfxStatFailed;
         size_t row = (size_t)frames->width * clip->channels;
-        row_bytes = (int)(row * sizeof(float)) + ROW_PADDING;
+        row_bytes = (int)(row * depth_bytes) + ROW_PADDING;
         pixels = calloc((size_t)frames->height, (size_t)row_bytes);
-        for (int y = 0; y < frames->height; y++)
-            if (fread((char *)pixels + (size_t)y * row_bytes, sizeof(float), row, file) != row) violation("short %s", path);
+        float *values = malloc(row * sizeof *values);
+        for (int y = 0; y < frames->height; y++) {
+            if (fread(values, sizeof *values, row, file) != row) violation("short %s", path);
+            for (size_t v = 0; v < row; v++) store(pixels + (size_t)y * row_bytes + v * depth_bytes, values[v]);
+        }
+        free(values);
         fclose(file);
     }
     PropSet *image = calloc(1, sizeof *image);
@@ -346,7 +366,7 @@ static OfxStatus clip_get_image(OfxImageClipHandle clip, OfxTime time, const Ofx
     set_pointer(image, kOfxImagePropData, 0, pixels);
     set_ints(image, kOfxImagePropBounds, 4, bounds);
     set_int(image, kOfxImagePropRowBytes, 0, row_bytes);
-    set_string(image, kOfxImageEffectPropPixelDepth, 0, kOfxBitDepthFloat);
+    set_string(image, kOfxImageEffectPropPixelDepth, 0, depth);
     set_string(image, kOfxImageEffectPropComponents, 0, text(&clip->props, kOfxImageEffectPropComponents));
     set_string(image, kOfxImageEffectPropPreMultiplication, 0, text(&clip->props, kOfxImageEffectPropPreMultiplication));
     set_double(image, kOfxImageEffectPropRenderScale, 0, current_scale);
@@ -592,11 +612,11 @@ static void add_frames(Clip *clip, char **argv) {
     frames->folder = argv[3];
 }
 
-static int save(const char *folder, int frame, double scale, const float *pixels, size_t count) {
+static int save(const char *folder, int frame, double scale, const char *pixels, size_t bytes) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%d@%g.raw", folder, frame, scale);
     FILE *file = fopen(path, "wb");
-    int ok = file && fwrite(pixels, sizeof *pixels, count, file) == count;
+    int ok = file && fwrite(pixels, 1, bytes, file) == bytes;
     if (file) ok = fclose(file) == 0 && ok;
     return ok;
 }
@@ -632,7 +652,12 @@ int main(int argc, char **argv) {
             context = strcmp(argv[++i], "general") == 0 ? kOfxImageEffectContextGeneral : kOfxImageEffectContextFilter;
         else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
             out_folder = argv[++i];
-        else if (strcmp(argv[i], "--fps") == 0 && i + 1 < argc)
+        else if (strcmp(argv[i], "--depth") == 0 && i + 1 < argc) {
+            i++;
+            int byte = strcmp(argv[i], "byte") == 0, short_ = strcmp(argv[i], "short") == 0;
+            depth = byte ? kOfxBitDepthByte : short_ ? kOfxBitDepthShort : kOfxBitDepthFloat;
+            depth_bytes = byte ? 1 : short_ ? 2 : 4;
+        } else if (strcmp(argv[i], "--fps") == 0 && i + 1 < argc)
             fps = atof(argv[++i]);
         else if (strcmp(argv[i], "--range") == 0 && i + 2 < argc) {
             range[0] = atof(argv[++i]);
@@ -705,7 +730,7 @@ int main(int argc, char **argv) {
         set_int(&clip->props, kOfxImageClipPropConnected, 0, connected);
         set_doubles(&clip->props, kOfxImageEffectPropFrameRange, 2, range);
         set_double(&clip->props, kOfxImageEffectPropFrameRate, 0, fps);
-        set_string(&clip->props, kOfxImageEffectPropPixelDepth, 0, kOfxBitDepthFloat);
+        set_string(&clip->props, kOfxImageEffectPropPixelDepth, 0, depth);
         set_string(&clip->props, kOfxImageEffectPropComponents, 0,
                    clip == mask ? kOfxImageComponentAlpha : kOfxImageComponentRGBA);
         set_string(&clip->props, kOfxImageEffectPropPreMultiplication, 0,
@@ -776,12 +801,10 @@ int main(int argc, char **argv) {
             printf("identity %g %s %g\n", time, text(&identity, kOfxPropName), at_time);
             continue;
         }
-        output_width = frames->width;
-        output_height = frames->height;
-        size_t values = (size_t)output_width * output_height * 4;
-        output_pixels = malloc(values * sizeof *output_pixels);
-        for (size_t v = 0; v < values; v++) output_pixels[v] = NAN; /* a pixel left unwritten shows */
-        int window[4] = {0, 0, output_width, output_height};
+        size_t values = (size_t)frames->width * frames->height * 4;
+        output_pixels = malloc(values * depth_bytes);
+        memset(output_pixels, 0xAB, values * depth_bytes); /* a pixel left unwritten shows */
+        int window[4] = {0, 0, frames->width, frames->height};
         set_ints(&in, "OfxImageEffectPropRenderWindow", 4, window);
         set_string(&in, "OfxImageEffectPropFieldToRender", 0, "OfxImageFieldNone");
         current_scale = scale;
@@ -789,7 +812,7 @@ int main(int argc, char **argv) {
         current_scale = 1;
         abort_after = -1;
         if (status == kOfxStatOK) {
-            if (!save(out_folder, (int)time, scale, output_pixels, values)) return 4;
+            if (!save(out_folder, (int)time, scale, output_pixels, values * depth_bytes)) return 4;
             printf("rendered %g %g\n", time, scale);
         } else {
             printf("failed %g %g %d\n", time, scale, status);
