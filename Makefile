@@ -26,7 +26,6 @@ test: setup
 
 # The native OpenFX bundle (nodes/ofx/README.md): plain C, the system compiler, no OFX SDK needed. The
 # plug-in starts its worker from this repository (or $LIPSYNC_ROOT) with .venv's Python (or $LIPSYNC_PYTHON).
-CC ?= cc
 OFX_BUNDLE := build/ofx/LipSync.ofx.bundle
 OFX_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 OFX_CFLAGS := -std=c11 -O2 -Wall -Wextra

@@ -22,6 +22,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,7 +257,6 @@ static OfxStatus start_worker(OfxImageEffectHandle effect, Instance *instance) {
         if (logfd >= 0) close(logfd);
         return fail(effect, "cannot start the worker: %s", strerror(errno));
     }
-    /* Everything the child needs is made before fork: between fork and exec only async-signal-safe calls. */
     const char *boot = "import sys; sys.path.insert(0, sys.argv[1]); from nodes.ofx.server import main; "
                        "sys.exit(main(sys.argv[2:]))";
     char *argv[] = {python, "-I", "-u", "-c", (char *)boot, root, instance->scratch, NULL};
@@ -264,20 +264,32 @@ static OfxStatus start_worker(OfxImageEffectHandle effect, Instance *instance) {
     for (char **e = environ; *e; e++) count++;
     char **env = calloc(count + 1, sizeof *env);
     size_t kept = 0;
-    for (char **e = environ; *e; e++)
+    for (char **e = environ; env && *e; e++)
         if (strncmp(*e, "PYTHON", 6) != 0) env[kept++] = *e; /* the host's own Python settings stay out */
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (dup2(pair[1], 0) < 0 || dup2(pair[1], 1) < 0 || dup2(logfd, 2) < 0 || chdir(instance->scratch) != 0)
-            _exit(127);
-        execve(python, argv, env);
-        _exit(127);
-    }
-    int error = errno;
+    /* posix_spawn, not fork: a host's address space is large and its threads many. The worker gets no blocked
+     * signals and SIGTERM's default action, whatever the host's render thread has. */
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    sigset_t none, term;
+    sigemptyset(&none);
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, pair[1], 0);
+    posix_spawn_file_actions_adddup2(&actions, pair[1], 1);
+    posix_spawn_file_actions_adddup2(&actions, logfd, 2);
+    posix_spawnattr_init(&attributes);
+    posix_spawnattr_setsigmask(&attributes, &none);
+    posix_spawnattr_setsigdefault(&attributes, &term);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    pid_t pid = 0;
+    int error = env ? posix_spawn(&pid, python, &actions, &attributes, argv, env) : ENOMEM;
+    posix_spawnattr_destroy(&attributes);
+    posix_spawn_file_actions_destroy(&actions);
     free(env);
     close(pair[1]);
     close(logfd);
-    if (pid < 0) {
+    if (error) {
         close(pair[0]);
         return fail(effect, "cannot start %s: %s", python, strerror(error));
     }

@@ -45,6 +45,7 @@ INTEGER_TYPES = {8: np.uint8, 16: np.uint16}  # the host's byte and short pixels
 
 def main(argv: list[str]) -> int:
     """`python -I -u -c BOOT REPO SCRATCH`: answer the plug-in's requests until it closes the socket."""
+    os.chdir(argv[0])  # the node's folder, not the host's: a relative path the core writes stays in it
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)  # what libraries print goes to the log, never into the replies
     sys.stdout = sys.stderr
@@ -75,6 +76,7 @@ class Worker:
         self.send = send
         self.renderer = None
         self.prepared: str | None = None  # the prepare request the renderer was made for
+        self.premultiplied = False
         self.cell: dict = {}  # the frames of the cell rendered last: a host renders neighbours one by one
 
     def handle(self, request: dict) -> dict:
@@ -104,7 +106,7 @@ class Worker:
                 motion={"gain": values["articulation"]} if values["articulation"] is not None else None,
                 progress=lambda stage, done, total: self.send({"stage": stage, "done": done, "total": total}),
             )
-            self.prepared = key
+            self.prepared, self.premultiplied = key, bool(request["premultiplied"])
         renderer = self.renderer
         skip = [n for n in range(first, last + 1)
                 if not renderer.first <= n <= renderer.last or renderer.skip_reason(n) is not None]
@@ -128,7 +130,7 @@ class Worker:
             shrink = size[0] < image.shape[1]
             method = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
             image, mask = cv2.resize(image, size, interpolation=method), cv2.resize(mask, size, interpolation=method)
-        if json.loads(self.prepared)["premultiplied"]:
+        if self.premultiplied:
             image = image.copy()
             image[..., :3] *= image[..., 3:4]
         result = np.concatenate([image, mask[..., None]], axis=2)[::-1]  # OFX rows are bottom-up
