@@ -49,7 +49,8 @@ def test_params_header_is_made_from_the_schema():
 
 def test_bundle_layout_and_exports(built):
     assert (BUNDLE / "Contents" / "Info.plist").read_text().count("<string>LipSync.ofx</string>") == 1
-    symbols = subprocess.run(["nm", "-D", "--defined-only", str(built)], capture_output=True, text=True, check=True).stdout
+    symbols = subprocess.run(["nm", "-D", "--defined-only", str(built)], capture_output=True, text=True,
+                             check=True).stdout
     exported = {line.split()[-1] for line in symbols.splitlines() if " T " in line}
     assert exported == {"OfxGetNumberOfPlugins", "OfxGetPlugin"}
 
@@ -91,7 +92,8 @@ def float_plate(plate, tmp_path_factory):
     frames as the host hands them over: float32 RGBA (opaque), rows bottom-up, at full and half scale."""
     folder = tmp_path_factory.mktemp("ofx_plate")
     pattern = folder / "plate.####.exr"
-    with open_plate(plate, frames=(0, LAST - FIRST)) as source, open_writer(pattern, fps=25, width=WIDTH, height=HEIGHT) as out:
+    with open_plate(plate, frames=(0, LAST - FIRST)) as source, \
+            open_writer(pattern, fps=25, width=WIDTH, height=HEIGHT) as out:
         for frame in source:
             out.write(srgb_decode(to_display(frame.image)).astype(np.float16), frame.number + FIRST)
     shot = Shot.for_plate(pattern)
@@ -141,7 +143,8 @@ def test_host_renders_out_of_order_equal_lipsync_dub(built, float_plate, dub_aud
              "render:1007", f"render:{BYPASSED}", "render:1003", "render:1008", "render:1005@0.5",
              "press:analyse", "render:1005"]
     lines = _host(["--context", "filter", "--out", out, "--range", FIRST, LAST,
-                   "--source", 1, WIDTH, HEIGHT, folder / "full", "--source", 0.5, WIDTH // 2, HEIGHT // 2, folder / "half",
+                   "--source", 1, WIDTH, HEIGHT, folder / "full",
+                   "--source", 0.5, WIDTH // 2, HEIGHT // 2, folder / "half",
                    "--param", f"audio={dub_audio}", "--param", f"model={tiny_model}", "--param", f"shot={sidecar}",
                    "--param", "batch=4", "--param", f"device={device}", *steps], tmp_path)
 

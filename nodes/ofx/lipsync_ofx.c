@@ -30,7 +30,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ofx_api.h"
@@ -534,7 +533,7 @@ static void source_shot(OfxImageEffectHandle effect, Shot *shot) {
     double range[2] = {0, 0};
     OfxImageClipHandle source = clip(effect, SOURCE, &set);
     props->propGetDoubleN(set, kOfxImageEffectPropFrameRange, 2, range);
-    shot->fps = 25;
+    shot->fps = 25; /* every host gives a clip's rate; the plate's timing (the dub's audio) needs one */
     props->propGetDouble(set, kOfxImageEffectPropFrameRate, 0, &shot->fps);
     shot->first = (int)range[0];
     shot->last = (int)range[1];
@@ -547,8 +546,9 @@ static int analysis_pending(OfxImageEffectHandle effect, const Instance *instanc
     char complete[PATH_MAX + 64]; /* the worker made the snapshot a plate: not cut short by an abort */
     snprintf(complete, sizeof complete, "%s/snapshot%d/plate.complete", instance->scratch, instance->snapshot);
     source_shot(effect, &shot);
-    return instance->snapshot == 0 || access(complete, F_OK) != 0 || instance->snapshot_run != analysis_run(effect) || instance->first != shot.first ||
-           instance->last != shot.last || memcmp(&instance->rod, &shot.rod, sizeof shot.rod) != 0;
+    return instance->snapshot == 0 || access(complete, F_OK) != 0 || instance->snapshot_run != analysis_run(effect) ||
+           instance->first != shot.first || instance->last != shot.last ||
+           memcmp(&instance->rod, &shot.rod, sizeof shot.rod) != 0;
 }
 
 /* The values the worker renders with: constants, and the animatable ones at every frame of the shot. */
