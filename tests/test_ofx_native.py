@@ -55,8 +55,8 @@ def test_bundle_layout_and_exports(built):
     assert exported == {"OfxGetNumberOfPlugins", "OfxGetPlugin"}
 
 
-def _host(args, tmp_path, check=True):
-    env = dict(os.environ, LIPSYNC_PYTHON=sys.executable, TMPDIR=str(tmp_path / "tmp"))
+def _host(args, tmp_path, check=True, python=sys.executable):
+    env = dict(os.environ, LIPSYNC_PYTHON=python, TMPDIR=str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir(exist_ok=True)
     result = subprocess.run([str(HOST), str(BINARY), *map(str, args)], capture_output=True, text=True, env=env,
                             timeout=300)
@@ -110,6 +110,16 @@ def float_plate(plate, tmp_path_factory):
             half = cv2.resize(rgba, (WIDTH // 2, HEIGHT // 2), interpolation=cv2.INTER_AREA)
             np.ascontiguousarray(half[::-1]).tofile(folder / "half" / f"{frame.number}.raw")
     return pattern, shot.path, folder, frames
+
+
+def test_without_a_python_for_the_worker_the_render_says_so(built, float_plate, tmp_path):
+    folder = float_plate[2]
+    lines = _host(["--range", FIRST, LAST, "--source", 1, WIDTH, HEIGHT, folder / "full", "render:1003"], tmp_path,
+                  python=str(tmp_path / "missing" / "python"))
+    errors = [line for line in lines if line.startswith("message OfxMessageError")]
+    assert errors == [f"message OfxMessageError LipSync: no Python for LipSync at {tmp_path}/missing/python: set "
+                      f"LIPSYNC_PYTHON, or run `make setup` in {REPO}"]
+    assert "failed 1003 1 1" in lines and "violations 0" in lines
 
 
 def _rendered(out: Path, number: int, scale: float, width: int, height: int) -> np.ndarray:
