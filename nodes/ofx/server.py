@@ -14,14 +14,14 @@ Requests, each answered by one reply line (`{"error": message}` when it fails):
   as OFX holds them; 8 and 16 bits as 0-1), and with "mask" the Mask clip's alpha `mask.<n>.raw` (float32,
   one channel). The first prepare of a snapshot turns it into a plate the way `lipsync dub` reads one of
   the host's depth: float EXR (scene-linear) for 32 bits, 8- or 16-bit PNG (display-referred) otherwise,
-  removes the raw files and tracks the face (the analysis, cached beside it); a later one with other
-  values reuses both. Values
-  follow `params.py`'s host conventions. Progress comes first as `{"stage", "done", "total"}` lines;
-  the reply is `{"ready": true, "skip": [frames passed through untouched], "notes": [...]}`.
+  removing each raw file once converted, and tracks the face (the analysis, cached beside it); a later
+  one with other values reuses both. Values follow `params.py`'s host conventions. Progress comes first
+  as `{"stage", "done", "total"}` lines; the reply is `{"ready": true, "skip": [frames passed through
+  untouched], "notes": [...]}`.
 - `{"op": "render", "frame": N, "width": W, "height": H}`: frame N dubbed, written to
   `SCRATCH/render.raw` as float32 R, G, B, A, mask per pixel at W x H (the render scale's size), rows
-  bottom-up, 8 and 16 bits as 0-1, premultiplied when the plate was; reply `{"rendered": N}`. The plug-in keeps its own
-  pixels where the mask is 0.
+  bottom-up, 8 and 16 bits as 0-1, premultiplied when the plate was; reply `{"rendered": N}`. The plug-in
+  keeps the host's own pixels where the mask is 0.
 """
 
 from __future__ import annotations
@@ -150,6 +150,7 @@ class Worker:
             pixels = np.fromfile(path, np.float32)
             if pixels.size != width * height * channels:
                 raise LipSyncError(f"{path}: {pixels.size} values, not {width} x {height} x {channels}")
+            path.unlink()  # the disk holds the shot about once, not raw and converted side by side
             return pixels.reshape(height, width, channels)[::-1]
 
         def source(number: int) -> np.ndarray:
@@ -172,8 +173,6 @@ class Worker:
         _write_sequence(plate, float(request["fps"]), first, last, source)
         if request["mask"]:
             _write_sequence(snapshot / "mask.####.exr", float(request["fps"]), first, last, matte)
-        for path in snapshot.glob("*.raw"):
-            path.unlink()
         (snapshot / "plate.complete").touch()
 
     def _shot(self, plate: Path, sidecar: str | None, first: int, last: int, mask: bool) -> Path:
