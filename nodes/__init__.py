@@ -1,1 +1,1 @@
-"""Host adapters (OpenFX-style, Nuke, DaVinci Resolve): thin translations onto lipsync_core operations."""
+"""Host adapters (OpenFX, Nuke, DaVinci Resolve): thin translations onto lipsync_core operations."""

@@ -1,6 +1,4 @@
-"""OpenFX-style adapter: the LipSync dub as an OFX image effect (Filter context), modelled in Python.
-
-`effect.main_entry(action, handle, in_args, out_args)` answers the OFX actions the way a C plug-in's
-mainEntry does; `api.py` names the actions, properties and status codes. README.md says what a native
-.ofx bundle needs on top.
+"""The worker half of the native OpenFX bundle `LipSync.ofx` (built from `lipsync_ofx.c` by `make ofx`):
+`server.py` answers the plug-in's requests in the core's Python, `params.py` holds the node's parameters
+and writes the `params.h` the plug-in describes them from. README.md says how it fits together.
 """
