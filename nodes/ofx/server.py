@@ -176,12 +176,16 @@ class Worker:
         (snapshot / "plate.complete").touch()
 
     def _shot(self, plate: Path, sidecar: str | None, first: int, last: int, mask: bool) -> Path:
-        """The shot the renderer reads: the given sidecar's choices (face, reference, bypass, range) beside
-        the snapshot, with the Mask clip as its painted mask when connected (it replaces the automatic one)."""
+        """The shot the renderer reads: the given sidecar's choices (face, reference, bypass, range, motion controls,
+        the actor's added footage) beside the snapshot, with the Mask clip as its painted mask when connected (it
+        replaces the automatic one)."""
         given = Shot.load(sidecar) if sidecar else None
         shot = Shot(path=plate.with_name(plate.name + SIDECAR_SUFFIX), source=plate.name,
                     frames=given.frames if given else None, face=given.face if given else 0,
-                    reference=given.reference if given else None, bypass=list(given.bypass) if given else [])
+                    reference=given.reference if given else None, bypass=list(given.bypass) if given else [],
+                    motion=dict(given.motion) if given else {},
+                    # Absolute: the snapshot's folder is not the sidecar's.
+                    appearance=[str(p.resolve()) for p in given.appearance_paths] if given else [])
         if mask:
             shot.painted = [PaintedMask("mask.####.exr", (first, last), "replace")]
         return shot.save()
