@@ -38,8 +38,10 @@ SILENT_BELOW_LOUD = 1.6  # frames 20 dB under the loud level are silence...
 SILENT_LEVEL = MEL_SILENCE + 1.0  # ...and so is anything near digital silence, whatever the loud level
 MIN_SILENCE_S = 0.25  # shorter pauses are part of speech: the mouth need not close
 # Lips part a little before the sound starts and close a little after it stops: the gate opens this early
-# and closes this late, over a ramp of the same length.
-GATE_LEAD_S = 0.06
+# and closes this late, over a ramp of the same length. One frame at 25 fps: the model itself, trained on real
+# speech, already moves the lips ahead of the sound; 0.06 s left the mouth open on the first and last frames of
+# pauses (86% of pause frames at rest on the dev split against 94%, opening r unchanged).
+GATE_LEAD_S = 0.04
 
 
 def frame_levels(mel: np.ndarray) -> tuple[np.ndarray, float]:
