@@ -17,7 +17,11 @@ from __future__ import annotations
 import os
 import re
 import sys
+import tempfile
 import types
+from pathlib import Path
+
+from ocio_config import write_config
 
 STARTLINE, NO_ANIMATION, INVISIBLE = 0x1000, 0x100, 0x400
 WRITE_NON_DEFAULT_ONLY, TO_VALUE = 0x2, 0x4
@@ -414,7 +418,13 @@ def install(gui: bool = False) -> types.ModuleType:
     for knob in (Knob, Array_Knob, Int_Knob, Double_Knob, File_Knob, String_Knob, Boolean_Knob, Enumeration_Knob,
                  PyScript_Knob, Tab_Knob, Text_Knob):
         setattr(nuke, knob.__name__, knob)
-    root = Node(nuke, "Root", name="root", first_frame=1001, last_frame=1100, proxy=True, workingSpaceLUT="scene_linear")
+    # Nuke's OpenColorIO settings: a config shipped with Nuke, found beside its executable (a small one of the tests'
+    # here, in a Nuke install made for this fake), unless the Project Settings name a custom one.
+    install_dir = tempfile.mkdtemp(prefix="Nuke15.0v1-")
+    nuke.EXE_PATH = os.path.join(install_dir, "Nuke15.0")
+    write_config(Path(install_dir, "plugins", "OCIOConfigs", "configs", "nuke-default", "config.ocio"))
+    root = Node(nuke, "Root", name="root", first_frame=1001, last_frame=1100, proxy=True, workingSpaceLUT="scene_linear",
+                OCIO_config="nuke-default", customOCIOConfigPath="")
     root["name"].setValue("")  # an unsaved script
     nuke.root = lambda: root
     nuke.selected = []

@@ -138,6 +138,32 @@ def test_a_render_needs_audio_and_a_full_work_folder(nuke, adapter, tmp_path):
     assert not any(call[0] == "execute" for call in nuke.calls)
 
 
+def test_the_core_gets_the_ocio_config_nuke_uses_and_a_missing_one_stops_the_render_before_the_bake(
+    nuke, adapter, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("OCIO", raising=False)
+    root = nuke.root()
+    assert adapter.ocio_config().endswith(os.path.join("configs", "nuke-default", "config.ocio"))  # shipped with Nuke
+    custom = tmp_path / "show" / "config.ocio"
+    custom.parent.mkdir()
+    custom.write_text("ocio_profile_version: 2\n")
+    root["OCIO_config"].setValue("custom")
+    root["customOCIOConfigPath"].setValue(str(custom))
+    assert adapter.ocio_config() == str(custom)
+    monkeypatch.setenv("OCIO", "/studio/ocio/config.ocio")  # Nuke then uses it whatever the Project Settings say
+    assert adapter.ocio_config() == "/studio/ocio/config.ocio"
+
+    monkeypatch.delenv("OCIO")
+    root["OCIO_config"].setValue("aces_1.2")  # a config this Nuke does not have
+    group = adapter.create()
+    group.setInput(0, nuke.nodes.Read())
+    for name, value in (("work_dir", str(tmp_path / "work")), ("first", FIRST), ("last", LAST), ("audio", str(tmp_path / "dub.wav"))):
+        group[name].setValue(value)
+    with pytest.raises(RuntimeError, match="the script's OpenColorIO config 'aces_1.2' is not a file here .*set \\$OCIO"):
+        adapter.render(group)
+    assert not any(call[0] == "execute" for call in nuke.calls)
+
+
 def _render_inputs(plate_path: Path):
     """What Nuke's render of the group's inputs writes: the clip's frames as linear float EXR
     (plate_write), or a rectangle in alpha (roto_write)."""
@@ -174,7 +200,7 @@ def test_render_writes_the_inputs_runs_the_worker_and_reads_back_the_exr_with_it
     audio = "[file dirname [value root.name]]/dub.wav"  # TCL, as compositors write paths
     for name, value in (("work_dir", str(work)), ("first", FIRST), ("last", LAST), ("audio", audio),
                         ("model", str(tiny_model)), ("device", "cpu"), ("batch", 2), ("jaw_extension", 0.3),
-                        ("colorspace", "ACES - ACEScg")):
+                        ("colorspace", "linear")):
         group[name].setValue(value)
     group["grow"].setValueAt(0.0, FIRST)
     group["grow"].setValueAt(6.0, LAST)
@@ -187,13 +213,16 @@ def test_render_writes_the_inputs_runs_the_worker_and_reads_back_the_exr_with_it
     full_res = {"proxy": False}
     assert [c for c in nuke.calls if c[0] == "execute"] == [("execute", "plate_write", FIRST, LAST, full_res),
                                                               ("execute", "roto_write", FIRST, LAST, full_res)]
-    assert all(write["disable"].value() and write["colorspace"].value() == "ACES - ACEScg" for write in writes)
+    assert all(write["disable"].value() and write["colorspace"].value() == "linear" for write in writes)
     assert nuke.root()["proxy"].value() is True
     assert any(line.startswith(f"dubbed 4 of 4 frames rendered ({FIRST}-{LAST})") for line in lines), lines
     # The generated script is what ran: the knobs that were changed, and none left at their default.
     script = (work / "render.py").read_text()
     for expected in ("'--jaw-extension', '0.3'", "'--batch', '2'", "'--device', 'cpu'", "'--progress-json'", "'--resume'"):
         assert expected in script
+    # The core reads the baked plate in the node's colourspace, with the config the script's colour management uses.
+    shipped = os.path.join(os.path.dirname(nuke.EXE_PATH), "plugins", "OCIOConfigs", "configs", "nuke-default", "config.ocio")
+    assert f"'--colourspace', 'linear', '--ocio', {shipped!r}" in script
     assert "--grow" not in script and "--face" not in script and "--feather" not in script
     assert repr(str(dub)) in script  # the TCL evaluated
     # The keyed knob and the roto went to the sidecar beside the written plate.
@@ -210,7 +239,7 @@ def test_render_writes_the_inputs_runs_the_worker_and_reads_back_the_exr_with_it
     assert read["file"].value() == (work / "dub.####.exr").as_posix()
     assert (read["first"].value(), read["last"].value()) == (FIRST, LAST) and read["reload"].executed == 1
     assert (read["before"].value(), read["after"].value()) == ("black", "black")  # not held frames
-    assert read["colorspace"].value() == "ACES - ACEScg"
+    assert read["colorspace"].value() == "linear"
     assert group.node("switch")["which"].value() == 1
     assert "wrote" in group["status"].value()
 

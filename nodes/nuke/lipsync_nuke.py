@@ -28,7 +28,9 @@ or a setting changes after a render, the node says its result is stale (`check`,
 updateUI callback that menu.py registers, and on every knob change of the node).
 
 Colour: the plate is baked, and the result read back, in the `colorspace` knob's space (default: the
-script's working space); the core takes float EXR as scene-linear.
+script's working space), and the core is told that space and the script's OpenColorIO config
+(`lipsync dub --colourspace --ocio`): it converts the plate to the config's display for the face tracker
+and the model, and only the new mouth back; every other pixel of the result is the baked plate's own.
 
 Under `nuke -t` (no GUI) Render runs to the end before returning and raises on failure; in the GUI
 the worker runs in a thread and reports through Nuke's progress bar, a message and the node's status.
@@ -113,6 +115,7 @@ def _prepare(group) -> tuple:
     if given.get("shot") and (keyed or roto):
         raise LipSyncError("a shot sidecar is set: key the mask in it (lipsync panel), not on the node, or clear 'shot'")
     fingerprint = inputs_fingerprint(group)
+    config = ocio_config()  # a config that is not there stops the render before the bake, not after it
 
     work.mkdir(parents=True, exist_ok=True)
     # A render starts from what the inputs are now: last time's frames, sidecar and face track go.
@@ -121,7 +124,8 @@ def _prepare(group) -> tuple:
             old.unlink()
     _bake(group, work, first, last, WRITES if roto else WRITES[:1])
 
-    values = dict(given, plate=str(work / PLATE_FILE), output=str(work / RESULT_FILE), resume=True, progress_json=True)
+    values = dict(given, plate=str(work / PLATE_FILE), output=str(work / RESULT_FILE), resume=True, progress_json=True,
+                  colourspace=group["colorspace"].evaluate(), ocio=config)
     shot = None
     if keyed or roto:
         shot = {"frames": [first, last], "mask": keyed,
@@ -129,6 +133,24 @@ def _prepare(group) -> tuple:
     job = {"operation": OPERATION, "values": values, "shot": shot, "script": str(work / SCRIPT),
            "comment": f"LipSync render of Nuke node {group.fullName()}, frames {first}-{last}"}
     return job, work, fingerprint
+
+
+def ocio_config() -> str:
+    """The OpenColorIO config file the script's colour management uses: $OCIO when set (Nuke then uses it whatever
+    the Project Settings say), else the custom config of the Project Settings, else the named config that ships
+    with Nuke (plugins/OCIOConfigs/configs/NAME/config.ocio beside the executable)."""
+    if os.environ.get("OCIO"):
+        return os.environ["OCIO"]
+    root = nuke.root()
+    name = root["OCIO_config"].value()
+    if name == "custom":
+        path = root["customOCIOConfigPath"].evaluate()
+    else:
+        path = os.path.join(os.path.dirname(nuke.EXE_PATH), "plugins", "OCIOConfigs", "configs", name, "config.ocio")
+    if not os.path.isfile(path):
+        raise LipSyncError(f"the script's OpenColorIO config {name!r} is not a file here ({path}): choose a custom "
+                           "config in the Project Settings, or set $OCIO")
+    return path
 
 
 def _bake(group, work: Path, first: int, last: int, writes) -> None:
