@@ -14,6 +14,7 @@ Standard library only: the bare-interpreter test runs the adapter against it wit
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -405,6 +406,13 @@ def load_gizmo(nuke, path: str, klass: str):
     return gizmo
 
 
+@functools.lru_cache(maxsize=None)  # one fake Nuke install per test process
+def _nuke_install() -> str:
+    folder = tempfile.mkdtemp(prefix="Nuke15.0v1-")
+    write_config(Path(folder, "plugins", "OCIOConfigs", "configs", "nuke-default", "config.ocio"))
+    return folder
+
+
 def install(gui: bool = False) -> types.ModuleType:
     """Fresh fake `nuke` and `nukescripts` in sys.modules; returns the fake `nuke`."""
     nuke = types.ModuleType("nuke")
@@ -420,9 +428,7 @@ def install(gui: bool = False) -> types.ModuleType:
         setattr(nuke, knob.__name__, knob)
     # Nuke's OpenColorIO settings: a config shipped with Nuke, found beside its executable (a small one of the tests'
     # here, in a Nuke install made for this fake), unless the Project Settings name a custom one.
-    install_dir = tempfile.mkdtemp(prefix="Nuke15.0v1-")
-    nuke.EXE_PATH = os.path.join(install_dir, "Nuke15.0")
-    write_config(Path(install_dir, "plugins", "OCIOConfigs", "configs", "nuke-default", "config.ocio"))
+    nuke.EXE_PATH = os.path.join(_nuke_install(), "Nuke15.0")
     root = Node(nuke, "Root", name="root", first_frame=1001, last_frame=1100, proxy=True, workingSpaceLUT="scene_linear",
                 OCIO_config="nuke-default", customOCIOConfigPath="")
     root["name"].setValue("")  # an unsaved script

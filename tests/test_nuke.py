@@ -8,6 +8,7 @@ Nuke script would.
 
 from __future__ import annotations
 
+import json
 import os
 import runpy
 import subprocess
@@ -314,3 +315,68 @@ def test_cancel_while_nuke_bakes_the_plate_is_caught_and_leaves_the_writes_disab
         adapter.render(group)
     assert group.node("plate_write")["disable"].value() is True and nuke.root()["proxy"].value() is True
     assert not (tmp_path / "lipsync_job.json").exists(), "the worker was started on a half-baked plate"
+
+
+def test_submit_to_farm_bakes_and_writes_the_chunked_job_with_the_knobs_which_openjd_runs(
+    nuke, adapter, plate, dub_audio, tiny_model, tmp_path
+):
+    nuke.renderer = _render_inputs(plate)
+    work = tmp_path / "work"
+    group = adapter.create()
+    group.setInput(0, nuke.nodes.Read(name="plate_read"))
+    group.setInput(1, nuke.nodes.Read(name="roto_read"))
+    for name, value in (("work_dir", str(work)), ("first", FIRST), ("last", LAST), ("audio", str(dub_audio)),
+                        ("model", str(tiny_model)), ("mouth", "generator"), ("device", "cpu"), ("batch", 2),
+                        ("articulation", 1.5), ("jaw_extension", 0.3), ("chunk_size", 2)):
+        group[name].setValue(value)
+    group["grow"].setValueAt(0.0, FIRST)
+    group["grow"].setValueAt(6.0, LAST)
+
+    lines = adapter.submit_farm(group)
+
+    # Baked as for Render: at full resolution, the Writes disabled again.
+    assert [c[:4] for c in nuke.calls if c[0] == "execute"] == [("execute", "plate_write", FIRST, LAST),
+                                                                 ("execute", "roto_write", FIRST, LAST)]
+    assert all(group.node(name)["disable"].value() for name in ("plate_write", "roto_write"))
+    template = work / "farm_job" / "template.json"
+    assert any(line.startswith(f"{template}: 1 shot(s), 4 frames in chunks of 2") for line in lines), lines
+    assert any("deadline bundle submit" in line for line in lines) and "deadline bundle submit" in group["status"].value()
+    # The knobs `farm job` takes are on the tasks' command lines; the ones it does not take are in the baked
+    # plate's sidecar, which every task reads.
+    job = json.loads(template.read_text())
+    render = json.dumps(next(step for step in job["steps"] if step["name"].endswith("render")))
+    for expected in (f'"--model", "{tiny_model}"', '"--mouth", "generator"', '"--batch", "2"',
+                     '"--colourspace", "linear"'):  # the working space's role, by the name of the space it is
+        assert expected in render, expected
+    # OpenJD's job parameters, which the farm's submitter may change: the device and the chunk size.
+    assert {p["name"]: p["default"] for p in job["parameterDefinitions"]}.items() >= {"Device": "cpu", "ChunkSize": 2}.items()
+    shot = Shot.load(work / "plate.####.exr.lipsync.json")
+    assert shot.frames == (FIRST, LAST) and shot.motion["gain"] == 1.5 and shot.mask["jaw_extension"] == 0.3
+    assert shot.mask["grow"] == Keyframes([(1001, 0.0), (1002, 2.0), (1003, 4.0), (1004, 6.0)], "linear")
+    assert [(p.path, p.mode) for p in shot.painted] == [("roto.####.exr", "replace")]
+    # The result Read waits for the farm's frames.
+    assert group.node("result")["file"].value() == (work / "dub.####.exr").as_posix()
+
+    # The job as a farm runs it (OpenJD's own runner, task by task): the dub lands where the node reads it, the
+    # roto's outside untouched to the bit.
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(NUKE_DIR.parents[1]), os.environ.get("PYTHONPATH")]))}
+    run = subprocess.run([str(Path(sys.executable).with_name("openjd")), "run", str(template), "--output", "json"],
+                         capture_output=True, text=True, env=env)
+    report = json.loads(run.stdout)
+    assert run.returncode == 0 and report["status"] == "success" and report["chunks_run"] == 1 + 2, report
+    for number in range(FIRST, LAST + 1):
+        source, result = read_image(work / f"plate.{number}.exr"), read_image(work / f"dub.{number}.exr")
+        outside = np.ones(source.shape[:2], bool)
+        outside[ROTO_BOX] = False
+        assert np.array_equal(result[outside], source[outside]), number
+        assert not np.array_equal(result[ROTO_BOX], source[ROTO_BOX]), number
+
+
+def test_submit_to_farm_refuses_a_shot_sidecar_it_would_not_use(nuke, adapter, tmp_path):
+    group = adapter.create()
+    group.setInput(0, nuke.nodes.Read())
+    for name, value in (("work_dir", str(tmp_path)), ("audio", str(tmp_path / "dub.wav")), ("shot", str(tmp_path / "a.json"))):
+        group[name].setValue(value)
+    with pytest.raises(RuntimeError, match="a shot sidecar is set: the farm job takes the node's own settings"):
+        adapter.submit_farm(group)
+    assert not any(call[0] == "execute" for call in nuke.calls)
