@@ -259,8 +259,9 @@ def test_render_writes_the_inputs_runs_the_worker_and_reads_back_the_exr_with_it
     plate_read = group.input(0)
     for change, undo in (
         (lambda: plate_read["file"].setValue("/plates/b.####.exr"), lambda: plate_read["file"].setValue("/plates/a.####.exr")),
-        (lambda: os.utime(dub, ns=(0, 0)), None),
         (lambda: group["grow"].setValueAt(9.0, LAST), lambda: group["grow"].setValueAt(6.0, LAST)),
+        (lambda: nuke.root()["OCIO_config"].setValue("custom"), lambda: nuke.root()["OCIO_config"].setValue("nuke-default")),
+        (lambda: os.utime(dub, ns=(0, 0)), None),  # last: a file's time cannot be put back
     ):
         change()
         assert adapter.check(group) is True

@@ -219,8 +219,8 @@ def _bake(group, work: Path, first: int, last: int, writes) -> None:
 
 
 def inputs_fingerprint(group) -> str:
-    """What a render is made of: the node's settings, the audio file as it is on disk, and every node
-    upstream of the group's inputs with its knob values. A change to any of them changes this."""
+    """What a render is made of: the node's settings, the audio file as it is on disk, the script's OpenColorIO
+    config and every node upstream of the group's inputs with its knob values. A change to any of them changes this."""
     first, last = int(group["first"].value()), int(group["last"].value())
     given, keyed = knob_values(group, first, last)
     audio = given.get("audio", "")
@@ -237,7 +237,10 @@ def inputs_fingerprint(group) -> str:
         seen.add(node.fullName())
         upstream.append([node.Class(), node.fullName(), node.writeKnobs(nuke.WRITE_NON_DEFAULT_ONLY | nuke.TO_VALUE)])
         pending += [node.input(i) for i in range(node.inputs())]
-    state = [given, keyed, audio_state, first, last, group["colorspace"].evaluate(), sorted(upstream)]
+    root = nuke.root()
+    # The colour management the core converts with: the script's OpenColorIO config, as ocio_config finds it.
+    config = [os.environ.get("OCIO"), root["OCIO_config"].value(), root["customOCIOConfigPath"].evaluate()]
+    state = [given, keyed, audio_state, first, last, group["colorspace"].evaluate(), config, sorted(upstream)]
     return hashlib.sha1(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
 
 
