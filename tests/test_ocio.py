@@ -93,6 +93,11 @@ def test_an_unknown_colourspace_is_one_line_naming_the_configs_spaces(plates, du
     error = capsys.readouterr().err.strip()
     assert "'ACES - ACEScg' is not in" in error and all(name in error for name in SPACES) and "\n" not in error
     assert not (tmp_path / "out").exists()
+    # A config built into OpenColorIO is named by its URI, which reaches OpenColorIO as given.
+    assert cli_main(["dub", str(acescg), str(dub_audio), "-o", str(out), "--colourspace", "Scene Linear 709",
+                     "--ocio", "ocio://cg-config-latest"]) == 2
+    assert "'Scene Linear 709' is not in ocio://cg-config-latest; its colourspaces: " in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
     # A display-encoded (integer) plate has no scene colourspace to convert: refused, not silently converted.
     assert cli_main(["dub", str(display), str(dub_audio), "-o", str(out), "--colourspace", "ACEScg",
                      "--ocio", str(config)]) == 2
