@@ -291,11 +291,10 @@ class Project:
 
     def AddRenderJob(self):
         job_id = "job-{}".format(len(self.jobs) + 1)
-        target = self.settings.get("TargetDir", "")
+        name = "{}.{}".format(self.settings.get("CustomName", "render"), self.format)
         self.jobs[job_id] = {"JobId": job_id, "timeline": self.timeline, "format": self.format, "codec": self.codec,
                              "settings": dict(self.settings), "audio_enabled": list(self.timeline.audio_enabled),
-                             "TargetDir": target, "OutputFilename": "{}.{}".format(self.settings.get("CustomName", "render"), self.format),
-                             "status": "Ready"}
+                             "TargetDir": self.settings.get("TargetDir", ""), "OutputFilename": name, "status": "Ready"}
         self.calls.append(("AddRenderJob", job_id))
         return job_id
 

@@ -65,7 +65,8 @@ def composite(original: np.ndarray, generated_display: np.ndarray, mask: np.ndar
     scale = _integer_scale(original.dtype)
     if scale is not None:
         return blend(original, np.clip(generated_display, 0.0, 1.0) * scale, mask)
-    return blend(original, space.from_display(generated_display) if space is not None else srgb_decode(generated_display), mask)
+    replacement = space.from_display(generated_display) if space is not None else srgb_decode(generated_display)
+    return blend(original, replacement, mask)
 
 
 def blend(original: np.ndarray, replacement: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -299,7 +299,8 @@ def track_audio(project, timeline, item, track, folder, name):
             timeline.SetTrackEnable("audio", i, i == track)
         settings = {"SelectAllFrames": False, "MarkIn": int(item.GetStart()), "MarkOut": int(item.GetEnd()) - 1,
                     "ExportVideo": False, "ExportAudio": True}
-        return render(project, settings, name, folder, "wav", lambda description, codec: "pcm" in (description + codec).lower())
+        return render(project, settings, name, folder, "wav",
+                      lambda description, codec: "pcm" in (description + codec).lower())
     finally:
         for i, on in enabled.items():
             timeline.SetTrackEnable("audio", i, on)
