@@ -14,9 +14,11 @@ Standard library only: the bare-interpreter test runs the adapter against it wit
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import re
+import shutil
 import sys
 import tempfile
 import types
@@ -409,6 +411,7 @@ def load_gizmo(nuke, path: str, klass: str):
 @functools.lru_cache(maxsize=None)  # one fake Nuke install per test process
 def _nuke_install() -> str:
     folder = tempfile.mkdtemp(prefix="Nuke15.0v1-")
+    atexit.register(shutil.rmtree, folder, True)
     write_config(Path(folder, "plugins", "OCIOConfigs", "configs", "nuke-default", "config.ocio"))
     return folder
 
