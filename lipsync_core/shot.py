@@ -162,8 +162,9 @@ class Shot:
         """Where `lipsync analyze` caches this shot's face track: beside the sidecar."""
         return self.path.with_suffix(TRACK_SUFFIX)
 
-    def track_mismatch(self, track, frames: tuple[int, int]) -> str | None:
-        """Why a cached track is not this shot's plate, as it is now, over exactly `frames` (None when it is)."""
+    def track_mismatch(self, track, frames: tuple[int, int], colourspace: str = "") -> str | None:
+        """Why a cached track is not this shot's plate, as it is now, over exactly `frames`, read in `colourspace`
+        (a media.ocio.PlateSpace.key, "" for none; None when it is)."""
         if Path(track.plate).resolve() != self.plate.resolve():
             return f"it was made on another plate, {track.plate}"
         made = (int(track.frames[0]), int(track.frames[-1]))
@@ -172,6 +173,8 @@ class Shot:
         # The same name and range can hold another take: only the plate's content tells.
         if track.source != plate_fingerprint(self.plate, frames):
             return "the plate has changed since it was made"
+        if track.colourspace != colourspace:
+            return "it was made with the plate read in another colourspace"
         return None
 
     # ---------------------------------------------------------------------------- per frame

@@ -14,10 +14,17 @@ Standard library only: the bare-interpreter test runs the adapter against it wit
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import re
+import shutil
 import sys
+import tempfile
 import types
+from pathlib import Path
+
+from ocio_config import write_config
 
 STARTLINE, NO_ANIMATION, INVISIBLE = 0x1000, 0x100, 0x400
 WRITE_NON_DEFAULT_ONLY, TO_VALUE = 0x2, 0x4
@@ -401,6 +408,14 @@ def load_gizmo(nuke, path: str, klass: str):
     return gizmo
 
 
+@functools.lru_cache(maxsize=None)  # one fake Nuke install per test process
+def _nuke_install() -> str:
+    folder = tempfile.mkdtemp(prefix="Nuke15.0v1-")
+    atexit.register(shutil.rmtree, folder, True)
+    write_config(Path(folder, "plugins", "OCIOConfigs", "configs", "nuke-default", "config.ocio"))
+    return folder
+
+
 def install(gui: bool = False) -> types.ModuleType:
     """Fresh fake `nuke` and `nukescripts` in sys.modules; returns the fake `nuke`."""
     nuke = types.ModuleType("nuke")
@@ -414,7 +429,11 @@ def install(gui: bool = False) -> types.ModuleType:
     for knob in (Knob, Array_Knob, Int_Knob, Double_Knob, File_Knob, String_Knob, Boolean_Knob, Enumeration_Knob,
                  PyScript_Knob, Tab_Knob, Text_Knob):
         setattr(nuke, knob.__name__, knob)
-    root = Node(nuke, "Root", name="root", first_frame=1001, last_frame=1100, proxy=True, workingSpaceLUT="scene_linear")
+    # Nuke's OpenColorIO settings: a config shipped with Nuke, found beside its executable (a small one of the tests'
+    # here, in a Nuke install made for this fake), unless the Project Settings name a custom one.
+    nuke.EXE_PATH = os.path.join(_nuke_install(), "Nuke15.0")
+    root = Node(nuke, "Root", name="root", first_frame=1001, last_frame=1100, proxy=True, workingSpaceLUT="scene_linear",
+                OCIO_config="nuke-default", customOCIOConfigPath="")
     root["name"].setValue("")  # an unsaved script
     nuke.root = lambda: root
     nuke.selected = []

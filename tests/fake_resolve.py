@@ -9,17 +9,40 @@ frames unless the clip is retimed. Fusion's UIManager (the script's dialog) is f
 acts as the user in `project.ui.user(window)`, called from the dispatcher's RunLoop, which fails if
 the dialog never ends its loop (it would hang Resolve). Standard library only (the bare-interpreter
 test runs the script against it).
+
+The render queue is modelled as the README documents it: GetRenderFormats (format -> extension) and
+GetRenderCodecs (description -> codec name) list what SetCurrentRenderFormatAndCodec accepts; SetRenderSettings
+refuses keys the README does not list; AddRenderJob snapshots the current timeline, format, codec, settings and
+the enabled audio tracks as a job; StartRendering starts the jobs, IsRenderingInProgress stays true for a few
+looks, and the job's file (TargetDir/CustomName.EXT, as GetRenderJobList names it) is written by
+`project.renderer(job)`, which the test sets: what Resolve would render. MarkIn/MarkOut are record frames,
+inclusive; CreateTimelineFromClips takes clip infos whose endFrame is inclusive.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 
 
+RENDER_SETTINGS = {"SelectAllFrames", "MarkIn", "MarkOut", "TargetDir", "CustomName", "UniqueFilenameStyle", "ExportVideo",
+                   "ExportAudio", "FormatWidth", "FormatHeight", "FrameRate", "PixelAspectRatio", "VideoQuality", "AudioCodec",
+                   "AudioBitDepth", "AudioSampleRate", "ColorSpaceTag", "GammaTag", "ExportAlpha", "EncodingProfile",
+                   "MultiPassEncode", "AlphaMode", "NetworkOptimization"}
+RENDER_FORMATS = {"QuickTime": "mov", "MP4": "mp4", "EXR": "exr", "Wave": "wav"}
+RENDER_CODECS = {
+    "mov": {"Apple ProRes 422 HQ": "ProRes422HQ", "Apple ProRes 4444": "ProRes4444", "Apple ProRes 4444 XQ": "ProRes4444XQ"},
+    "mp4": {"H.264": "H264", "H.265": "H265"},
+    "exr": {"RGB half (no compression)": "RGBHalf", "RGB float (no compression)": "RGBFloat"},
+    "wav": {"Linear PCM": "LinearPCM"},
+}
+RENDER_LOOKS = 3  # how many looks at IsRenderingInProgress a render takes
+
+
 class MediaPoolItem:
-    def __init__(self, path: str, fps: float):
-        self.properties = {"File Path": path, "FPS": f"{fps:g}"}
+    def __init__(self, path: str, fps: float, frames: int = 0):
+        self.properties = {"File Path": path, "FPS": f"{fps:g}", "Frames": str(frames) if frames else ""}
 
     def GetClipProperty(self, name=None):
         return self.properties if name is None else self.properties.get(name, "")
@@ -62,8 +85,9 @@ class TimelineItem:
     def GetFlagList(self):
         return list(self.flags)
 
-    def AddTake(self, media, startFrame=0, endFrame=0):
-        self.calls.append(("AddTake", media))
+    def AddTake(self, media, startFrame=None, endFrame=None):
+        # By default the full clip extents; startFrame/endFrame pick a part of it.
+        self.calls.append(("AddTake", media) if startFrame is None else ("AddTake", media, startFrame, endFrame))
         if not self.takes:  # the take selector starts with the clip's own media as take 1
             self.takes.append(self.media)
         self.takes.append(media)
@@ -79,8 +103,24 @@ class TimelineItem:
 
 
 class Timeline:
-    def __init__(self, items: list[TimelineItem], fps: float, current: int | None = 0, start: int = 90000):
-        self.items, self.fps, self.current, self.start = items, fps, current, start
+    def __init__(self, items: list[TimelineItem], fps: float, current: int | None = 0, start: int = 90000,
+                 audio: list | None = None, name: str = "Timeline 1"):
+        self.items, self.fps, self.current, self.start, self.name = items, fps, current, start, name
+        # Audio tracks: (file, record frame it starts at) each, as the test lays them out; all enabled.
+        self.audio = list(audio or [])
+        self.audio_enabled = [True] * len(self.audio)
+
+    def GetName(self):
+        return self.name
+
+    def GetIsTrackEnabled(self, kind: str, index: int):
+        return self.audio_enabled[index - 1] if kind == "audio" else True
+
+    def SetTrackEnable(self, kind: str, index: int, enabled: bool):
+        if kind != "audio" or not 1 <= index <= len(self.audio):
+            return False
+        self.audio_enabled[index - 1] = bool(enabled)
+        return True
 
     def GetStartFrame(self):
         return self.start
@@ -89,7 +129,7 @@ class Timeline:
         return None if self.current is None else self.items[self.current]
 
     def GetTrackCount(self, kind: str):
-        return 1 if kind == "video" else 0
+        return {"video": 1, "audio": len(self.audio)}.get(kind, 0)
 
     def GetItemListInTrack(self, kind: str, index: int):
         return list(self.items) if (kind, index) == ("video", 1) else []
@@ -99,12 +139,29 @@ class Timeline:
 
 
 class MediaPool:
-    def __init__(self):
+    def __init__(self, project):
+        self.project = project
         self.imported: list[str] = []
+        self.timelines: list[Timeline] = []  # made by CreateTimelineFromClips and not deleted
 
     def ImportMedia(self, paths):
         self.imported += paths
         return [MediaPoolItem(path, 0) for path in paths]
+
+    def CreateTimelineFromClips(self, name, clips):
+        items = [TimelineItem(info["mediaPoolItem"].properties["File Path"], info["mediaPoolItem"], info["startFrame"],
+                              info["endFrame"] - info["startFrame"] + 1) for info in clips]
+        fps = float(clips[0]["mediaPoolItem"].properties["FPS"])
+        timeline = Timeline(items, fps, name=name)
+        self.timelines.append(timeline)
+        self.project.calls.append(("CreateTimelineFromClips", name, [(i.left, i.duration) for i in items]))
+        return timeline
+
+    def DeleteTimelines(self, timelines):
+        for timeline in timelines:
+            self.timelines.remove(timeline)
+        self.project.calls.append(("DeleteTimelines", [t.name for t in timelines]))
+        return True
 
 
 class Widget:
@@ -184,15 +241,89 @@ class UIDispatcher:
 
 class Project:
     def __init__(self, timeline: Timeline):
-        self.timeline, self.pool = timeline, MediaPool()
+        self.calls: list[tuple] = []
+        self.timeline, self.pool = timeline, MediaPool(self)
         self.ui = UIManager()
         self.requested = None  # what fusion.RequestFile / RequestDir return: the user's choice in Resolve's browser
+        self.format, self.codec, self.mode, self.settings = "mp4", "H264", 1, {}
+        self.jobs: dict[str, dict] = {}
+        self.rendering = 0  # looks at IsRenderingInProgress left before the render is done
+        self.renderer = None  # the test's stand-in for Resolve's render: renderer(job) writes job["path"]
+
+    def GetName(self):
+        return "Reel 1"
 
     def GetCurrentTimeline(self):
         return self.timeline
 
+    def SetCurrentTimeline(self, timeline):
+        self.calls.append(("SetCurrentTimeline", timeline.name))
+        self.timeline = timeline
+        return True
+
     def GetMediaPool(self):
         return self.pool
+
+    def GetRenderFormats(self):
+        return dict(RENDER_FORMATS)
+
+    def GetRenderCodecs(self, render_format):
+        return dict(RENDER_CODECS.get(render_format, {}))
+
+    def GetCurrentRenderFormatAndCodec(self):
+        return {"format": self.format, "codec": self.codec}
+
+    def SetCurrentRenderFormatAndCodec(self, render_format, codec):
+        if codec not in RENDER_CODECS.get(render_format, {}).values():
+            return False
+        self.format, self.codec = render_format, codec
+        return True
+
+    def SetCurrentRenderMode(self, mode):
+        self.mode = mode
+        return mode in (0, 1)
+
+    def SetRenderSettings(self, settings):
+        if not set(settings) <= RENDER_SETTINGS:
+            return False
+        self.settings.update(settings)
+        return True
+
+    def AddRenderJob(self):
+        job_id = "job-{}".format(len(self.jobs) + 1)
+        name = "{}.{}".format(self.settings.get("CustomName", "render"), self.format)
+        self.jobs[job_id] = {"JobId": job_id, "timeline": self.timeline, "format": self.format, "codec": self.codec,
+                             "settings": dict(self.settings), "audio_enabled": list(self.timeline.audio_enabled),
+                             "TargetDir": self.settings.get("TargetDir", ""), "OutputFilename": name, "status": "Ready"}
+        self.calls.append(("AddRenderJob", job_id))
+        return job_id
+
+    def StartRendering(self, *job_ids):
+        ids = job_ids[0] if job_ids and isinstance(job_ids[0], list) else list(job_ids)
+        for job_id in ids:
+            job = self.jobs[job_id]
+            job["path"] = os.path.join(job["TargetDir"], job["OutputFilename"])
+            self.renderer(job)
+            job["status"] = "Complete"
+        self.calls.append(("StartRendering", ids))
+        self.rendering = RENDER_LOOKS
+        return True
+
+    def IsRenderingInProgress(self):
+        self.rendering = max(self.rendering - 1, 0)
+        return self.rendering > 0
+
+    def GetRenderJobStatus(self, job_id):
+        job = self.jobs[job_id]
+        return {"JobStatus": "Rendering" if self.rendering else job["status"],
+                "CompletionPercentage": 0 if self.rendering else 100}
+
+    def GetRenderJobList(self):
+        return [{key: job[key] for key in ("JobId", "TargetDir", "OutputFilename")} for job in self.jobs.values()]
+
+    def DeleteRenderJob(self, job_id):
+        self.calls.append(("DeleteRenderJob", job_id))
+        return self.jobs.pop(job_id, None) is not None
 
 
 def install(timeline: Timeline) -> Project:

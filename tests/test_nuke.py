@@ -8,6 +8,7 @@ Nuke script would.
 
 from __future__ import annotations
 
+import json
 import os
 import runpy
 import subprocess
@@ -138,6 +139,32 @@ def test_a_render_needs_audio_and_a_full_work_folder(nuke, adapter, tmp_path):
     assert not any(call[0] == "execute" for call in nuke.calls)
 
 
+def test_the_core_gets_the_ocio_config_nuke_uses_and_a_missing_one_stops_the_render_before_the_bake(
+    nuke, adapter, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("OCIO", raising=False)
+    root = nuke.root()
+    assert adapter.ocio_config().endswith(os.path.join("configs", "nuke-default", "config.ocio"))  # shipped with Nuke
+    custom = tmp_path / "show" / "config.ocio"
+    custom.parent.mkdir()
+    custom.write_text("ocio_profile_version: 2\n")
+    root["OCIO_config"].setValue("custom")
+    root["customOCIOConfigPath"].setValue(str(custom))
+    assert adapter.ocio_config() == str(custom)
+    monkeypatch.setenv("OCIO", "/studio/ocio/config.ocio")  # Nuke then uses it whatever the Project Settings say
+    assert adapter.ocio_config() == "/studio/ocio/config.ocio"
+
+    monkeypatch.delenv("OCIO")
+    root["OCIO_config"].setValue("aces_1.2")  # a config this Nuke does not have
+    group = adapter.create()
+    group.setInput(0, nuke.nodes.Read())
+    for name, value in (("work_dir", str(tmp_path / "work")), ("first", FIRST), ("last", LAST), ("audio", str(tmp_path / "dub.wav"))):
+        group[name].setValue(value)
+    with pytest.raises(RuntimeError, match="the script's OpenColorIO config 'aces_1.2' is not a file here .*set \\$OCIO"):
+        adapter.render(group)
+    assert not any(call[0] == "execute" for call in nuke.calls)
+
+
 def _render_inputs(plate_path: Path):
     """What Nuke's render of the group's inputs writes: the clip's frames as linear float EXR
     (plate_write), or a rectangle in alpha (roto_write)."""
@@ -174,7 +201,7 @@ def test_render_writes_the_inputs_runs_the_worker_and_reads_back_the_exr_with_it
     audio = "[file dirname [value root.name]]/dub.wav"  # TCL, as compositors write paths
     for name, value in (("work_dir", str(work)), ("first", FIRST), ("last", LAST), ("audio", audio),
                         ("model", str(tiny_model)), ("device", "cpu"), ("batch", 2), ("jaw_extension", 0.3),
-                        ("colorspace", "ACES - ACEScg")):
+                        ("colorspace", "linear")):
         group[name].setValue(value)
     group["grow"].setValueAt(0.0, FIRST)
     group["grow"].setValueAt(6.0, LAST)
@@ -187,13 +214,16 @@ def test_render_writes_the_inputs_runs_the_worker_and_reads_back_the_exr_with_it
     full_res = {"proxy": False}
     assert [c for c in nuke.calls if c[0] == "execute"] == [("execute", "plate_write", FIRST, LAST, full_res),
                                                               ("execute", "roto_write", FIRST, LAST, full_res)]
-    assert all(write["disable"].value() and write["colorspace"].value() == "ACES - ACEScg" for write in writes)
+    assert all(write["disable"].value() and write["colorspace"].value() == "linear" for write in writes)
     assert nuke.root()["proxy"].value() is True
     assert any(line.startswith(f"dubbed 4 of 4 frames rendered ({FIRST}-{LAST})") for line in lines), lines
     # The generated script is what ran: the knobs that were changed, and none left at their default.
     script = (work / "render.py").read_text()
     for expected in ("'--jaw-extension', '0.3'", "'--batch', '2'", "'--device', 'cpu'", "'--progress-json'", "'--resume'"):
         assert expected in script
+    # The core reads the baked plate in the node's colourspace, with the config the script's colour management uses.
+    shipped = os.path.join(os.path.dirname(nuke.EXE_PATH), "plugins", "OCIOConfigs", "configs", "nuke-default", "config.ocio")
+    assert f"'--colourspace', 'linear', '--ocio', {shipped!r}" in script
     assert "--grow" not in script and "--face" not in script and "--feather" not in script
     assert repr(str(dub)) in script  # the TCL evaluated
     # The keyed knob and the roto went to the sidecar beside the written plate.
@@ -210,7 +240,7 @@ def test_render_writes_the_inputs_runs_the_worker_and_reads_back_the_exr_with_it
     assert read["file"].value() == (work / "dub.####.exr").as_posix()
     assert (read["first"].value(), read["last"].value()) == (FIRST, LAST) and read["reload"].executed == 1
     assert (read["before"].value(), read["after"].value()) == ("black", "black")  # not held frames
-    assert read["colorspace"].value() == "ACES - ACEScg"
+    assert read["colorspace"].value() == "linear"
     assert group.node("switch")["which"].value() == 1
     assert "wrote" in group["status"].value()
 
@@ -229,8 +259,9 @@ def test_render_writes_the_inputs_runs_the_worker_and_reads_back_the_exr_with_it
     plate_read = group.input(0)
     for change, undo in (
         (lambda: plate_read["file"].setValue("/plates/b.####.exr"), lambda: plate_read["file"].setValue("/plates/a.####.exr")),
-        (lambda: os.utime(dub, ns=(0, 0)), None),
         (lambda: group["grow"].setValueAt(9.0, LAST), lambda: group["grow"].setValueAt(6.0, LAST)),
+        (lambda: nuke.root()["OCIO_config"].setValue("custom"), lambda: nuke.root()["OCIO_config"].setValue("nuke-default")),
+        (lambda: os.utime(dub, ns=(0, 0)), None),  # last: a file's time cannot be put back
     ):
         change()
         assert adapter.check(group) is True
@@ -285,3 +316,68 @@ def test_cancel_while_nuke_bakes_the_plate_is_caught_and_leaves_the_writes_disab
         adapter.render(group)
     assert group.node("plate_write")["disable"].value() is True and nuke.root()["proxy"].value() is True
     assert not (tmp_path / "lipsync_job.json").exists(), "the worker was started on a half-baked plate"
+
+
+def test_submit_to_farm_bakes_and_writes_the_chunked_job_with_the_knobs_which_openjd_runs(
+    nuke, adapter, plate, dub_audio, tiny_model, tmp_path
+):
+    nuke.renderer = _render_inputs(plate)
+    work = tmp_path / "work"
+    group = adapter.create()
+    group.setInput(0, nuke.nodes.Read(name="plate_read"))
+    group.setInput(1, nuke.nodes.Read(name="roto_read"))
+    for name, value in (("work_dir", str(work)), ("first", FIRST), ("last", LAST), ("audio", str(dub_audio)),
+                        ("model", str(tiny_model)), ("mouth", "generator"), ("device", "cpu"), ("batch", 2),
+                        ("articulation", 1.5), ("jaw_extension", 0.3), ("chunk_size", 2)):
+        group[name].setValue(value)
+    group["grow"].setValueAt(0.0, FIRST)
+    group["grow"].setValueAt(6.0, LAST)
+
+    lines = adapter.submit_farm(group)
+
+    # Baked as for Render: at full resolution, the Writes disabled again.
+    assert [c[:4] for c in nuke.calls if c[0] == "execute"] == [("execute", "plate_write", FIRST, LAST),
+                                                                 ("execute", "roto_write", FIRST, LAST)]
+    assert all(group.node(name)["disable"].value() for name in ("plate_write", "roto_write"))
+    template = work / "farm_job" / "template.json"
+    assert any(line.startswith(f"{template}: 1 shot(s), 4 frames in chunks of 2") for line in lines), lines
+    assert any("deadline bundle submit" in line for line in lines) and "deadline bundle submit" in group["status"].value()
+    # The knobs `farm job` takes are on the tasks' command lines; the ones it does not take are in the baked
+    # plate's sidecar, which every task reads.
+    job = json.loads(template.read_text())
+    render = json.dumps(next(step for step in job["steps"] if step["name"].endswith("render")))
+    for expected in (f'"--model", "{tiny_model}"', '"--mouth", "generator"', '"--batch", "2"',
+                     '"--colourspace", "linear"'):  # the working space's role, by the name of the space it is
+        assert expected in render, expected
+    # OpenJD's job parameters, which the farm's submitter may change: the device and the chunk size.
+    assert {p["name"]: p["default"] for p in job["parameterDefinitions"]}.items() >= {"Device": "cpu", "ChunkSize": 2}.items()
+    shot = Shot.load(work / "plate.####.exr.lipsync.json")
+    assert shot.frames == (FIRST, LAST) and shot.motion["gain"] == 1.5 and shot.mask["jaw_extension"] == 0.3
+    assert shot.mask["grow"] == Keyframes([(1001, 0.0), (1002, 2.0), (1003, 4.0), (1004, 6.0)], "linear")
+    assert [(p.path, p.mode) for p in shot.painted] == [("roto.####.exr", "replace")]
+    # The result Read waits for the farm's frames.
+    assert group.node("result")["file"].value() == (work / "dub.####.exr").as_posix()
+
+    # The job as a farm runs it (OpenJD's own runner, task by task): the dub lands where the node reads it, the
+    # roto's outside untouched to the bit.
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(NUKE_DIR.parents[1]), os.environ.get("PYTHONPATH")]))}
+    run = subprocess.run([str(Path(sys.executable).with_name("openjd")), "run", str(template), "--output", "json"],
+                         capture_output=True, text=True, env=env)
+    report = json.loads(run.stdout)
+    assert run.returncode == 0 and report["status"] == "success" and report["chunks_run"] == 1 + 2, report
+    for number in range(FIRST, LAST + 1):
+        source, result = read_image(work / f"plate.{number}.exr"), read_image(work / f"dub.{number}.exr")
+        outside = np.ones(source.shape[:2], bool)
+        outside[ROTO_BOX] = False
+        assert np.array_equal(result[outside], source[outside]), number
+        assert not np.array_equal(result[ROTO_BOX], source[ROTO_BOX]), number
+
+
+def test_submit_to_farm_refuses_a_shot_sidecar_it_would_not_use(nuke, adapter, tmp_path):
+    group = adapter.create()
+    group.setInput(0, nuke.nodes.Read())
+    for name, value in (("work_dir", str(tmp_path)), ("audio", str(tmp_path / "dub.wav")), ("shot", str(tmp_path / "a.json"))):
+        group[name].setValue(value)
+    with pytest.raises(RuntimeError, match="a shot sidecar is set: the farm job takes the node's own settings"):
+        adapter.submit_farm(group)
+    assert not any(call[0] == "execute" for call in nuke.calls)

@@ -22,6 +22,7 @@ from ..face.landmarks import face_size
 from ..face.track import FaceTrack, Track
 from ..media.colour import blend, from_display, to_display
 from ..media.frames import open_plate
+from ..media.ocio import PlateSpace
 from ..motion.shape import CROP_UNITS, SHAPE_POINTS, opening, rest_shape, width
 from ..motion.stage import MotionCurves
 from .select import select_sources
@@ -122,8 +123,9 @@ class FootageMouth:
     of the shot), then each added clip's, one unusable number between clips so that the last frame of one never
     plays on into the first of the next."""
 
-    def __init__(self, shot: Footage, curves: MotionCurves, added: Sequence[Footage] = ()):
-        self.plate, self.track, self.face, self.curves = shot.plate, shot.track, shot.face, curves
+    def __init__(self, shot: Footage, curves: MotionCurves, added: Sequence[Footage] = (), space: PlateSpace | None = None):
+        """space: the float plate's colourspace (media.ocio), which added footage in another format is converted to."""
+        self.plate, self.track, self.face, self.curves, self.space = shot.plate, shot.track, shot.face, curves, space
         self.sources = [shot, *added]
         self.starts = np.cumsum([0] + [len(f.track) + 1 for f in self.sources[:-1]])
         # Another take sits differently in its crop (pose, expression, framing): its shapes are compared as moves
@@ -219,7 +221,7 @@ class FootageMouth:
         feather = COVERAGE_FEATHER * float(face_size(self.face.landmarks[index]))
         pixels = region.pixels
         if pixels.dtype != image.dtype:  # added footage in another format: into the plate's encoding
-            pixels = from_display(to_display(pixels), image[..., :3])
+            pixels = from_display(to_display(pixels), image[..., :3], self.space)
         warped, covered = warp_triangles(pixels, source_points, target_points, (y1 - y0, x1 - x0), feather)
         box_mask = mask[y0:y1, x0:x1] * covered
         original = image[y0:y1, x0:x1, :3].astype(np.float32)

@@ -127,7 +127,8 @@ def run_shot(row: dict, folder: Path, defaults: argparse.Namespace, force: bool,
             shot=path.get("shot"), face=_face(row["face"]) if "face" in row else defaults.face,
             audio_offset=row.get("audio_offset", defaults.audio_offset), model=path.get("model", defaults.model),
             mouth=defaults.mouth, motion_model=defaults.motion_model, device=defaults.device, batch=defaults.batch,
-            appearance=appearance_clips(row, folder), actor=path.get("actor"), progress=progress,
+            appearance=appearance_clips(row, folder), actor=path.get("actor"), colourspace=defaults.colourspace,
+            ocio=defaults.ocio, progress=progress,
         )
     except LipSyncError as error:
         return Outcome(label, frames_text, "failed", str(error))

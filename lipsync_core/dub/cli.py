@@ -12,16 +12,12 @@ import threading
 from tqdm import tqdm
 
 from ..ops.cli import add_arguments, add_command
-from ..ops.generate import GENERATE, MASK_CONTROLS
+from ..ops.generate import GENERATE, MASK_CONTROLS, RENDER_OPTIONS
 from .pipeline import dub
 
 
 def add_parser(subparsers) -> None:
     add_command(subparsers, GENERATE).set_defaults(run=run)
-
-
-# The dub options `batch` and `dub-timeline` take, as the defaults for every shot they render.
-RENDER_OPTIONS = ("audio_offset", "face", "model", "motion_model", "mouth", "device", "batch")
 
 
 def add_render_options(parser: argparse.ArgumentParser) -> None:
@@ -96,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
                 shot=args.shot, face=args.face, audio_offset=args.audio_offset, model=args.model, device=args.device,
                 batch=args.batch, mask=given_mask_controls(args), mouth=args.mouth, motion_model=args.motion_model,
                 motion=given_motion_controls(args), motion_curves=args.motion_curves, appearance=args.appearance or (),
-                actor=args.actor, audio_peaks=args.audio_peaks, watermark=args.watermark, progress=bars, cancel=cancel,
+                actor=args.actor, audio_peaks=args.audio_peaks, colourspace=args.colourspace, ocio=args.ocio,
+                watermark=args.watermark, progress=bars, cancel=cancel,
             )
     finally:
         bars.close()

@@ -25,6 +25,7 @@ from ..errors import MediaError
 from ..face.tracker import to_uint8_rgb
 from ..media.audio import decode_audio, fit_full_scale
 from ..media.colour import from_display, srgb_decode, to_display
+from ..media.ocio import PlateSpace
 from ..media.frames import PlateInfo, sequence_files
 from ..media.images import read_exr_header
 from ..media.writers import open_writer
@@ -56,9 +57,15 @@ class DubOutput:
     """
 
     def __init__(self, path: Path, info: PlateInfo, audio: Path | None, audio_offset_s: float, inputs: list[Path],
-                 audio_peaks: str = PEAK_HANDLING[0], facts: DubFacts | None = None, mark: bool = True):
+                 audio_peaks: str = PEAK_HANDLING[0], facts: DubFacts | None = None, mark: bool = True,
+                 space: PlateSpace | None = None):
+        """space: the float plate's colourspace (media.ocio): a video or PNG output is its display image."""
         self.path = Path(path)
         self.kind = output_kind(self.path)
+        self._space = space
+        # The watermark is read back from what a file holds: an EXR's floats as `lipsync verify` encodes them (sRGB),
+        # a video's or PNG's display pixels; so it is drawn in that encoding.
+        self._mark_space = space if self.kind != "exr" else None
         options = {}
         self._facts = facts
         self._bits = watermark.payload(facts.model_sha256) if facts is not None and mark else None
@@ -95,15 +102,15 @@ class DubOutput:
         if dubbed:
             self.dubbed.append(number)
             if self._bits is not None and mask is not None:
-                image = watermark.embed(image, mask, self._bits)
+                image = watermark.embed(image, mask, self._bits, self._mark_space)
         text = {}
         if self._facts is not None and self.kind in ("exr", "png"):
             plate = file_sha256(self._plate_files[number]) if self._plate_files else self._facts.plate_sha256
             text = self._facts.frame_text(dubbed, plate)
         if self.kind == "mp4":
-            self._writer.write(to_uint8_rgb(image))
+            self._writer.write(to_uint8_rgb(image, self._space))
         elif self.kind == "mov":
-            rgb = _display_integer(image, np.uint16)
+            rgb = _display_integer(image, np.uint16, self._space)
             alpha = np.round(np.clip(mask, 0.0, 1.0) * 65535).astype(np.uint16)
             self._writer.write(np.dstack([rgb[..., :3], alpha]))
         elif self.kind == "exr":
@@ -111,8 +118,8 @@ class DubOutput:
             header = {**(read_exr_header(self._headers[number]) if self._headers else {}), **text}
             self._writer.write(_linear(image), number, layers={MASK_LAYER: mask}, header=header)
         else:
-            self._writer.write(_display_integer(image, np.uint16 if image.dtype.kind == "f" else image.dtype), number,
-                               text=text)
+            self._writer.write(_display_integer(image, np.uint16 if image.dtype.kind == "f" else image.dtype, self._space),
+                               number, text=text)
 
     def _sign(self, finished: Path) -> None:
         sign_video(finished, self.path.name, self._facts, self.dubbed, self._identity)
@@ -125,14 +132,14 @@ class DubOutput:
         self._writer.__exit__(*exc)
 
 
-def _display_integer(image: np.ndarray, dtype) -> np.ndarray:
-    """Display-encoded integer RGB(A) of `dtype` (alpha kept) from any plate image."""
+def _display_integer(image: np.ndarray, dtype, space: PlateSpace | None = None) -> np.ndarray:
+    """Display-encoded integer RGB(A) of `dtype` (alpha kept) from any plate image (a float one in `space`)."""
     dtype = np.dtype(dtype)
     if image.dtype == dtype:
         return image
     if image.dtype == np.uint8 and dtype == np.uint16:
         return image.astype(np.uint16) * 257  # exact: 255 -> 65535
-    rgb = from_display(to_display(image), np.empty((0, 0, 3), dtype))
+    rgb = from_display(to_display(image, space), np.empty((0, 0, 3), dtype))
     if image.shape[-1] == 4:
         scale = np.iinfo(dtype).max
         alpha = image[..., 3:] if image.dtype.kind != "f" else np.round(np.clip(image[..., 3:], 0, 1) * scale)

@@ -42,6 +42,7 @@ from ..media.audio import audio_for_range, fit_full_scale, load_audio, log_mel, 
 from ..media.colour import composite
 from ..media.destination import check_writable, make_folder, remove_folders
 from ..media.frames import Frame, PlateInfo, _ranges_text, open_plate, sequence_files
+from ..media.ocio import plate_space, require_float
 from ..media.locks import output_lock
 from ..media.writers import refuse_inputs
 from ..models.actor import DEFAULT_MODEL, load_generator
@@ -169,6 +170,8 @@ class Renderer:
         appearance: Sequence[str | Path] = (),
         actor: str | Path | None = None,
         audio_peaks: str = PEAK_HANDLING[0],
+        colourspace: str | None = None,
+        ocio: str | Path | None = None,
         progress: Progress | None = None,
         cancel: threading.Event | Callable[[], bool] | None = None,
     ):
@@ -182,6 +185,8 @@ class Renderer:
 
         with open_plate(self.plate_path) as whole:
             self.info = whole.info
+        self.space = plate_space(colourspace, ocio)
+        require_float(self.space, self.plate_path, self.info.dtype)
         self.shot = Shot.for_plate(self.plate_path, shot)
         if mask or motion:
             # Controls given by the caller (CLI options, a host's knobs) replace the sidecar's, unsaved.
@@ -251,7 +256,7 @@ class Renderer:
                 raise Cancelled("cancelled during face analysis")
             self._progress("analyze", done, total)
 
-        track = shot_track(self.plate_path, self.shot, (self.info.first, self.info.last), report, self.notes)
+        track = shot_track(self.plate_path, self.shot, (self.info.first, self.info.last), report, self.notes, self.space)
         self.timings["analyze"] += time.perf_counter() - started
         return track
 
@@ -326,7 +331,7 @@ class Renderer:
             self.notes.extend(notes)
         added, notes = added_footage(shot, clips)
         self.notes.extend(notes)
-        footage = FootageMouth(shot, curves, added)
+        footage = FootageMouth(shot, curves, added, self.space)
         self.timings["features"] += time.perf_counter() - started
         self.notes.append(f"mouth motion: actor style {curves.style}")
         if added:
@@ -342,7 +347,7 @@ class Renderer:
     def _crop(self, image: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The aligned uint8 crop of one frame and its plate -> crop matrix."""
         M = self.face.alignment(index, self.size)
-        return geometry.warp_to_crop(to_uint8_rgb(image), M, self.size), M
+        return geometry.warp_to_crop(to_uint8_rgb(image, self.space), M, self.size), M
 
     def _mask(self, index: int, shape_hw: tuple[int, int], M: np.ndarray | None = None) -> np.ndarray:
         """The shot's mask on one frame (its overrides and painted mask applied): in the plate, or
@@ -496,7 +501,7 @@ class Renderer:
         inside = geometry.warp_from_crop(np.ones(crop.shape[:2], np.float32), box, (y1 - y0, x1 - x0))
         mask[y0:y1, x0:x1] *= inside
         result = image.copy()
-        result[y0:y1, x0:x1] = composite(image[y0:y1, x0:x1], generated, mask[y0:y1, x0:x1])
+        result[y0:y1, x0:x1] = composite(image[y0:y1, x0:x1], generated, mask[y0:y1, x0:x1], self.space)
         return result, mask
 
 
@@ -522,6 +527,8 @@ def dub(
     appearance: Sequence[str | Path] = (),
     actor: str | Path | None = None,
     audio_peaks: str = PEAK_HANDLING[0],
+    colourspace: str | None = None,
+    ocio: str | Path | None = None,
     watermark: bool = True,
     progress: Progress | None = None,
     cancel: threading.Event | Callable[[], bool] | None = None,
@@ -535,6 +542,8 @@ def dub(
     it, and without resume, an existing output is an error.
     mask: mask controls (name -> value or Keyframes, see shot.MaskOverrides) replacing the shot's for this render.
     audio_peaks: a dub above full scale is 'normalise'd or 'clip'ped, for the model and in the output (with a note).
+    colourspace, ocio: a float plate's OpenColorIO colourspace and config (default $OCIO), see media.ocio; only the
+    mouth is converted back into it, and a video or PNG output of it is the config's display image.
     watermark: mark the dubbed region invisibly (the content credentials and header facts are written either way).
     progress(stage, done, total) is called per frame ('analyze', then 'render'); `cancel` (an Event or
     a callable) stops the render between frames with `Cancelled`. Nothing half-written is ever left
@@ -560,7 +569,7 @@ def dub(
                 plate, audio, shot=shot, face=face, audio_offset=audio_offset, model=model, device=device,
                 batch=batch, mask=mask, mouth=mouth, motion_model=motion_model, motion=motion,
                 motion_curves=motion_curves, appearance=appearance, actor=actor, audio_peaks=audio_peaks,
-                progress=progress, cancel=cancel,
+                colourspace=colourspace, ocio=ocio, progress=progress, cancel=cancel,
             )
             return _render(renderer, output, span, existing if sequence else None, resume, overwrite,
                            (renderer.model_path, motion_model, motion_curves),
@@ -623,7 +632,7 @@ def _render(renderer: Renderer, output: Path, span: tuple[int, int], existing: d
     facts = DubFacts.of_render(renderer.plate_path, renderer.info.kind == "sequence", renderer.audio_path,
                                renderer.mouth_model, renderer.mouth, (first, last))
     with DubOutput(output, renderer.info, renderer.audio_path, start_time, [renderer.plate_path, renderer.audio_path],
-                   renderer.audio_peaks, facts, watermark) as out:
+                   renderer.audio_peaks, facts, watermark, renderer.space) as out:
         total = last - start + 1
         for done, result in enumerate(renderer.frames(start, last) if start <= last else [], 1):
             if result.skipped:

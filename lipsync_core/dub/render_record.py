@@ -33,7 +33,7 @@ _, FOOTAGE, GENERATED = MOUTHS
 # What each setting is called when it differs.
 NAMES = {"audio": "dub audio or --audio-offset", "model": "model", "motion": "motion model or motion curves",
          "shot": "sidecar or mask/motion options", "track": "face track (the plate changed)",
-         "options": "--face, --mouth or --batch",
+         "options": "--face, --mouth, --batch or --colourspace",
          "appearance": "added footage (--appearance, the sidecar's appearance list or the actor file's clips)"}
 
 
@@ -54,7 +54,9 @@ def settings(renderer, model: Path | None, motion_model: Path | None, motion_cur
         if renderer.mouth == FOOTAGE else "",
         "shot": _hash(json.dumps(to_dict(renderer.shot), sort_keys=True).encode()),
         "track": _hash(*(np.ascontiguousarray(a).tobytes() for a in arrays)),
-        "options": _hash(json.dumps([renderer.face_id, renderer.mouth, renderer.batch]).encode()),
+        # A colourspace joins the list only when given: records written without one stay valid.
+        "options": _hash(json.dumps([renderer.face_id, renderer.mouth, renderer.batch]
+                                    + ([renderer.space.key] if renderer.space is not None else [])).encode()),
         "appearance": _hash(*(np.ascontiguousarray(a).tobytes() for footage in renderer.appearance_footage()
                               for a in (footage.track.frames, footage.face.landmarks, footage.usable))),
     }

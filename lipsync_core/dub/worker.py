@@ -195,7 +195,8 @@ def main(argv):
     values = job["values"]
     if job.get("shot"):
         try:
-            _write_shot(values["plate"], job["shot"])
+            # A farm job's plate is its first source (PLATE AUDIO OUTPUT).
+            _write_shot(values["plate"] if "plate" in values else values["sources"][0], job["shot"])
         except LipSyncError as error:
             print("lipsync {}: error: {}".format(op.command[0], error), file=sys.stderr)
             return 2
@@ -206,15 +207,19 @@ def main(argv):
 
 
 def _write_shot(plate, spec):
-    """The sidecar beside `plate` from a job's "shot": {"frames": [first, last], "mask": {control:
-    [[frame, value], ...]} (linear keys), "painted": [{"path", "frames", "mode"}]}."""
+    """The sidecar beside `plate` from a job's "shot": {"frames": [first, last], "mask": {control: value or
+    [[frame, value], ...]} (linear keys), "motion": {"gain": value or keys}, "painted": [{"path", "frames", "mode"}]}."""
     from ..shot import Keyframes, PaintedMask, Shot, sidecar_path
+
+    def control(value):
+        return Keyframes([tuple(key) for key in value], "linear") if isinstance(value, list) else value
 
     Shot(
         path=sidecar_path(plate), source=Path(plate).name, frames=tuple(spec["frames"]),
-        mask={name: Keyframes([tuple(key) for key in keys], "linear") for name, keys in spec.get("mask", {}).items()},
+        mask={name: control(value) for name, value in spec.get("mask", {}).items()},
+        motion={name: control(value) for name, value in spec.get("motion", {}).items()},
         painted=[PaintedMask(p["path"], tuple(p["frames"]), p["mode"]) for p in spec.get("painted", [])],
-    ).save()
+    ).save()  # validated as it is saved: a control out of range is refused, as `lipsync dub` refuses it
 
 
 def cli_arguments(operation, values):
@@ -233,13 +238,13 @@ def cli_arguments(operation, values):
             continue
         if param.type == "frames":
             value = "{}-{}".format(value[0], value[1])
-        text = str(value)
-        if param.positional:
-            arguments.append(text)
-        elif text.startswith("-"):
-            arguments.append("{}={}".format(flags(param)[-1], text))  # argparse would read '-3f' as an option
-        else:
-            arguments += [flags(param)[-1], text]
+        for text in ([str(v) for v in value] if param.many else [str(value)]):
+            if param.positional:
+                arguments.append(text)
+            elif text.startswith("-"):
+                arguments.append("{}={}".format(flags(param)[-1], text))  # argparse would read '-3f' as an option
+            else:
+                arguments += [flags(param)[-1], text]
     return [operation.command[0], *arguments]
 
 

@@ -20,6 +20,7 @@ from ..errors import FaceError
 from ..media.destination import check_writable, make_folder, write_failed
 from ..media.frames import _ranges_text, open_plate
 from ..media.locks import cache_lock
+from ..media.ocio import PlateSpace, plate_space, require_float
 from ..media.writers import open_writer
 from ..shot import Shot
 from .geometry import euler_angles, head_pose
@@ -83,24 +84,24 @@ class Analysis:
 
 def shot_track(
     plate: Path, shot: Shot, span: tuple[int, int], progress: Callable[[int, int], None] | None = None,
-    notes: list[str] | None = None,
+    notes: list[str] | None = None, space: PlateSpace | None = None,
 ) -> Track:
     """The shot's face track over `span`: the cached one when it was made on this plate, as it is now, over this
-    range, else tracked now (`progress(done, total)` per frame) and cached beside the sidecar where the folder
-    allows. Why a cache there was not used is added to `notes`."""
+    range, read in `space` (see media.ocio), else tracked now (`progress(done, total)` per frame) and cached beside
+    the sidecar where the folder allows. Why a cache there was not used is added to `notes`."""
     # A sidecar brought from elsewhere (--shot) may belong to another plate: its cache is not ours.
     cache = shot.track_path() if shot.plate.resolve() == Path(plate).resolve() else None
     if cache is None:
-        return _track(plate, span, progress)
+        return _track(plate, span, progress, space)
     # Farm chunks started together: one tracks the shot, the others wait for its cache instead of tracking too.
     with cache_lock(cache):
         if cache.is_file():
-            problem = cached_track_problem(cache, shot, span)
+            problem = cached_track_problem(cache, shot, span, space)
             if problem is None:
                 return Track.load(cache)
             if notes is not None:
                 notes.append(f"{cache}: face track not used ({problem}): tracked again")
-        track = _track(plate, span, progress)
+        track = _track(plate, span, progress, space)
         try:
             track.save(cache)
         except OSError:
@@ -108,15 +109,17 @@ def shot_track(
     return track
 
 
-def _track(plate: Path, span: tuple[int, int], progress: Callable[[int, int], None] | None) -> Track:
+def _track(plate: Path, span: tuple[int, int], progress: Callable[[int, int], None] | None,
+           space: PlateSpace | None) -> Track:
     total = span[1] - span[0] + 1
-    return track_plate(plate, frames=span, progress=(lambda done: progress(done, total)) if progress else None)
+    return track_plate(plate, frames=span, progress=(lambda done: progress(done, total)) if progress else None,
+                       space=space)
 
 
-def cached_track_problem(path: Path, shot: Shot, span: tuple[int, int]) -> str | None:
-    """Why the track cached at `path` cannot serve the shot over `span` (None when it can)."""
+def cached_track_problem(path: Path, shot: Shot, span: tuple[int, int], space: PlateSpace | None = None) -> str | None:
+    """Why the track cached at `path` cannot serve the shot over `span`, read in `space` (None when it can)."""
     try:
-        return shot.track_mismatch(Track.load(path), span)
+        return shot.track_mismatch(Track.load(path), span, space.key if space is not None else "")
     except FaceError as error:
         return str(error).removeprefix(f"{path}: ")  # unreadable, or an older format
 
@@ -130,10 +133,12 @@ def analyze(
     shot: str | Path | None = None,
     preview: bool = True,
     force: bool = False,
+    colourspace: str | None = None,
+    ocio: str | Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Analysis:
     """Track the shot's faces (or reuse the cached track), write the preview, and store a face or
-    frame choice given here in the shot's sidecar.
+    frame choice given here in the shot's sidecar. colourspace/ocio: a float plate's OpenColorIO space (media.ocio).
 
     progress(stage, done, total) is called per frame, stage 'analyze' then 'preview'.
     """
@@ -143,12 +148,14 @@ def analyze(
     with open_plate(plate, frames=frames or the_shot.frames) as opened:
         info = opened.info
     span = (info.first, info.last)
+    space = plate_space(colourspace, ocio)
+    require_float(space, plate, info.dtype)
     track_path = Path(output) if output else the_shot.track_path()
 
     track, started, rebuilt = None, time.perf_counter(), None
     cached = track_path.is_file() and not force
     if cached:
-        rebuilt = cached_track_problem(track_path, the_shot, span)
+        rebuilt = cached_track_problem(track_path, the_shot, span, space)
         cached = rebuilt is None
     if cached:
         track = Track.load(track_path)
@@ -160,7 +167,8 @@ def analyze(
         make_folder(path)
         check_writable(path, 0)
     if not cached:
-        track = track_plate(plate, frames=span, progress=lambda done: progress("analyze", done, info.frame_count))
+        track = track_plate(plate, frames=span, progress=lambda done: progress("analyze", done, info.frame_count),
+                            space=space)
         try:
             track.save(track_path)
         except OSError as error:
@@ -179,7 +187,8 @@ def analyze(
     if preview:
         result.preview = preview_path
         write_preview(
-            plate, track, the_shot, result.face, result.preview, info.fps, lambda done: progress("preview", done, len(track))
+            plate, track, the_shot, result.face, result.preview, info.fps, lambda done: progress("preview", done, len(track)),
+            space,
         )
     return result
 
@@ -190,7 +199,8 @@ def _preview_name(track_path: Path) -> str:
     return stem + ".preview.mp4"
 
 
-def write_preview(plate: Path, track: Track, shot: Shot, chosen: int, path: Path, fps: float, progress=None) -> None:
+def write_preview(plate: Path, track: Track, shot: Shot, chosen: int, path: Path, fps: float, progress=None,
+                  space: PlateSpace | None = None) -> None:
     """The plate with every face's landmarks and id, the chosen face's mask outline (with the shot's
     overrides) and bypassed frames marked, as an H.264 video."""
     scale = min(1.0, PREVIEW_MAX_SIDE / max(track.width, track.height))
@@ -200,7 +210,7 @@ def write_preview(plate: Path, track: Track, shot: Shot, chosen: int, path: Path
         path, fps=fps, width=width, height=height, inputs=[plate], crf=23, preset="veryfast"
     ) as out:
         for index, frame in enumerate(frames):
-            image = cv2.resize(to_uint8_rgb(frame.image), (width, height), interpolation=cv2.INTER_AREA)
+            image = cv2.resize(to_uint8_rgb(frame.image, space), (width, height), interpolation=cv2.INTER_AREA)
             _draw(image, track, shot, chosen, index, frame.number, (width / track.width, height / track.height))
             out.write(image)
             if progress:
@@ -251,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = analyze(
             args.plate, frames=args.frames, face=args.face, output=args.output, shot=args.shot,
-            preview=args.preview, force=args.force, progress=progress,
+            preview=args.preview, force=args.force, colourspace=args.colourspace, ocio=args.ocio, progress=progress,
         )
     finally:
         for bar in bars.values():

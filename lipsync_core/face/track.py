@@ -58,6 +58,7 @@ class Track:
     height: int
     faces: list[FaceTrack]
     source: str = ""  # media.fingerprint.plate_fingerprint of the plate over these frames, when it was tracked
+    colourspace: str = ""  # media.ocio.PlateSpace.key of the space a float plate was read in; "" for the sRGB default
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -106,6 +107,7 @@ class Track:
             partial=np.array([f.partial for f in self.faces], bool).reshape(-1, n),
             shape=np.array([f.shape for f in self.faces], np.float32).reshape(-1, COUNT, 3),
             source=self.source,
+            colourspace=self.colourspace,
         )
 
     @classmethod
@@ -118,4 +120,5 @@ class Track:
             raise FaceError(f"{path}: face track format {int(data['version'])}, expected {FORMAT_VERSION}: re-run analyze")
         faces = [FaceTrack(*arrays) for arrays in zip(data["landmarks"], data["present"], data["partial"], data["shape"])]
         width, height = (int(v) for v in data["size"])
-        return cls(str(data["plate"]), data["frames"], data["times"], width, height, faces, str(data["source"]))
+        colourspace = str(data["colourspace"]) if "colourspace" in data.files else ""  # tracks cached before it: none
+        return cls(str(data["plate"]), data["frames"], data["times"], width, height, faces, str(data["source"]), colourspace)

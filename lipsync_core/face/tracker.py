@@ -12,6 +12,7 @@ import numpy as np
 from ..media.colour import to_display
 from ..media.fingerprint import plate_fingerprint
 from ..media.frames import open_plate
+from ..media.ocio import PlateSpace
 from .geometry import face_shape
 from .landmarks import COUNT, FACE_OVAL, LEFT_EYE_CORNERS, RIGHT_EYE_CORNERS, face_size
 from .native_log import NativeStderrSilenced
@@ -283,12 +284,12 @@ def _outside(points: np.ndarray, height: int, width: int) -> bool:
     return bool((xy < 0).any() or (xy[:, 0] >= width).any() or (xy[:, 1] >= height).any())
 
 
-def to_uint8_rgb(image: np.ndarray) -> np.ndarray:
+def to_uint8_rgb(image: np.ndarray, space: PlateSpace | None = None) -> np.ndarray:
     """The 8-bit display RGB image MediaPipe wants, from a plate frame of any kind (float plates are
-    scene-linear: encoded to display first)."""
+    scene-linear, or in `space`: converted to display first)."""
     if image.dtype == np.uint8:
         return image[..., :3]
-    return (to_display(image) * 255.0 + 0.5).astype(np.uint8)
+    return (to_display(image, space) * 255.0 + 0.5).astype(np.uint8)
 
 
 def track_plate(
@@ -296,9 +297,10 @@ def track_plate(
     frames: tuple[int, int] | None = None,
     smooth: bool = True,
     progress: Callable[[int], None] | None = None,
+    space: PlateSpace | None = None,
 ) -> Track:
     """Track every face in a plate (video file or image sequence), optionally over an inclusive range
-    of the plate's own frame numbers."""
+    of the plate's own frame numbers; a float plate in `space` when one is given."""
     with open_plate(path, frames=frames) as plate:
         # Taken before the frames are read: a plate replaced while it is tracked does not pass as this one.
         source = plate_fingerprint(path, (plate.info.first, plate.info.last))
@@ -308,9 +310,9 @@ def track_plate(
             for frame in plate:
                 numbers.append(frame.number)
                 times.append(frame.time)
-                yield to_uint8_rgb(frame.image)
+                yield to_uint8_rgb(frame.image, space)
 
         found, shapes = _detect_all(images(), progress)
         faces = _face_tracks(found, shapes, np.array(times), smooth)
         return Track(str(path), np.array(numbers, dtype=np.int64), np.array(times), plate.info.width, plate.info.height, faces,
-                     source)
+                     source, space.key if space is not None else "")

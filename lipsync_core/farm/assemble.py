@@ -17,6 +17,7 @@ from ..errors import LipSyncError, MediaError
 from ..face.analyze import shot_track
 from ..media.destination import check_writable, make_folder, remove_folders
 from ..media.frames import _ranges_text, open_plate, sequence_files
+from ..media.ocio import plate_space
 from ..media.writers import refuse_inputs
 from ..media.images import read_png_text
 from ..ops.generate import PEAK_HANDLING
@@ -29,9 +30,10 @@ DUBBED = PREFIX + "dubbed"
 
 def assemble(plate: str | Path, audio: str | Path | None, chunks: str | Path, output: str | Path, *,
              frames: tuple[int, int] | None = None, shot: str | Path | None = None, audio_offset: str | float = "0",
-             audio_peaks: str = PEAK_HANDLING[0], overwrite: bool = False) -> Path:
+             audio_peaks: str = PEAK_HANDLING[0], overwrite: bool = False, colourspace: str | None = None,
+             ocio: str | Path | None = None) -> Path:
     """Write `output` from the rendered frames `chunks` of `plate` dubbed with `audio` (the same `frames`, `shot`,
-    `audio_offset` and `audio_peaks` as the render tasks)."""
+    `audio_offset`, `audio_peaks` and colourspace as the render tasks: the face track they cached is found by it)."""
     plate, chunks, output = Path(plate), Path(chunks), Path(output)
     if output_kind(output) not in MOVIES:
         raise LipSyncError(f"{output}: a farm joins chunks into an .mp4; write an image sequence (out.####.exr) "
@@ -53,7 +55,7 @@ def assemble(plate: str | Path, audio: str | Path | None, chunks: str | Path, ou
     # The timing of `dub.pipeline.Renderer`: dub time = frame time - the shot's first frame's time - offset.
     with open_plate(plate, frames=sidecar.frames) as opened:
         info = opened.info
-    track = shot_track(plate, sidecar, (info.first, info.last))
+    track = shot_track(plate, sidecar, (info.first, info.last), space=plate_space(colourspace, ocio))
     start_s = float(track.times[track.index(span[0])] - track.times[0] - offset_seconds(audio_offset, info.fps))
     # The render tasks' frames carry the dub's facts: the movie's content credentials are made from them.
     texts = {n: read_png_text(written[n]) for n in range(span[0], span[1] + 1)}

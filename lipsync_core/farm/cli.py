@@ -48,6 +48,7 @@ def run_assemble(args: argparse.Namespace) -> int:
     from .assemble import assemble
 
     output = assemble(args.plate, args.audio, args.chunks, args.output, frames=args.frames, shot=args.shot,
-                      audio_offset=args.audio_offset, audio_peaks=args.audio_peaks, overwrite=args.overwrite)
+                      audio_offset=args.audio_offset, audio_peaks=args.audio_peaks, overwrite=args.overwrite,
+                      colourspace=args.colourspace, ocio=args.ocio)
     print(f"wrote {output}")
     return 0

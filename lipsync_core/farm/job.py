@@ -16,6 +16,7 @@ from ..dub.batch import FIELDS, PATHS, REQUIRED, _face, appearance_clips, read_s
 from ..dub.outputs import output_kind
 from ..dub.pipeline import _planned_range
 from ..errors import LipSyncError
+from ..media.ocio import plate_space
 from ..ops.cli import frame_range
 from ..shot import Shot
 from .assemble import MOVIES
@@ -42,10 +43,21 @@ def farm_shots(sources: list[Path], args: argparse.Namespace) -> list[FarmShot]:
     else:
         raise LipSyncError("give a shot list (.csv or .json), or PLATE AUDIO OUTPUT for one shot")
     lipsync = str(args.lipsync) if args.lipsync else _this_lipsync()
-    return [_farm_shot(i, row, folder, args, lipsync) for i, row in enumerate(rows, 1)]
+    colour = _colour_options(args)
+    return [_farm_shot(i, row, folder, args, lipsync, colour) for i, row in enumerate(rows, 1)]
 
 
-def _farm_shot(index: int, row: dict, folder: Path, args: argparse.Namespace, lipsync: str) -> FarmShot:
+def _colour_options(args: argparse.Namespace) -> list[str]:
+    """--colourspace and --ocio for every task, checked here; the config as an absolute path, since $OCIO on the
+    farm's workers may name another config, or none."""
+    space = plate_space(args.colourspace, args.ocio)
+    if space is None:
+        return []
+    config = space.config if space.config.startswith("ocio://") else str(Path(space.config).absolute())
+    return ["--colourspace", space.name, "--ocio", config]
+
+
+def _farm_shot(index: int, row: dict, folder: Path, args: argparse.Namespace, lipsync: str, colour: list[str]) -> FarmShot:
     unknown = sorted(set(row) - FIELDS)
     missing = [name for name in REQUIRED if name not in row]
     if unknown or missing:
@@ -80,13 +92,14 @@ def _farm_shot(index: int, row: dict, folder: Path, args: argparse.Namespace, li
               *(["--face", str(face)] if face is not None else []), *(["--model", str(model)] if model else []),
               *(["--motion-model", str(Path(args.motion_model).absolute())] if args.motion_model else []),
               *(["--actor", str(path["actor"])] if "actor" in path else []),
-              *[option for clip in appearance_clips(row, folder) for option in ("--appearance", str(clip.absolute()))]]
+              *[option for clip in appearance_clips(row, folder) for option in ("--appearance", str(clip.absolute()))],
+              *colour]
     assemble = None
     if movie:
         assemble = [lipsync, "farm", "assemble", str(path["plate"]), str(path["audio"]), str(target), "-o",
-                    str(path["output"]), "--frames", f"{first}-{last}", offset, "--overwrite", *shot]
+                    str(path["output"]), "--frames", f"{first}-{last}", offset, "--overwrite", *shot, *colour]
     return FarmShot(f"{index} {path['plate'].name}", first, last,
-                    [lipsync, "analyze", str(path["plate"]), "--no-preview", *shot], render, assemble)
+                    [lipsync, "analyze", str(path["plate"]), "--no-preview", *shot, *colour], render, assemble)
 
 
 def _this_lipsync() -> str:

@@ -5,11 +5,15 @@ PNG) are already display-encoded; float plates (EXR) are scene-linear and go thr
 encoding (IEC 61966-2-1), clipped to [0, 1]. Highlights above 1 do not survive that trip, which is
 why the result is made with `composite`: pixels outside the mask are copied from the plate, never
 round-tripped, and the blend inside the mask happens in the plate's own light (linear for floats).
+A float plate in another colourspace (an ACEScg or log EXR) names it with `--colourspace`: `space` below, an
+ocio.PlateSpace, then converts its pixels with OpenColorIO instead of the sRGB encoding.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from .ocio import PlateSpace
 
 
 def srgb_encode(linear: np.ndarray) -> np.ndarray:
@@ -28,37 +32,41 @@ def _integer_scale(dtype) -> float | None:
     return float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else None
 
 
-def to_display(image: np.ndarray) -> np.ndarray:
-    """HxWx3 float32 display-encoded RGB in [0, 1] from any plate image (alpha is dropped)."""
+def to_display(image: np.ndarray, space: PlateSpace | None = None) -> np.ndarray:
+    """HxWx3 float32 display-encoded RGB in [0, 1] from any plate image (alpha is dropped); a float image in
+    `space` when one is given."""
     rgb = image[..., :3]
     scale = _integer_scale(image.dtype)
     if scale is not None:
         return (rgb.astype(np.float32) / scale).astype(np.float32)
-    return srgb_encode(rgb)
+    return space.to_display(rgb) if space is not None else srgb_encode(rgb)
 
 
-def from_display(rgb01: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """Display RGB [0, 1] back to the dtype and encoding of `like` (its alpha, if any, is carried over)."""
+def from_display(rgb01: np.ndarray, like: np.ndarray, space: PlateSpace | None = None) -> np.ndarray:
+    """Display RGB [0, 1] back to the dtype and encoding of `like` (its alpha, if any, is carried over); a
+    float `like` is in `space` when one is given."""
     scale = _integer_scale(like.dtype)
     if scale is not None:
         rgb = np.round(np.clip(rgb01, 0.0, 1.0) * scale).astype(like.dtype)
     else:
-        rgb = srgb_decode(rgb01).astype(like.dtype)
+        rgb = (space.from_display(rgb01) if space is not None else srgb_decode(rgb01)).astype(like.dtype)
     if like.shape[-1] == 4:
         rgb = np.concatenate([rgb, like[..., 3:]], axis=-1)
     return rgb
 
 
-def composite(original: np.ndarray, generated_display: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def composite(original: np.ndarray, generated_display: np.ndarray, mask: np.ndarray,
+              space: PlateSpace | None = None) -> np.ndarray:
     """Blend the generated face into the plate inside `mask` (HxW, 0..1, feathered).
 
-    Float plates blend in linear light; integer plates in their own encoding. Where mask == 0 the
-    result is the original array's values exactly; alpha is always the original's.
+    Float plates blend in linear light (in `space`'s own values when one is given); integer plates in their own
+    encoding. Where mask == 0 the result is the original array's values exactly; alpha is always the original's.
     """
     scale = _integer_scale(original.dtype)
     if scale is not None:
         return blend(original, np.clip(generated_display, 0.0, 1.0) * scale, mask)
-    return blend(original, srgb_decode(generated_display), mask)
+    replacement = space.from_display(generated_display) if space is not None else srgb_decode(generated_display)
+    return blend(original, replacement, mask)
 
 
 def blend(original: np.ndarray, replacement: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ import time
 from ..dub.cli import ProgressBars
 from ..dub.timing import offset_seconds
 from ..media.frames import open_plate
+from ..media.ocio import plate_space
 from ..ops.cli import add_command
 from ..ops.motion import MOTION
 from ..shot import Shot, validate
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         curves = shot_motion(args.plate, args.audio, shot=shot, face=args.face,
                              audio_offset_s=offset_seconds(args.audio_offset, fps), model=args.motion_model,
+                             space=plate_space(args.colourspace, args.ocio),
                              progress=lambda done, total: bars("analyze", done, total), notes=notes)
     finally:
         bars.close()

@@ -24,6 +24,7 @@ from ..face.geometry import transform_points
 from ..face.track import FaceTrack, Track
 from ..media.audio import fit_full_scale, load_audio, log_mel
 from ..media.frames import open_plate
+from ..media.ocio import PlateSpace, require_float
 from ..models.motion import MotionModel, gate, load_motion_model
 from ..ops.generate import PEAK_HANDLING
 from ..motion_controls import MotionControls
@@ -90,11 +91,13 @@ def apply_controls(shapes: np.ndarray, frames: np.ndarray, controls: Callable[[i
 def shot_motion(plate: str | Path, audio: str | Path, *, shot: Shot | None = None, face: int | None = None,
                 audio_offset_s: float = 0.0, model: MotionModel | str | Path | None = None, track: Track | None = None,
                 dub_audio: np.ndarray | None = None, footage: tuple[np.ndarray, np.ndarray] | None = None,
-                progress: Callable[[int, int], None] | None = None, notes: list[str] | None = None) -> MotionCurves:
+                progress: Callable[[int, int], None] | None = None, notes: list[str] | None = None,
+                space: PlateSpace | None = None) -> MotionCurves:
     """The target mouth of every frame of a shot dubbed with `audio` (anchored at the shot's first frame,
     `audio_offset_s` later), calibrated to the actor on the plate's own footage and audio, with the sidecar's
     motion controls applied. `track`, `dub_audio` (16 kHz samples) and `footage` (`footage_shapes` of this face)
-    are used when the caller has them. What the user should know (a face track tracked again, a dub scaled down to
+    are used when the caller has them; a float plate is tracked in `space` (media.ocio). What the user should know
+    (a face track tracked again, a dub scaled down to
     full scale) is added to `notes`."""
     plate = Path(plate)
     shot = shot or Shot.for_plate(plate)
@@ -102,7 +105,8 @@ def shot_motion(plate: str | Path, audio: str | Path, *, shot: Shot | None = Non
     if track is None:
         with open_plate(plate, frames=shot.frames) as opened:
             info = opened.info
-        track = shot_track(plate, shot, (info.first, info.last), progress, notes)
+        require_float(space, plate, info.dtype)
+        track = shot_track(plate, shot, (info.first, info.last), progress, notes, space)
     face_id = shot.face if face is None else face
     if not track.faces:
         raise FaceError(f"{plate}: no face was found in the shot: there is no mouth to move")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .schema import Operation, Param
-from .shared import FACE_HELP, PLATE, SHOT
+from .shared import COLOURSPACE, FACE_HELP, OCIO, PLATE, SHOT
 
 ANALYZE = Operation(
     name="analyze",
@@ -22,5 +22,7 @@ ANALYZE = Operation(
         Param("frames", "frames", "analyze frames A-B of the plate's own numbering (not set: the shot's range)"),
         Param("preview", "bool", "write the preview video", default=True),
         Param("force", "bool", "track again even when a cached track matches", default=False),
+        COLOURSPACE,
+        OCIO,
     ),
 )

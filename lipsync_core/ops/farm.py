@@ -3,9 +3,9 @@ the step of that job that joins a movie's chunks. Command-line steps only: a hos
 
 from __future__ import annotations
 
-from .generate import GENERATE
+from .generate import GENERATE, RENDER_OPTIONS
 from .schema import Operation, Param
-from .shared import AUDIO_OFFSET, DUB_AUDIO, PLATE, SHOT
+from .shared import AUDIO_OFFSET, COLOURSPACE, DUB_AUDIO, OCIO, PLATE, SHOT
 
 ENGINES = ("openjd", "opencue")
 DEFAULT_CHUNK = 25
@@ -30,7 +30,7 @@ FARM_JOB = Operation(
         Param("engine", "choice", "the farm's job format", default=ENGINES[0], choices=ENGINES),
         Param("chunk_size", "int", "frames per render task", default=DEFAULT_CHUNK, range=(1, None)),
         Param("lipsync", "path", "the `lipsync` command as the farm's workers find it (default: this one)"),
-        *(GENERATE.param(name) for name in ("audio_offset", "face", "model", "motion_model", "mouth", "device", "batch")),
+        *(GENERATE.param(name) for name in RENDER_OPTIONS),
     ),
     node=False,
 )
@@ -56,6 +56,8 @@ FARM_ASSEMBLE = Operation(
         AUDIO_OFFSET,
         GENERATE.param("audio_peaks"),
         GENERATE.param("overwrite"),
+        COLOURSPACE,
+        OCIO,
     ),
     node=False,
 )

@@ -7,7 +7,7 @@ from dataclasses import fields
 from ..mask_controls import MASK_LIMITS, MaskOverrides
 from .schema import Operation, Param
 from .motion import ARTICULATION
-from .shared import AUDIO_OFFSET, DEVICE, DUB_AUDIO, FACE, MOTION_MODEL, PLATE, SHOT
+from .shared import AUDIO_OFFSET, COLOURSPACE, DEVICE, DUB_AUDIO, FACE, MOTION_MODEL, OCIO, PLATE, SHOT
 
 DEFAULT_BATCH = 8
 MOUTHS = ("auto", "footage", "generator")
@@ -71,6 +71,8 @@ GENERATE = Operation(
               "it with the StyleLipSync model from the audio alone (soft); 'auto': 'footage', or 'generator' when a model is "
               "given (an actor model from `lipsync personalize` draws with the generator)", default="auto", choices=MOUTHS),
         ARTICULATION,
+        COLOURSPACE,
+        OCIO,
         Param("audio_peaks", "choice", "a dub whose samples go above full scale (a float file): 'normalise' scales "
               "it down to fit, 'clip' cuts the peaks off; either way the render says so", default=PEAK_HANDLING[0],
               choices=PEAK_HANDLING, node=False),
@@ -89,3 +91,6 @@ GENERATE = Operation(
               '"total": 75}) instead of bars', default=False, node=False),
     ),
 )
+
+# The dub options `batch`, `dub-timeline` and `farm job` take, as the defaults for every shot they render.
+RENDER_OPTIONS = ("audio_offset", "face", "model", "motion_model", "mouth", "device", "batch", "colourspace", "ocio")

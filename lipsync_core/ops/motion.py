@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..motion_controls import MOTION_LIMITS
 from .schema import Operation, Param
-from .shared import AUDIO_OFFSET, DUB_AUDIO, FACE, MOTION_MODEL, PLATE, SHOT
+from .shared import AUDIO_OFFSET, COLOURSPACE, DUB_AUDIO, FACE, MOTION_MODEL, OCIO, PLATE, SHOT
 
 ARTICULATION = Param(
     "articulation", "float", "articulation gain for the whole shot: how far the mouth moves from rest (1: the actor's "
@@ -32,6 +32,8 @@ MOTION = Operation(
         AUDIO_OFFSET,
         FACE,
         ARTICULATION,
+        COLOURSPACE,
+        OCIO,
     ),
     node=False,
 )

@@ -18,4 +18,12 @@ AUDIO_OFFSET = Param(
     default="0", metavar="OFFSET",
 )
 FACE = Param("face", "int", FACE_HELP + " (not set: the shot's choice)", range=(0, None))
+# A float plate's OpenColorIO colourspace. Hosts set these from their own colour management (Nuke: the node's
+# colorspace knob and the script's config), not as knobs of their own: node=False.
+COLOURSPACE = Param("colourspace", "str", "the OpenColorIO colourspace of a float (EXR) plate, converted to the config's "
+                    "default display for face tracking and the mouth, and the mouth back (not set: scene-linear Rec.709, "
+                    "sRGB-encoded); needs the optional extra 'ocio'", metavar="NAME", node=False)
+# A string, not a path: a config built into OpenColorIO is a URI (ocio://default), which a path would mangle.
+OCIO = Param("ocio", "str", "the OpenColorIO config that names --colourspace: a config file, or one built into "
+             "OpenColorIO such as ocio://studio-config-latest (not set: $OCIO)", metavar="CONFIG", node=False)
 MOTION_MODEL = Param("motion_model", "model", "motion model file (.safetensors; not set: the bundled one)")

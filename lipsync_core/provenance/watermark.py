@@ -24,6 +24,7 @@ import numpy as np
 import pywt
 
 from ..media.colour import from_display, to_display
+from ..media.ocio import PlateSpace
 
 MAGIC = b"LS"
 BITS = 32
@@ -68,8 +69,9 @@ def _places(rows: int, cols: int) -> np.ndarray:
     return (r * TILE + c) % BITS
 
 
-def embed(image: np.ndarray, mask: np.ndarray, bits: np.ndarray) -> np.ndarray:
-    """`image` (any plate dtype) with `bits` marked where `mask` > 0; every pixel where `mask` is 0 is returned as is.
+def embed(image: np.ndarray, mask: np.ndarray, bits: np.ndarray, space: PlateSpace | None = None) -> np.ndarray:
+    """`image` (any plate dtype; a float one in `space`, see media.ocio) with `bits` marked in its display image where
+    `mask` > 0; every pixel where `mask` is 0 is returned as is.
     Only the mask's box is worked on, from a corner on whole tiles: its blocks carry the bits they carry in the
     whole frame (the Haar and DCT blocks are local), and a 4K frame costs what its mouth does."""
     ys, xs = np.nonzero(mask > 0)
@@ -80,12 +82,12 @@ def embed(image: np.ndarray, mask: np.ndarray, bits: np.ndarray) -> np.ndarray:
     y1 = min(-(-(int(ys.max()) + 1) // block) * block, image.shape[0])
     x1 = min(-(-(int(xs.max()) + 1) // block) * block, image.shape[1])
     result = image.copy()
-    result[y0:y1, x0:x1] = _embed(image[y0:y1, x0:x1], mask[y0:y1, x0:x1], bits)
+    result[y0:y1, x0:x1] = _embed(image[y0:y1, x0:x1], mask[y0:y1, x0:x1], bits, space)
     return result
 
 
-def _embed(image: np.ndarray, mask: np.ndarray, bits: np.ndarray) -> np.ndarray:
-    display = to_display(image) * 255.0
+def _embed(image: np.ndarray, mask: np.ndarray, bits: np.ndarray, space: PlateSpace | None) -> np.ndarray:
+    display = to_display(image, space) * 255.0
     luma = _luma(display)
     coeffs, (h, w, details) = _blocks(luma)
     want = bits[_places(*coeffs.shape[:2])][..., None] * 0.5 + 0.25
@@ -96,7 +98,7 @@ def _embed(image: np.ndarray, mask: np.ndarray, bits: np.ndarray) -> np.ndarray:
     delta = np.zeros_like(luma)
     delta[:h, :w] = pywt.idwt2((ll, details), "haar") - luma[:h, :w]
     # The same change on R, G and B changes luma by that much whatever its weights, and leaves the hue.
-    marked = from_display((display + (delta * mask)[..., None]) / 255.0, image)
+    marked = from_display((display + (delta * mask)[..., None]) / 255.0, image, space)
     return np.where((mask > 0)[..., None], marked, image)
 
 

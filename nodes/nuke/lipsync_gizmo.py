@@ -15,6 +15,7 @@ if str(Path(__file__).resolve().parents[2]) not in sys.path:
     sys.path.append(str(Path(__file__).resolve().parents[2]))
 
 from lipsync_core.dub.worker import params  # noqa: E402
+from lipsync_core.ops.farm import DEFAULT_CHUNK, ENGINES  # noqa: E402
 
 NODE_NAME = "LipSync"
 OPERATION = "generate"
@@ -100,10 +101,19 @@ def gizmo_text() -> str:
         " addUserKnob {3 last l " + _tcl("last frame") + " -STARTLINE +NO_ANIMATION t " +
         _tcl("last frame to render (default: the script's)") + "}",
         " last {{root.last_frame}}",
-        " addUserKnob {1 colorspace l colorspace t " + _tcl("the colourspace the plate is baked in and the result "
-                                                           "read back in: scene-linear (default: the script's working space)") + "}",
+        " addUserKnob {1 colorspace l colorspace t " + _tcl("the colourspace the plate is baked in, the core converts "
+                                                           "from with the script's OpenColorIO config, and the result is read back "
+                                                           "in (default: the script's working space)") + "}",
         " colorspace " + _tcl("[value root.workingSpaceLUT]"),
         " addUserKnob {22 render l Render T " + _tcl("import lipsync_nuke; lipsync_nuke.render(nuke.thisNode())") + " +STARTLINE}",
+        " addUserKnob {4 farm_engine l " + _tcl("farm engine") + " M {" + " ".join(ENGINES) + "} t " +
+        _tcl("the job format Submit to farm writes: Open Job Description (openjd run, Deadline Cloud) or OpenCue") + "}",
+        " farm_engine " + ENGINES[0],
+        " addUserKnob {3 chunk_size l " + _tcl("chunk size") + " -STARTLINE +NO_ANIMATION t " +
+        _tcl("frames per farm render task") + "}",
+        f" chunk_size {DEFAULT_CHUNK}",
+        " addUserKnob {22 submit_farm l " + _tcl("Submit to farm") + " -STARTLINE T " +
+        _tcl("import lipsync_nuke; lipsync_nuke.submit_farm(nuke.thisNode())") + "}",
         " addUserKnob {26 status l \"\" +STARTLINE T \"\"}",
         " addUserKnob {6 show_result l " + _tcl("show result") + " +INVISIBLE}",
         " addUserKnob {1 baked +INVISIBLE}",

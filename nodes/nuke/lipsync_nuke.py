@@ -10,6 +10,8 @@ Render (the button) bakes the plate input (and the optional roto on the mask inp
 frame range into the work folder as float EXR, then hands a job to the worker process
 (lipsync_core/dub/worker.py), which writes the shot sidecar for what the knobs key per frame, a
 `render.py` a TD can run again, and runs `lipsync dub`; a crash in the render cannot take Nuke down.
+Submit to farm bakes the same way, then has the worker write the chunked farm job of the baked plate
+(`lipsync farm job`, WORK/farm_job) with the node's settings, for the farm's engine to submit.
 Progress and Cancel are Nuke's own (ProgressTask). The result comes back through the Read node
 `result`, an EXR sequence carrying the blend mask as channel `lipsync.mask`, black outside the
 rendered range; the switch then shows it instead of the plate.
@@ -28,7 +30,9 @@ or a setting changes after a render, the node says its result is stale (`check`,
 updateUI callback that menu.py registers, and on every knob change of the node).
 
 Colour: the plate is baked, and the result read back, in the `colorspace` knob's space (default: the
-script's working space); the core takes float EXR as scene-linear.
+script's working space), and the core is told that space and the script's OpenColorIO config
+(`lipsync dub --colourspace --ocio`): it converts the plate to the config's display for the face tracker
+and the model, and only the new mouth back; every other pixel of the result is the baked plate's own.
 
 Under `nuke -t` (no GUI) Render runs to the end before returning and raises on failure; in the GUI
 the worker runs in a thread and reports through Nuke's progress bar, a message and the node's status.
@@ -44,13 +48,17 @@ import nuke
 
 from lipsync_core.dub.worker import start_panel, submit
 from lipsync_core.errors import LipSyncError
+from lipsync_core.ops.generate import RENDER_OPTIONS
 from lipsync_gizmo import NODE_NAME, OPERATION, PICTURES, node_params, unset  # noqa: F401 (PICTURES: the tests)
 
 # Knobs of the node beyond the operation's parameters: where the worker's files go, the frame range
-# to render (the schema leaves it to the host), the plate's colourspace, the button, the last render's
-# report and (hidden) the fingerprint of what that render was made from.
-HOST_KNOBS = ("work_dir", "first", "last", "colorspace", "render", "status", "show_result", "baked")
+# to render (the schema leaves it to the host), the plate's colourspace, the Render button, the farm's
+# engine, chunk size and Submit to farm button, the last render's report and (hidden) the fingerprint
+# of what that render was made from.
+HOST_KNOBS = ("work_dir", "first", "last", "colorspace", "render", "farm_engine", "chunk_size", "submit_farm", "status",
+              "show_result", "baked")
 PLATE_FILE, ROTO_FILE, RESULT_FILE, SCRIPT = "plate.####.exr", "roto.####.exr", "dub.####.exr", "render.py"
+FARM_OPERATION, FARM_DIR = "farm_job", "farm_job"  # the worker's operation for Submit to farm, and the job's folder
 WRITES = ("plate_write", "roto_write")
 TEXT_TYPES = ("audio", "model", "shot", "path", "offset", "str")
 STALE = "stale: the plate, the audio or a setting changed since this render; Render again"
@@ -96,8 +104,23 @@ def render(group):
     return _render(group, job, work, fingerprint)
 
 
-def _prepare(group) -> tuple:
-    """Bake the inputs; return the worker's job, the work folder and the fingerprint of the inputs."""
+def submit_farm(group):
+    """The Submit to farm button: bake the inputs as Render does, then have the worker write the chunked farm job
+    of the baked plate (`lipsync farm job`, the engine and chunk size of the node's farm knobs) into WORK/farm_job;
+    the farm's own command submits it (the report says which). The result Read shows the farm's frames as they
+    are rendered (black until then). Returns the report lines."""
+    try:
+        job, work, fingerprint = _prepare(group, farm=True)
+        lines = submit(job, work)  # writing a job takes seconds: no progress bar, no thread
+    except LipSyncError as error:
+        return _failed(group, str(error))
+    _in_main_thread(_show_result, group, work, lines, fingerprint)
+    return lines
+
+
+def _prepare(group, farm: bool = False) -> tuple:
+    """Bake the inputs; return the worker's job (a render here, or with `farm` a farm job), the work folder and the
+    fingerprint of the inputs."""
     work = Path(group["work_dir"].evaluate() or "")
     if not work.is_absolute():  # the default is beside the script: an unsaved script has no folder yet
         raise LipSyncError(f"the work folder {work} is not a full path: set it, or save the script first")
@@ -112,7 +135,11 @@ def _prepare(group) -> tuple:
     roto = group.input(1) is not None
     if given.get("shot") and (keyed or roto):
         raise LipSyncError("a shot sidecar is set: key the mask in it (lipsync panel), not on the node, or clear 'shot'")
+    if farm and given.get("shot"):
+        raise LipSyncError("a shot sidecar is set: the farm job takes the node's own settings; clear 'shot', or "
+                           "write a farm job for that shot with `lipsync farm job`")
     fingerprint = inputs_fingerprint(group)
+    config = ocio_config()  # a config that is not there stops the render before the bake, not after it
 
     work.mkdir(parents=True, exist_ok=True)
     # A render starts from what the inputs are now: last time's frames, sidecar and face track go.
@@ -121,7 +148,11 @@ def _prepare(group) -> tuple:
             old.unlink()
     _bake(group, work, first, last, WRITES if roto else WRITES[:1])
 
-    values = dict(given, plate=str(work / PLATE_FILE), output=str(work / RESULT_FILE), resume=True, progress_json=True)
+    colour = {"colourspace": group["colorspace"].evaluate(), "ocio": config}
+    if farm:
+        return _farm_job(group, given, keyed, roto, work, first, last, colour), work, fingerprint
+    values = dict(given, plate=str(work / PLATE_FILE), output=str(work / RESULT_FILE), resume=True, progress_json=True,
+                  **colour)
     shot = None
     if keyed or roto:
         shot = {"frames": [first, last], "mask": keyed,
@@ -129,6 +160,40 @@ def _prepare(group) -> tuple:
     job = {"operation": OPERATION, "values": values, "shot": shot, "script": str(work / SCRIPT),
            "comment": f"LipSync render of Nuke node {group.fullName()}, frames {first}-{last}"}
     return job, work, fingerprint
+
+
+def _farm_job(group, given: dict, keyed: dict, roto: bool, work: Path, first: int, last: int, colour: dict) -> dict:
+    """The worker's job that writes the farm job of the baked plate. `lipsync farm job` takes the render options
+    (model, face, mouth, device, batch...) on its command line; the mask controls and the articulation, which it
+    does not take, go into the baked plate's sidecar, constant or keyed, with the roto, where every task reads them."""
+    options = {name: given[name] for name in RENDER_OPTIONS if name in given}
+    mask = dict(keyed, **{p.name: given[p.name] for p in node_params() if p.animatable and p.name in given})
+    motion = {"gain": given["articulation"]} if "articulation" in given else {}
+    values = dict(options, sources=[str(work / PLATE_FILE), given["audio"], str(work / RESULT_FILE)],
+                  output=str(work / FARM_DIR), engine=group["farm_engine"].value(),
+                  chunk_size=int(group["chunk_size"].value()), **colour)
+    shot = {"frames": [first, last], "mask": mask, "motion": motion,
+            "painted": [{"path": ROTO_FILE, "frames": [first, last], "mode": "replace"}] if roto else []}
+    return {"operation": FARM_OPERATION, "values": values, "shot": shot, "script": None,
+            "comment": f"LipSync farm job of Nuke node {group.fullName()}, frames {first}-{last}"}
+
+
+def ocio_config() -> str:
+    """The OpenColorIO config file the script's colour management uses: $OCIO when set (Nuke then uses it whatever
+    the Project Settings say), else the custom config of the Project Settings, else the named config that ships
+    with Nuke (plugins/OCIOConfigs/configs/NAME/config.ocio beside the executable)."""
+    if os.environ.get("OCIO"):
+        return os.environ["OCIO"]
+    root = nuke.root()
+    name = root["OCIO_config"].value()
+    if name == "custom":
+        path = root["customOCIOConfigPath"].evaluate()
+    else:
+        path = os.path.join(os.path.dirname(nuke.EXE_PATH), "plugins", "OCIOConfigs", "configs", name, "config.ocio")
+    if not os.path.isfile(path):
+        raise LipSyncError(f"the script's OpenColorIO config {name!r} is not a file here ({path}): choose a custom "
+                           "config in the Project Settings, or set $OCIO")
+    return path
 
 
 def _bake(group, work: Path, first: int, last: int, writes) -> None:
@@ -154,8 +219,8 @@ def _bake(group, work: Path, first: int, last: int, writes) -> None:
 
 
 def inputs_fingerprint(group) -> str:
-    """What a render is made of: the node's settings, the audio file as it is on disk, and every node
-    upstream of the group's inputs with its knob values. A change to any of them changes this."""
+    """What a render is made of: the node's settings, the audio file as it is on disk, the script's OpenColorIO
+    config and every node upstream of the group's inputs with its knob values. A change to any of them changes this."""
     first, last = int(group["first"].value()), int(group["last"].value())
     given, keyed = knob_values(group, first, last)
     audio = given.get("audio", "")
@@ -172,7 +237,10 @@ def inputs_fingerprint(group) -> str:
         seen.add(node.fullName())
         upstream.append([node.Class(), node.fullName(), node.writeKnobs(nuke.WRITE_NON_DEFAULT_ONLY | nuke.TO_VALUE)])
         pending += [node.input(i) for i in range(node.inputs())]
-    state = [given, keyed, audio_state, first, last, group["colorspace"].evaluate(), sorted(upstream)]
+    root = nuke.root()
+    # The colour management the core converts with: the script's OpenColorIO config, as ocio_config finds it.
+    config = [os.environ.get("OCIO"), root["OCIO_config"].value(), root["customOCIOConfigPath"].evaluate()]
+    state = [given, keyed, audio_state, first, last, group["colorspace"].evaluate(), config, sorted(upstream)]
     return hashlib.sha1(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
 
 
