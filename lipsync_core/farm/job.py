@@ -30,7 +30,7 @@ class FarmShot:
     last: int
     analyze: list[str]
     render: list[str]  # holds FRAMES
-    assemble: list[str] | None  # None: the render tasks write the output itself (an image sequence)
+    assemble: list[str]  # a movie: join the chunks; an image sequence (written by the render tasks): sign it
 
 
 def farm_shots(sources: list[Path], args: argparse.Namespace) -> list[FarmShot]:
@@ -79,10 +79,8 @@ def _farm_shot(index: int, row: dict, folder: Path, args: argparse.Namespace, li
               offset, "--mouth", args.mouth, "--device", args.device, "--batch", str(args.batch), *shot,
               *(["--face", str(face)] if face is not None else []), *(["--model", str(model)] if model else []),
               *(["--motion-model", str(Path(args.motion_model).absolute())] if args.motion_model else [])]
-    assemble = None
-    if movie:
-        assemble = [lipsync, "farm", "assemble", str(path["plate"]), str(path["audio"]), str(target), "-o",
-                    str(path["output"]), "--frames", f"{first}-{last}", offset, "--overwrite", *shot]
+    assemble = [lipsync, "farm", "assemble", str(path["plate"]), str(path["audio"]), str(target), "-o",
+                str(path["output"]), "--frames", f"{first}-{last}", offset, *(["--overwrite"] if movie else []), *shot]
     return FarmShot(f"{index} {path['plate'].name}", first, last,
                     [lipsync, "analyze", str(path["plate"]), "--no-preview", *shot], render, assemble)
 
