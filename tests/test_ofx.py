@@ -3,6 +3,8 @@ clip: its output equals `lipsync dub`'s for the same frames."""
 
 from __future__ import annotations
 
+import hashlib
+
 import cv2
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from lipsync_core.media.frames import open_plate
 from lipsync_core.media.images import read_image
 from lipsync_core.media.writers import open_writer
 from lipsync_core.ops.generate import GENERATE
+from lipsync_core.provenance import watermark
 from lipsync_core.shot import Shot
 from nodes.ofx import api
 from nodes.ofx.effect import MASK, OUTPUT, PARAMS, SOURCE, main_entry
@@ -82,11 +85,13 @@ class Effect:
 
 @pytest.fixture(scope="module")
 def float_plate(plate, tmp_path_factory):
-    """Linear half-float EXR frames 1001-1012 of the real clip, and a sidecar bypassing one frame."""
+    """Linear float EXR frames 1001-1012 of the real clip, and a sidecar bypassing one frame. Float, not half: the
+    host hands the effect float32 pixels, and `lipsync dub` computes (and writes) in the plate's own precision."""
     pattern = tmp_path_factory.mktemp("ofx_plate") / "plate.####.exr"
-    with open_plate(plate, frames=(0, LAST - FIRST)) as source, open_writer(pattern, fps=25, width=360, height=288) as out:
+    with open_plate(plate, frames=(0, LAST - FIRST)) as source, \
+            open_writer(pattern, fps=25, width=360, height=288, pixel_type="float") as out:
         for frame in source:
-            out.write(srgb_decode(to_display(frame.image)).astype(np.float16), frame.number + FIRST)
+            out.write(srgb_decode(to_display(frame.image)), frame.number + FIRST)
     shot = Shot.for_plate(pattern)
     shot.bypass = [(BYPASSED, BYPASSED)]
     return pattern, shot.save()
@@ -119,12 +124,11 @@ def test_describe_offers_the_schema_parameters_and_the_filter_clips():
 
 def test_host_renders_out_of_order_equal_lipsync_dub(float_plate, dub_audio, tiny_model, tmp_path):
     pattern, _ = float_plate
-    # What `lipsync dub` makes of these frames (unmarked: the host writes the effect's frames, and the effect does
-    # not watermark them).
+    # What `lipsync dub` makes of these frames, watermark included: the effect marks its frames as the dub does.
     rendered = tmp_path / "dub" / "out.####.exr"
     first, last = min(RENDER_ORDER), max(RENDER_ORDER)
     assert cli_main(["dub", str(pattern), str(dub_audio), "-o", str(rendered), "--frames", f"{first}-{last}",
-                     "--model", str(tiny_model), "--device", "cpu", "--batch", "4", "--no-watermark"]) == 0
+                     "--model", str(tiny_model), "--device", "cpu", "--batch", "4"]) == 0
 
     # The host: the plate as float RGBA (opaque, so premultiplied equals unpremultiplied), the sidecar as a parameter.
     source = {}
@@ -175,8 +179,8 @@ def test_host_renders_out_of_order_equal_lipsync_dub(float_plate, dub_audio, tin
         image = pixels[::-1]  # OFX rows are bottom-up
         expected = read_image(rendered.parent / f"out.{number}.exr")
         original = source[number]
-        # The same float computation as `lipsync dub`; the EXR stores it as half.
-        assert np.array_equal(image[..., :3].astype(np.float16), expected), f"frame {number} differs from lipsync dub"
+        # The same float computation as `lipsync dub`, watermark included.
+        assert np.array_equal(image[..., :3], expected), f"frame {number} differs from lipsync dub"
         changed = np.any(image != original, axis=2)
         assert changed.any(), f"frame {number}: the face was not redrawn"
         assert np.array_equal(image[..., 3], original[..., 3])
@@ -184,3 +188,9 @@ def test_host_renders_out_of_order_equal_lipsync_dub(float_plate, dub_audio, tin
         mask = face.mask(track.index(number), original.shape[:2]) > 0
         outside = cv2.dilate(mask.astype(np.uint8), np.ones((7, 7), np.uint8)) == 0
         assert np.array_equal(image[outside], original[outside])
+    # The host writes these frames: the mark is what names the tool and the model in them.
+    decoder = watermark.Decoder()
+    for pixels in outputs.values():
+        decoder.add(pixels[::-1])
+    reading = decoder.reading()
+    assert reading.found and hashlib.sha256(tiny_model.read_bytes()).hexdigest().startswith(reading.model_prefix)

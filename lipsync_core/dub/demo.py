@@ -1,7 +1,8 @@
 """`lipsync demo` (what `make demo` runs): dub the bundled sample shot with the bundled motion model, the mouth
 moved from the actor's own frames (or drawn by a StyleLipSync model given with --model).
 
-Writes out/demo_dubbed.mp4 and out/demo_side_by_side.mp4 (original | dubbed, with the dub audio).
+Writes out/demo_dubbed.mp4 and out/demo_side_by_side.mp4 (original | dubbed, with the dub audio). The side-by-side
+is a dub output too: its dubbed half keeps the dub's watermark (a gap puts it on the watermark's grid).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 from ..errors import MediaError
 from ..media.frames import open_plate
 from ..media.writers import open_writer
+from ..provenance import watermark
 from .cli import ProgressBars
 from .pipeline import dub
 
@@ -57,12 +59,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def write_side_by_side(original: Path, dubbed: Path, audio: Path, path: Path) -> None:
-    """The two videos next to each other, labelled, with the dub audio."""
+    """The two videos next to each other, labelled, with the dub audio. The dubbed half starts at a multiple of the
+    watermark's tile, where the watermark decoder looks for it: elsewhere its bits would be read in the wrong places."""
     with open_plate(original) as left, open_plate(dubbed) as right:
         info = left.info
-        with open_writer(path, fps=info.fps, width=2 * info.width, height=info.height, audio=audio, inputs=[original, dubbed]) as out:
+        gap = -info.width % watermark.TILE_PIXELS
+        width = 2 * info.width + gap
+        with open_writer(path, fps=info.fps, width=width, height=info.height, audio=audio, inputs=[original, dubbed]) as out:
             for a, b in zip(left, right):
-                frame = np.hstack([a.image, b.image])
-                for text, x in (("original", 8), ("dubbed", info.width + 8)):
+                frame = np.hstack([a.image, np.zeros((info.height, gap, 3), a.image.dtype), b.image])
+                for text, x in (("original", 8), ("dubbed", info.width + gap + 8)):
                     cv2.putText(frame, text, (x, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
                 out.write(frame)

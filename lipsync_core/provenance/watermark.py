@@ -29,6 +29,7 @@ MAGIC = b"LS"
 BITS = 32
 BLOCK = 4  # DCT block on the LL band: 8x8 pixels of the frame
 TILE = 8  # blocks per side of the repeating tile: 64 places, every bit twice
+TILE_PIXELS = 2 * BLOCK * TILE  # the tile's side in the frame: a picture placed at a multiple of it keeps its mark
 COEFFS = ((0, 1), (1, 0), (1, 1), (0, 2), (2, 0))  # low frequencies: they survive H.264 and a 2x resize
 STEP = 48.0  # quantisation step in LL units of 8-bit luma; measured cost and strength in the README
 AGREEMENT_POWER = 8
@@ -75,8 +76,8 @@ def embed(image: np.ndarray, mask: np.ndarray, bits: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(mask > 0)
     if not len(ys):
         return image
-    tile, block = 2 * BLOCK * TILE, 2 * BLOCK
-    y0, x0 = int(ys.min()) // tile * tile, int(xs.min()) // tile * tile
+    block = 2 * BLOCK
+    y0, x0 = int(ys.min()) // TILE_PIXELS * TILE_PIXELS, int(xs.min()) // TILE_PIXELS * TILE_PIXELS
     y1 = min(-(-(int(ys.max()) + 1) // block) * block, image.shape[0])
     x1 = min(-(-(int(xs.max()) + 1) // block) * block, image.shape[1])
     result = image.copy()

@@ -12,6 +12,9 @@ schema default is None (face: the shot's choice; feather: automatic); an empty p
 The node's mask knobs are the shot's mask controls in a host (they replace the sidecar's); the Mask
 clip, when connected, replaces the automatic mask on every frame (the sidecar's painted masks are
 not used in a host).
+
+The dubbed region carries the invisible watermark, as in every frame `lipsync dub` writes: the host writes the
+effect's frames, so the mark is the only provenance they can carry (no signed credentials, no header facts).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 
 from lipsync_core import __version__
 from lipsync_core.ops.generate import GENERATE
+from lipsync_core.provenance import watermark
 from lipsync_core.shot import SIDECAR_SUFFIX, Keyframes, PaintedMask, Shot
 
 from . import api
@@ -134,6 +138,7 @@ class Instance:
         self.handle = handle
         self.scratch = Path(tempfile.mkdtemp(prefix="lipsync-ofx-"))
         self._renderers: dict[tuple, object] = {}
+        self._marks: dict[Path, np.ndarray] = {}  # the watermark's bits for each model that makes the mouth
 
     def close(self) -> None:
         self._renderers.clear()
@@ -154,9 +159,10 @@ class Instance:
         number = int(time)
         source = self.handle.clip(SOURCE).get_image(time, scale)
         output = self.handle.clip(OUTPUT).get_image(time, scale)
-        dubbed = next(self.renderer(scale).frames(number, number))
+        renderer = self.renderer(scale)
+        dubbed = next(renderer.frames(number, number))
         rgba = source.pixels
-        result = dubbed.image[::-1]  # back to OFX's bottom-up rows
+        result = watermark.embed(dubbed.image, dubbed.mask, self._mark(renderer.mouth_model))[::-1]  # bottom-up rows
         if source.props.get(api.PREMULTIPLICATION) == api.PREMULTIPLIED:
             result = result.copy()
             result[..., :3] *= result[..., 3:4]
@@ -164,6 +170,13 @@ class Instance:
         output.pixels[...] = np.where(dubbed.mask[::-1, :, None] > 0, result, rgba)
 
     # ------------------------------------------------------------------------------------ the core
+
+    def _mark(self, model: Path) -> np.ndarray:
+        from lipsync_core.provenance.facts import file_sha256  # media libraries: not at describe time
+
+        if model not in self._marks:
+            self._marks[model] = watermark.payload(file_sha256(model))
+        return self._marks[model]
 
     def _values(self, time: float) -> dict:
         return {p.name: _core_value(p, self.handle.param(p.name).value_at(time)) for p in PARAMS if not p.animatable}
