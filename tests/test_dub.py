@@ -336,7 +336,9 @@ def test_demo_writes_the_dubbed_video_and_the_side_by_side(tiny_model, tmp_path,
         assert b.info.frame_count == a.info.frame_count == 75
         assert (b.info.width, b.info.height) == (2 * a.info.width + 24, a.info.height)  # 24: the dubbed half at x=384
         assert b.info.audio and a.info.audio
-    # The comparison is a dub output too: the dubbed half still names the tool and the model.
+    # The comparison is a dub output too: signed with the dub's claims, and its dubbed half still carries the mark.
     for video in (dubbed, side_by_side):
-        mark = verify(video).mark
+        result = verify(video)
+        assert result.credentials.valid and result.credentials.dub == verify(dubbed).credentials.dub, video
+        mark = result.mark
         assert mark.found and hashlib.sha256(tiny_model.read_bytes()).hexdigest().startswith(mark.model_prefix), video

@@ -86,6 +86,13 @@ class DubFacts:
         }
 
     @classmethod
+    def of_assertion(cls, data: dict) -> DubFacts:
+        """The facts a signed output's `assertion` holds: another output of the same dub is signed with them."""
+        return cls(data["plate"]["name"], data["plate"]["sha256"], data["audio"]["name"], data["audio"]["sha256"],
+                   data["model"]["name"], data["model"]["sha256"], data["model"]["mouth"],
+                   (data["render"]["first"], data["render"]["last"]), data["tool"]["version"])
+
+    @classmethod
     def of_frame_text(cls, text: dict[str, str], plate: Path, plate_sha256: str, render: tuple[int, int]) -> DubFacts:
         """The facts of a render read back from one of its frames' `frame_text` (a farm's chunks, joined into a
         movie that `render` covers); a KeyError or ValueError where the frame carries none."""
