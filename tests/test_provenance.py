@@ -32,7 +32,7 @@ from lipsync_core.models.motion import DEFAULT_MOTION_MODEL
 from lipsync_core.provenance import sequence, watermark
 from lipsync_core.provenance.identity import LOCAL_NAME, config_dir, make_identity, signing_identity
 from lipsync_core.provenance.sequence import sidecar_path
-from lipsync_core.provenance.verify import BROKEN, NOTHING, VALID, verify
+from lipsync_core.provenance.verify import BROKEN, NOTHING, VALID, claims, verify
 from lipsync_core.shot import Shot
 
 from dub_fixtures import dub_audio, plate  # noqa: F401 (pytest fixtures)
@@ -244,6 +244,8 @@ def test_a_complete_sequence_gets_a_sidecar_that_c2pa_validates_with_the_facts_a
         result = verify(media)
         assert result.status == VALID and result.credentials.valid and result.sidecar == sidecar
         assert (result.frame_check.signed, result.frame_check.changed, result.frame_check.missing) == (8, [], [])
+    # What the panel shows on opening it: the signature checked, the frames left to `verify`.
+    assert "content credentials valid in dubbed.c2pa, frames not checked here" in claims(signed_png)
 
 
 def test_editing_one_frame_of_a_signed_sequence_makes_verify_report_that_frame(signed_png, tmp_path, capsys):
@@ -282,3 +284,23 @@ def test_the_sidecar_takes_its_name_whole_or_not_at_all(signed_png, plate, short
     with pytest.raises(MediaError, match="frames 18 are not rendered yet"):
         sequence.seal(out, plate, False, (10, 18), signing_identity())
     assert not (folder / "dubbed.c2pa").exists()
+
+
+def test_a_sidecar_whose_frame_index_was_forged_is_invalid(signed_png, tmp_path, capsys):
+    folder = tmp_path / "copy"
+    shutil.copytree(signed_png.parent, folder)
+    edited = folder / "dubbed.0013.png"
+    image = read_image(edited)
+    image[0, 0] ^= 1
+    cv2.imwrite(str(edited), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    # The index made to vouch for the edited frame: the signature no longer covers the claim.
+    store = (folder / "dubbed.c2pa").read_bytes()
+    old = sha256(signed_png.parent / "dubbed.0013.png").encode()
+    assert store.count(old) == 1
+    (folder / "dubbed.c2pa").write_bytes(store.replace(old, sha256(edited).encode()))
+
+    assert cli_main(["verify", str(folder / "dubbed.####.png")]) == BROKEN
+    printed = capsys.readouterr().out
+    assert "content credentials (sidecar dubbed.c2pa): INVALID" in printed
+    assert "failed: assertion.hashedURI.mismatch" in printed and "org.lipsync.frames" in printed
+    assert "signed frames: not checked" in printed  # a forged index says nothing about the frames

@@ -87,7 +87,9 @@ class Verification:
                 ranges = ", ".join(f"{r['first']}-{r['last']}" if r["first"] != r["last"] else str(r["first"])
                                    for r in dub["dubbed_frames"]) or "none"
                 lines.append(f"  dubbed frames: {ranges} (of {dub['render']['first']}-{dub['render']['last']})")
-        if self.frame_check is not None:
+        if self.frame_check is not None and not found.valid:
+            lines.append("  signed frames: not checked (the index is part of the invalid manifest)")
+        elif self.frame_check is not None:
             check = self.frame_check
             lines.append(f"  signed frames: {check.signed}, " + ("all unchanged" if not (check.changed or check.missing)
                                                                     else f"{check.signed - len(check.changed) - len(check.missing)} unchanged"))
