@@ -156,6 +156,14 @@ def test_exr_headers_carry_the_facts_over_the_plates_own_and_pixels_outside_the_
         halved.add(cv2.resize(linear, (180, 144), interpolation=cv2.INTER_AREA))
     assert halved.reading().found and halved.reading().scale == 2
 
+    # The rest of the shot, resumed: the sequence is complete, and signed.
+    assert not (tmp_path / "dubbed.c2pa").exists()
+    dub(exr_plate, dub_audio, out, resume=True, device="cpu")
+    result = verify(out)
+    assert result.status == VALID and result.credentials.valid and result.sidecar == tmp_path / "dubbed.c2pa"
+    assert result.credentials.dub["render"] == {"first": 1001, "last": 1012}
+    assert (result.frame_check.signed, result.frame_check.changed) == (12, [])
+
 
 def test_no_watermark_keeps_the_facts_and_leaves_no_mark(plate, dub_audio, tmp_path, capsys):
     out = tmp_path / "plain.####.png"
