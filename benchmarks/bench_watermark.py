@@ -2,7 +2,8 @@
 
 For each plate (PLATES: a small face in a wide 720p shot, GRID's 360x288 studio face, a large 1080p MEAD face) the
 first `--frames` frames are dubbed with the default mouth (the actor's own frames moved by the motion stage) and the
-watermark is put into each dubbed frame exactly as `lipsync dub` does. Then:
+watermark is put into each dubbed frame exactly as `lipsync dub` does (its strength follows the mouth box's height,
+`watermark.strength`). Then:
     PSNR   of the marked frame against the unmarked dub, inside the mouth box (the bounding box of the blend mask):
            what the mark costs where it is;
     bits   the share of the 32 payload bits decoded right, from one frame alone (mean over frames) and voted over
@@ -12,7 +13,8 @@ watermark is put into each dubbed frame exactly as `lipsync dub` does. Then:
              half        scaled to 50% (area filter)
              half+h264   scaled to 50%, then H.264 at the same quality
            and the same decoder on the unmarked dub (chance: about 0.5; `found` must be False).
-Usage: python benchmarks/bench_watermark.py [--frames 25] [--json wm.json] [--data ../shared/data]
+Usage: python benchmarks/bench_watermark.py [--frames 25] [--strength S] [--json wm.json] [--data ../shared/data]
+    --strength S marks every mouth with strength S (1: the full step) instead of by its size: how far it can go down.
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ def measure(name: str, clip: Path, count: int, folder: Path) -> dict:
         heights.append(ys.max() - ys.min() + 1)
     result = {"plate": name, "frames": len(pairs), "size": f"{dubbed[0].shape[1]}x{dubbed[0].shape[0]}",
               "mouth_box_height_px": int(np.median(heights)),
+              "strength": round(watermark.strength(int(np.median(heights))), 2),
               "psnr_mouth_box_db": round(float(10 * np.log10(255.0**2 / np.mean(errors))), 1)}
     for label, images in (("none", marked), ("h264", h264(marked, folder)), ("half", half(marked)),
                           ("half+h264", h264(half(marked), folder)), ("unmarked h264", h264(dubbed, folder))):
@@ -104,9 +107,12 @@ def measure(name: str, clip: Path, count: int, folder: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=25)
+    parser.add_argument("--strength", type=float, help="one strength for every mouth (default: by its size)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     args = parser.parse_args()
+    if args.strength is not None:
+        watermark.strength = lambda box_height: args.strength
     facts = machine_facts()
     print(describe(facts))
     results = []

@@ -8,6 +8,7 @@ from the cache beside it, as a user's second render would.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from lipsync_core.media.images import read_exr_header, read_image, read_png_text
 from lipsync_core.media.writers import open_writer
 from lipsync_core.models.checkpoint import save_checkpoint
 from lipsync_core.models.syncnet import SyncNet
+from lipsync_core.provenance.verify import verify
 from lipsync_core.shot import Shot
 
 from dub_fixtures import TINY, dub_audio, plate, tiny_model  # noqa: F401 (pytest fixtures)
@@ -332,5 +334,11 @@ def test_demo_writes_the_dubbed_video_and_the_side_by_side(tiny_model, tmp_path,
     assert str(dubbed) in printed and str(side_by_side) in printed
     with open_plate(dubbed) as a, open_plate(side_by_side) as b:
         assert b.info.frame_count == a.info.frame_count == 75
-        assert (b.info.width, b.info.height) == (2 * a.info.width, a.info.height)
+        assert (b.info.width, b.info.height) == (2 * a.info.width + 24, a.info.height)  # 24: the dubbed half at x=384
         assert b.info.audio and a.info.audio
+    # The comparison is a dub output too: signed with the dub's claims, and its dubbed half still carries the mark.
+    for video in (dubbed, side_by_side):
+        result = verify(video)
+        assert result.credentials.valid and result.credentials.dub == verify(dubbed).credentials.dub, video
+        mark = result.mark
+        assert mark.found and hashlib.sha256(tiny_model.read_bytes()).hexdigest().startswith(mark.model_prefix), video

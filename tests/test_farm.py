@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from lipsync_core.cli import main as cli_main
+from lipsync_core.provenance.verify import VALID, verify
 
 from dub_fixtures import dub_audio, plate  # noqa: F401 (pytest fixtures)
 
@@ -84,16 +85,21 @@ def test_openjd_job_run_by_openjd_writes_what_one_dub_writes(plate, dub_audio, o
     check = subprocess.run([str(OPENJD), "check", str(template)], capture_output=True, text=True)
     assert check.returncode == 0 and "passes validation" in check.stdout, check.stdout + check.stderr
     steps = [step["name"] for step in json.loads(template.read_text())["steps"]]
-    assert [name.split()[-1] for name in steps] == ["analyze", "render", "assemble", "analyze", "render"]
+    assert [name.split()[-1] for name in steps] == ["analyze", "render", "assemble"] * 2
 
     report = _openjd("run", str(template))
-    # Per shot: the analyze task, two chunks; the movie's assemble task.
-    assert report["status"] == "success" and report["chunks_run"] == 2 + 2 * 2 + 1
+    # Per shot: the analyze task, two chunks, the assemble task (the movie joined, the sequence signed).
+    assert report["status"] == "success" and report["chunks_run"] == 2 * (1 + 2 + 1)
 
     _assert_same_movie(tmp_path / "farm" / "dub.mp4", one_dub / "dub.mp4")
     one = _files(one_dub)
     assert list(one) == [f"dub.{n:04d}.png" for n in range(FRAMES[0], FRAMES[1] + 1)]
     assert _files(tmp_path / "farm") == one
+    # The job's range is a part of the shot: no render task completes the shot, the assemble task signs the sequence.
+    signed = verify(tmp_path / "farm" / "dub.####.png")
+    assert signed.status == VALID and signed.sidecar == tmp_path / "farm" / "dub.c2pa"
+    assert signed.credentials.dub["render"] == {"first": FRAMES[0], "last": FRAMES[1]}
+    assert (signed.frame_check.signed, signed.frame_check.changed) == (FRAMES[1] - FRAMES[0] + 1, [])
 
     # A chunk whose worker died mid-frame (a frame cut short), run again as a scheduler re-queues it.
     cut = tmp_path / "farm" / "dub.0020.png"

@@ -140,11 +140,10 @@ def _renders(lines):
 
 def test_host_renders_out_of_order_equal_lipsync_dub(built, float_plate, dub_audio, tiny_model, tmp_path):
     pattern, sidecar, folder, source = float_plate
-    # What `lipsync dub` makes of these frames (unmarked: the host writes the effect's frames, and the effect does
-    # not watermark them).
+    # What `lipsync dub` makes of these frames, watermark included: the effect marks its frames as the CLI does.
     rendered = tmp_path / "dub" / "out.####.exr"
     assert cli_main(["dub", str(pattern), str(dub_audio), "-o", str(rendered), "--frames", "1003-1008",
-                     "--model", str(tiny_model), "--device", "cpu", "--batch", "4", "--no-watermark"]) == 0
+                     "--model", str(tiny_model), "--device", "cpu", "--batch", "4"]) == 0
 
     out = tmp_path / "out"
     out.mkdir()
@@ -228,7 +227,7 @@ def test_general_context_8_bit_with_an_alpha_only_mask_equals_lipsync_dub(built,
     shot.save()
     rendered = tmp_path / "dub" / "out.####.png"
     assert cli_main(["dub", str(pattern), str(dub_audio), "-o", str(rendered), "--frames", "1006-1007",
-                     "--model", str(tiny_model), "--device", "cpu", "--batch", "4", "--no-watermark"]) == 0
+                     "--model", str(tiny_model), "--device", "cpu", "--batch", "4"]) == 0
 
     out = tmp_path / "out"
     out.mkdir()

@@ -6,7 +6,9 @@ signing key is a throwaway made here, or the local identity made in the session'
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import shutil
 import stat
 from pathlib import Path
 
@@ -21,14 +23,17 @@ from cryptography.x509.oid import NameOID
 from lipsync_core.cli import main as cli_main
 from lipsync_core.dub.outputs import MASK_LAYER
 from lipsync_core.dub.pipeline import dub
+from lipsync_core.errors import MediaError
 from lipsync_core.media.colour import srgb_decode, to_display
 from lipsync_core.media.frames import open_plate
 from lipsync_core.media.images import read_exr_header, read_image, read_png_text
 from lipsync_core.media.writers import open_writer
 from lipsync_core.models.motion import DEFAULT_MOTION_MODEL
-from lipsync_core.provenance import watermark
+from lipsync_core.provenance import sequence, watermark
 from lipsync_core.provenance.identity import LOCAL_NAME, config_dir, make_identity, signing_identity
-from lipsync_core.provenance.verify import BROKEN, NOTHING, VALID, verify
+from lipsync_core.provenance.sequence import sidecar_path
+from lipsync_core.provenance.verify import BROKEN, NOTHING, VALID, claims, verify
+from lipsync_core.shot import Shot
 
 from dub_fixtures import dub_audio, plate  # noqa: F401 (pytest fixtures)
 
@@ -151,6 +156,14 @@ def test_exr_headers_carry_the_facts_over_the_plates_own_and_pixels_outside_the_
         halved.add(cv2.resize(linear, (180, 144), interpolation=cv2.INTER_AREA))
     assert halved.reading().found and halved.reading().scale == 2
 
+    # The rest of the shot, resumed: the sequence is complete, and signed.
+    assert not (tmp_path / "dubbed.c2pa").exists()
+    dub(exr_plate, dub_audio, out, resume=True, device="cpu")
+    result = verify(out)
+    assert result.status == VALID and result.credentials.valid and result.sidecar == tmp_path / "dubbed.c2pa"
+    assert result.credentials.dub["render"] == {"first": 1001, "last": 1012}
+    assert (result.frame_check.signed, result.frame_check.changed) == (12, [])
+
 
 def test_no_watermark_keeps_the_facts_and_leaves_no_mark(plate, dub_audio, tmp_path, capsys):
     out = tmp_path / "plain.####.png"
@@ -194,3 +207,108 @@ def test_half_a_configured_key_is_an_error_before_any_frame_is_rendered(plate, d
     assert cli_main(["dub", str(plate), str(dub_audio), "-o", str(out), "--frames", "30-32", "--device", "cpu"]) == 2
     assert "set both LIPSYNC_C2PA_KEY and LIPSYNC_C2PA_CERT" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def short_shot(plate) -> Path:
+    """A shot of 8 frames of the GRID clip: a sequence of it is complete after 8 frames."""
+    return Shot(path=plate.parent / "short.lipsync.json", source=plate.name, frames=(10, 17)).save()
+
+
+@pytest.fixture(scope="module")
+def signed_png(plate, dub_audio, short_shot, studio_key, tmp_path_factory) -> Path:
+    """The short shot dubbed to a PNG sequence in two chunks, signed by the chunk that completes it."""
+    out = tmp_path_factory.mktemp("sequence") / "dubbed.####.png"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LIPSYNC_C2PA_KEY", str(studio_key[0]))
+        patch.setenv("LIPSYNC_C2PA_CERT", str(studio_key[1]))
+        first = dub(plate, dub_audio, out, shot=short_shot, frames=(10, 13), device="cpu")
+        assert not sidecar_path(out).exists()  # frames 14-17 of the shot are not there yet
+        assert any("once the shot's frames 14-17 are rendered too" in note for note in first.notes)
+        second = dub(plate, dub_audio, out, shot=short_shot, frames=(14, 17), resume=True, device="cpu")
+    assert any("signed content credentials in dubbed.c2pa" in note for note in second.notes)
+    return out
+
+
+def test_a_complete_sequence_gets_a_sidecar_that_c2pa_validates_with_the_facts_and_every_frames_hash(signed_png, plate, dub_audio):
+    folder = signed_png.parent
+    sidecar = folder / "dubbed.c2pa"
+    frames = [folder / f"dubbed.{n:04d}.png" for n in range(10, 18)]
+    index = [{"frame": n, "name": f.name, "sha256": sha256(f)} for n, f in zip(range(10, 18), frames)]
+    asset = json.dumps(index, sort_keys=True, separators=(",", ":")).encode()  # what the manifest is bound to
+    with c2pa.Reader("application/json", io.BytesIO(asset), sidecar.read_bytes()) as reader:
+        assert reader.get_validation_state() == "Valid"
+        manifest = reader.get_active_manifest()
+    assert manifest["signature_info"]["issuer"] == STUDIO
+    assertions = {a["label"]: a["data"] for a in manifest["assertions"]}
+    assert assertions["org.lipsync.frames"]["frames"] == index
+    facts = assertions["org.lipsync.dub"]
+    assert facts["model"] == {"name": DEFAULT_MOTION_MODEL.name, "sha256": sha256(DEFAULT_MOTION_MODEL), "mouth": "footage"}
+    assert facts["audio"]["sha256"] == sha256(dub_audio) and facts["plate"] == {"name": plate.name, "sha256": sha256(plate)}
+    assert facts["render"] == {"first": 10, "last": 17} and facts["dubbed_frames"] == [{"first": 10, "last": 17}]
+    assert not [p.name for p in folder.iterdir() if p.name.endswith(".partial")]
+
+    for media in (signed_png, frames[3]):  # the pattern, or any one frame
+        result = verify(media)
+        assert result.status == VALID and result.credentials.valid and result.sidecar == sidecar
+        assert (result.frame_check.signed, result.frame_check.changed, result.frame_check.missing) == (8, [], [])
+    # What the panel shows on opening it: the signature checked, the frames left to `verify`.
+    assert "content credentials valid in dubbed.c2pa, frames not checked here" in claims(signed_png)
+
+
+def test_editing_one_frame_of_a_signed_sequence_makes_verify_report_that_frame(signed_png, tmp_path, capsys):
+    folder = tmp_path / "copy"
+    shutil.copytree(signed_png.parent, folder)
+    edited = folder / "dubbed.0013.png"
+    image = read_image(edited)
+    image[0, 0] ^= 1  # one bit of one pixel, far from the mouth
+    cv2.imwrite(str(edited), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    (folder / "dubbed.0016.png").unlink()
+    shutil.copy(folder / "dubbed.0010.png", folder / "dubbed.0018.png")
+
+    assert cli_main(["verify", str(folder / "dubbed.####.png")]) == BROKEN
+    printed = capsys.readouterr().out
+    assert "content credentials (sidecar dubbed.c2pa): valid" in printed  # the claims hold; a frame does not
+    assert "    CHANGED since signing: 13\n" in printed
+    assert "    missing: 16\n" in printed and "    not in the credentials (added): 18\n" in printed
+    assert "signed frames: 8, 6 unchanged" in printed
+
+
+def test_the_sidecar_takes_its_name_whole_or_not_at_all(signed_png, plate, short_shot, tmp_path, monkeypatch):
+    folder = tmp_path / "copy"
+    shutil.copytree(signed_png.parent, folder)
+    (folder / "dubbed.c2pa").unlink()
+    out = folder / "dubbed.####.png"
+
+    def no_room(source, target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sequence.os, "replace", no_room)
+    with pytest.raises(MediaError, match="dubbed.c2pa"):
+        sequence.seal(out, plate, False, (10, 17), signing_identity())
+    assert sorted(p.name for p in folder.iterdir() if not p.name.endswith(".png")) == [
+        ".dubbed.####.png.render.json"]  # no sidecar, and nothing half-written beside the frames
+    monkeypatch.undo()
+    with pytest.raises(MediaError, match="frames 18 are not rendered yet"):
+        sequence.seal(out, plate, False, (10, 18), signing_identity())
+    assert not (folder / "dubbed.c2pa").exists()
+
+
+def test_a_sidecar_whose_frame_index_was_forged_is_invalid(signed_png, tmp_path, capsys):
+    folder = tmp_path / "copy"
+    shutil.copytree(signed_png.parent, folder)
+    edited = folder / "dubbed.0013.png"
+    image = read_image(edited)
+    image[0, 0] ^= 1
+    cv2.imwrite(str(edited), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    # The index made to vouch for the edited frame: the signature no longer covers the claim.
+    store = (folder / "dubbed.c2pa").read_bytes()
+    old = sha256(signed_png.parent / "dubbed.0013.png").encode()
+    assert store.count(old) == 1
+    (folder / "dubbed.c2pa").write_bytes(store.replace(old, sha256(edited).encode()))
+
+    assert cli_main(["verify", str(folder / "dubbed.####.png")]) == BROKEN
+    printed = capsys.readouterr().out
+    assert "content credentials (sidecar dubbed.c2pa): INVALID" in printed
+    assert "failed: assertion.hashedURI.mismatch" in printed and "org.lipsync.frames" in printed
+    assert "signed frames: not checked" in printed  # a forged index says nothing about the frames

@@ -1,12 +1,15 @@
 """`lipsync demo` (what `make demo` runs): dub the bundled sample shot with the bundled motion model, the mouth
 moved from the actor's own frames (or drawn by a StyleLipSync model given with --model).
 
-Writes out/demo_dubbed.mp4 and out/demo_side_by_side.mp4 (original | dubbed, with the dub audio).
+Writes out/demo_dubbed.mp4 and out/demo_side_by_side.mp4 (original | dubbed, with the dub audio). The side-by-side
+is a dub output too: it is signed with the dub's claims, and its dubbed half keeps the dub's watermark (a gap puts it
+on the watermark's grid).
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -14,8 +17,11 @@ import numpy as np
 
 from ..errors import MediaError
 from ..media.frames import open_plate
-from ..media.writers import open_writer
+from ..provenance import watermark
+from ..provenance.credentials import read_credentials
+from ..provenance.facts import DubFacts
 from .cli import ProgressBars
+from .outputs import DubOutput
 from .pipeline import dub
 
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
@@ -57,12 +63,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 def write_side_by_side(original: Path, dubbed: Path, audio: Path, path: Path) -> None:
-    """The two videos next to each other, labelled, with the dub audio."""
+    """The two videos next to each other, labelled, with the dub audio, signed with the claims of `dubbed`'s content
+    credentials. The dubbed half starts at a multiple of the watermark's tile, where the watermark decoder looks for
+    it: elsewhere its bits would be read in the wrong places."""
+    claims = read_credentials(dubbed)
+    if claims is None or not claims.valid or claims.dub is None:
+        raise MediaError(f"{dubbed}: carries no valid content credentials of a dub to sign the side-by-side with")
+    facts = DubFacts.of_assertion(claims.dub)
+    dubbed_frames = {n for run in claims.dub["dubbed_frames"] for n in range(run["first"], run["last"] + 1)}
     with open_plate(original) as left, open_plate(dubbed) as right:
         info = left.info
-        with open_writer(path, fps=info.fps, width=2 * info.width, height=info.height, audio=audio, inputs=[original, dubbed]) as out:
+        gap = -info.width % watermark.TILE_PIXELS
+        # Marked already (the dubbed half is the dub's own frames): mark=False.
+        with DubOutput(path, replace(info, width=2 * info.width + gap), audio, 0.0, [original, dubbed], facts=facts,
+                       mark=False) as out:
             for a, b in zip(left, right):
-                frame = np.hstack([a.image, b.image])
-                for text, x in (("original", 8), ("dubbed", info.width + 8)):
+                frame = np.hstack([a.image, np.zeros((info.height, gap, 3), a.image.dtype), b.image])
+                for text, x in (("original", 8), ("dubbed", info.width + gap + 8)):
                     cv2.putText(frame, text, (x, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
-                out.write(frame)
+                out.write(a.number, frame, None, dubbed=a.number in dubbed_frames)

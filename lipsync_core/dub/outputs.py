@@ -8,7 +8,8 @@
 
 With the facts of the render (`provenance.facts.DubFacts`) every output says what it is: a video is signed with
 C2PA content credentials before it takes its name, each sequence frame carries the facts in its EXR header or PNG
-text chunks, and the dubbed region of every frame carries an invisible watermark (unless turned off).
+text chunks (and a complete sequence is signed by its render, `provenance.sequence`), and the dubbed region of every
+frame carries an invisible watermark (unless turned off).
 
 A frame is converted only as far as the format needs: an EXR plate written to EXR, or an 8/16-bit
 plate written to PNG, keeps its pixel values exactly (which is what makes "outside the mask the
@@ -70,9 +71,11 @@ class DubOutput:
         self._facts = facts
         self._bits = watermark.payload(facts.model_sha256) if facts is not None and mark else None
         self.dubbed: list[int] = []  # frames whose pixels the dub changed
-        if facts is not None and self.kind in ("mp4", "mov"):
+        self.identity = None
+        if facts is not None:
             # Asked for before the render: a misconfigured key is an error now, not after an hour of frames.
-            self._identity = signing_identity()
+            self.identity = signing_identity()
+        if facts is not None and self.kind in ("mp4", "mov"):
             options["seal"] = self._sign
         self._plate_dtype = np.dtype(info.dtype)
         self._plate_files = sequence_files(info.path) if info.kind == "sequence" else None
@@ -122,7 +125,7 @@ class DubOutput:
                                number, text=text)
 
     def _sign(self, finished: Path) -> None:
-        sign_video(finished, self.path.name, self._facts, self.dubbed, self._identity)
+        sign_video(finished, self.path.name, self._facts, self.dubbed, self.identity)
 
     def __enter__(self) -> DubOutput:
         self._writer.__enter__()

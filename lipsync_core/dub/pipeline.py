@@ -52,6 +52,7 @@ from ..models.motion import DEFAULT_MOTION_MODEL, load_motion_model
 from ..motion.curves import read_curves
 from ..motion.stage import footage_shapes, shot_motion
 from ..ops.generate import DEFAULT_BATCH, MOUTHS, PEAK_HANDLING
+from ..provenance import sequence as sequence_credentials
 from ..provenance.facts import DubFacts
 from ..shot import Keyframes, Shot, validate, validate_controls
 from ..train.data import to_tensor_images
@@ -629,8 +630,11 @@ def _render(renderer: Renderer, output: Path, span: tuple[int, int], existing: d
         settings = render_record.settings(renderer, *files)
         if not overwrite:
             render_record.check(output, settings, sorted(n for n in existing if not start <= n <= last))
-    facts = DubFacts.of_render(renderer.plate_path, renderer.info.kind == "sequence", renderer.audio_path,
-                               renderer.mouth_model, renderer.mouth, (first, last))
+    plate_is_sequence = renderer.info.kind == "sequence"
+    facts = DubFacts.of_render(renderer.plate_path, plate_is_sequence, renderer.audio_path, renderer.mouth_model,
+                               renderer.mouth, (first, last))
+    if existing is not None and start <= last:
+        sequence_credentials.unsign(output)
     with DubOutput(output, renderer.info, renderer.audio_path, start_time, [renderer.plate_path, renderer.audio_path],
                    renderer.audio_peaks, facts, watermark, renderer.space) as out:
         total = last - start + 1
@@ -648,13 +652,23 @@ def _render(renderer: Renderer, output: Path, span: tuple[int, int], existing: d
                 progress("render", done, total)
             if cancelled():
                 raise Cancelled("cancelled")
-    report.notes.append(_provenance_note(out, watermark))
+    said = "signed content credentials (C2PA)"
+    if existing is not None:
+        # The sequence is the shot's frames: signed by the render that completes it, whole or as its last chunk.
+        shot = (renderer.first, renderer.last)
+        absent = sequence_credentials.missing(output, shot)
+        if absent:
+            said = (f"the dub's facts in each {out.kind.upper()} frame; signed content credentials (a C2PA sidecar) "
+                    f"once the shot's frames {_ranges_text(absent)} are rendered too, or from `lipsync farm assemble`")
+        else:
+            sidecar = sequence_credentials.seal(output, renderer.plate_path, plate_is_sequence, shot, out.identity)
+            said = f"the dub's facts in each {out.kind.upper()} frame, signed content credentials in {sidecar.name} (C2PA sidecar)"
+    report.notes.append(_provenance_note(out, watermark, said))
     report.timings = renderer.timings
     return report
 
 
-def _provenance_note(out: DubOutput, watermark: bool) -> str:
+def _provenance_note(out: DubOutput, watermark: bool, said: str) -> str:
     """What the output says about itself, and how to check it."""
-    said = "signed content credentials (C2PA)" if out.kind in ("mp4", "mov") else f"the dub's facts in each {out.kind.upper()} frame"
     mark = f", a watermark in the dubbed region of {len(out.dubbed)} frames" if watermark else ", no watermark (--no-watermark)"
     return f"provenance: {said}{mark}; check with `lipsync verify`"

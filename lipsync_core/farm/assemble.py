@@ -1,5 +1,8 @@
-"""A farm job's last step for a movie output: the chunks its render tasks wrote (a PNG sequence, lossless) joined
-into one movie with the dub muxed, written as `lipsync dub` writes the movie in one go.
+"""A farm job's last step. For a movie output: the chunks its render tasks wrote (a PNG sequence, lossless) joined
+into one movie with the dub muxed, written as `lipsync dub` writes the movie in one go. For an image sequence, which
+the render tasks write themselves: the sequence signed (its C2PA sidecar, `provenance.sequence`) once every frame of
+the job's range is there; a render task finishing the shot's last frames signs it too, but only this step knows the
+job's range when it is a part of the shot.
 
 What makes the two the same: the frames are the ones a single render would encode (a chunk equals the same frames of
 a full render, see `dub.batch`), the writer is the same (`DubOutput`), and the dub starts at the same time (the audio
@@ -18,13 +21,15 @@ from ..face.analyze import shot_track
 from ..media.destination import check_writable, make_folder, remove_folders
 from ..media.frames import _ranges_text, open_plate, sequence_files
 from ..media.ocio import plate_space
-from ..media.writers import refuse_inputs
-from ..media.images import read_png_text
+from ..media.writers import _media_key, refuse_inputs
 from ..ops.generate import PEAK_HANDLING
-from ..provenance.facts import PREFIX, DubFacts, plate_sha256
+from ..provenance import sequence as sequence_credentials
+from ..provenance.facts import PREFIX, DubFacts, frame_facts, plate_sha256
+from ..provenance.identity import signing_identity
 from ..shot import Shot
 
 MOVIES = ("mp4",)
+SEQUENCES = ("exr", "png")
 DUBBED = PREFIX + "dubbed"
 
 
@@ -33,13 +38,18 @@ def assemble(plate: str | Path, audio: str | Path | None, chunks: str | Path, ou
              audio_peaks: str = PEAK_HANDLING[0], overwrite: bool = False, colourspace: str | None = None,
              ocio: str | Path | None = None) -> Path:
     """Write `output` from the rendered frames `chunks` of `plate` dubbed with `audio` (the same `frames`, `shot`,
-    `audio_offset`, `audio_peaks` and colourspace as the render tasks: the face track they cached is found by it)."""
+    `audio_offset`, `audio_peaks` and colourspace as the render tasks: the face track they cached is found by it);
+    for an image sequence (`chunks` is `output`), sign it."""
     plate, chunks, output = Path(plate), Path(chunks), Path(output)
-    if output_kind(output) not in MOVIES:
-        raise LipSyncError(f"{output}: a farm joins chunks into an .mp4; write an image sequence (out.####.exr) "
-                           "directly from the render tasks instead")
-    refuse_inputs(output, [p for p in (plate, audio, chunks) if p is not None])
-    span, _ = _planned_range(plate, shot, frames)
+    kind = output_kind(output)
+    if kind not in (*MOVIES, *SEQUENCES):
+        raise LipSyncError(f"{output}: a farm joins chunks into an .mp4 or signs an image sequence; a .mov cannot be "
+                           "joined from chunks")
+    sequence = kind in SEQUENCES
+    if sequence and _media_key(chunks) != _media_key(output):
+        raise LipSyncError(f"{output}: the render tasks write an image sequence themselves: give it as CHUNKS too")
+    refuse_inputs(output, [p for p in (plate, audio, None if sequence else chunks) if p is not None])
+    span, planned = _planned_range(plate, shot, frames)
     try:
         written = sequence_files(chunks)
     except MediaError:
@@ -48,6 +58,8 @@ def assemble(plate: str | Path, audio: str | Path | None, chunks: str | Path, ou
     if missing:
         raise MediaError(f"{chunks}: frames {_ranges_text(missing)} are not rendered yet: run their render tasks "
                          "(again) before assembling")
+    if sequence:
+        return sequence_credentials.seal(output, plate, planned.kind == "sequence", span, signing_identity())
     if output.exists() and not overwrite:
         raise MediaError(f"{output} exists: give --overwrite to replace it, or choose another -o")
     sidecar = Shot.for_plate(plate, shot)
@@ -58,7 +70,7 @@ def assemble(plate: str | Path, audio: str | Path | None, chunks: str | Path, ou
     track = shot_track(plate, sidecar, (info.first, info.last), space=plate_space(colourspace, ocio))
     start_s = float(track.times[track.index(span[0])] - track.times[0] - offset_seconds(audio_offset, info.fps))
     # The render tasks' frames carry the dub's facts: the movie's content credentials are made from them.
-    texts = {n: read_png_text(written[n]) for n in range(span[0], span[1] + 1)}
+    texts = {n: frame_facts(written[n]) for n in range(span[0], span[1] + 1)}
     try:
         facts = DubFacts.of_frame_text(texts[span[0]], plate, plate_sha256(plate, span, info.kind == "sequence"), span)
     except (KeyError, ValueError) as error:

@@ -31,7 +31,7 @@ class FarmShot:
     last: int
     analyze: list[str]
     render: list[str]  # holds FRAMES
-    assemble: list[str] | None  # None: the render tasks write the output itself (an image sequence)
+    assemble: list[str]  # a movie: join the chunks; an image sequence (written by the render tasks): sign it
 
 
 def farm_shots(sources: list[Path], args: argparse.Namespace) -> list[FarmShot]:
@@ -94,10 +94,9 @@ def _farm_shot(index: int, row: dict, folder: Path, args: argparse.Namespace, li
               *(["--actor", str(path["actor"])] if "actor" in path else []),
               *[option for clip in appearance_clips(row, folder) for option in ("--appearance", str(clip.absolute()))],
               *colour]
-    assemble = None
-    if movie:
-        assemble = [lipsync, "farm", "assemble", str(path["plate"]), str(path["audio"]), str(target), "-o",
-                    str(path["output"]), "--frames", f"{first}-{last}", offset, "--overwrite", *shot, *colour]
+    assemble = [lipsync, "farm", "assemble", str(path["plate"]), str(path["audio"]), str(target), "-o",
+                str(path["output"]), "--frames", f"{first}-{last}", offset, *(["--overwrite"] if movie else []), *shot,
+                *colour]
     return FarmShot(f"{index} {path['plate'].name}", first, last,
                     [lipsync, "analyze", str(path["plate"]), "--no-preview", *shot, *colour], render, assemble)
 

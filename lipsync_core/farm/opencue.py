@@ -1,5 +1,5 @@
 """The farm job as an OpenCue outline (opencue-pyoutline): per shot an analyze layer, a render layer whose frames
-run in chunks and, for a movie, an assemble layer, each layer waiting for the whole of the one before.
+run in chunks and an assemble layer (a movie joined, a sequence signed), each layer waiting for the whole of the one before.
 
 `lipsync farm job --engine opencue` writes JOB/lipsync.outline, a pyoutline script; `pycuerun JOB/lipsync.outline`
 submits it. On a render node pycuerun runs one chunk of a layer (`pycuerun lipsync.outline -e FRAME-LAYER`), which
@@ -38,12 +38,10 @@ def add_layers(shots: list[dict]) -> list[LipSyncCommand]:
         analyze = LipSyncCommand(f"{name}_analyze", command=shot["analyze"], range="1")
         render = LipSyncCommand(f"{name}_render", command=shot["render"], range=f"{shot['first']}-{shot['last']}",
                                 chunk=shot["chunk"])
+        assemble = LipSyncCommand(f"{name}_assemble", command=shot["assemble"], range="1")
         render.depend_all(analyze)
-        layers += [analyze, render]
-        if shot["assemble"] is not None:
-            assemble = LipSyncCommand(f"{name}_assemble", command=shot["assemble"], range="1")
-            assemble.depend_all(render)
-            layers.append(assemble)
+        assemble.depend_all(render)
+        layers += [analyze, render, assemble]
     return layers
 
 

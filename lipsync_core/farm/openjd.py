@@ -1,6 +1,6 @@
 """The farm job as an Open Job Description template (the format AWS Deadline Cloud runs; `openjd run` runs it on
 one machine). One job; per shot an analyze step, a render step whose tasks are chunks of frames (OpenJD's task
-chunking: the scheduler hands each task a contiguous range A-B) and, for a movie, an assemble step."""
+chunking: the scheduler hands each task a contiguous range A-B) and an assemble step (a movie joined, a sequence signed)."""
 
 from __future__ import annotations
 
@@ -31,8 +31,7 @@ def job_template(name: str, shots: list[FarmShot], lipsync: str, chunk_size: int
             "name": "Frames", "type": "CHUNK[INT]", "range": f"{shot.first}-{shot.last}",
             "chunks": {"defaultTaskCount": "{{Param.ChunkSize}}", "rangeConstraint": "CONTIGUOUS"},
         }]))
-        if shot.assemble is not None:
-            steps.append(_step(assemble, shot.assemble, after=render))
+        steps.append(_step(assemble, shot.assemble, after=render))
     return {"specificationVersion": SPECIFICATION, "extensions": ["TASK_CHUNKING"], "name": name[:NAME_LIMIT],
             "parameterDefinitions": parameters, "steps": steps}
 

@@ -353,23 +353,31 @@ _PRINTF = re.compile(r"%(0?\d*)d")
 _NUMBERED_NAME = re.compile(r"^(.*?)(\d+)(\.[^.]+)$")
 
 
-def sequence_files(path: Path) -> dict[int, Path]:
-    """Frame number -> file for a pattern (`plate.####.exr`, `plate.%04d.png`) or any one file of a
-    sequence (`plate.1001.exr`: its numbered siblings). A file without a number is a one-frame plate."""
+def sequence_name(path: Path) -> tuple[str, int, str] | None:
+    """(prefix, padding, suffix) of a pattern (`plate.####.exr`, `plate.%04d.png`) or of one numbered file of a
+    sequence (`plate.1001.exr`); None for a name without a frame number."""
     name = path.name
     hashes, printf = _HASHES.search(name), _PRINTF.search(name)
     if hashes or printf:
         match = hashes or printf
         padding = len(match.group(0)) if hashes else int(match.group(1) or 1)
-        prefix, suffix = name[: match.start()], name[match.end() :]
-    else:
-        numbered = _NUMBERED_NAME.match(name)
-        if not numbered:
-            if not path.exists():
-                raise MediaError(f"{path}: file not found")
-            return {0: path}
-        prefix, digits, suffix = numbered.groups()
-        padding = len(digits)
+        return name[: match.start()], padding, name[match.end() :]
+    numbered = _NUMBERED_NAME.match(name)
+    if not numbered:
+        return None
+    prefix, digits, suffix = numbered.groups()
+    return prefix, len(digits), suffix
+
+
+def sequence_files(path: Path) -> dict[int, Path]:
+    """Frame number -> file for a pattern (`plate.####.exr`, `plate.%04d.png`) or any one file of a
+    sequence (`plate.1001.exr`: its numbered siblings). A file without a number is a one-frame plate."""
+    named = sequence_name(path)
+    if named is None:
+        if not path.exists():
+            raise MediaError(f"{path}: file not found")
+        return {0: path}
+    prefix, padding, suffix = named
     pattern = re.compile(re.escape(prefix) + r"(\d{%d,})" % padding + re.escape(suffix) + "$")
     directory = path.parent
     if not directory.is_dir():

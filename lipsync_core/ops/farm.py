@@ -15,9 +15,9 @@ FARM_JOB = Operation(
     command=("farm", "job"),
     help="write a render-farm job (Open Job Description or OpenCue) for a shot list or one shot",
     description="Write a job that dubs SHOTS.csv (or .json, as `lipsync batch` reads it) or one shot, PLATE AUDIO "
-    "OUTPUT, on a farm: per shot an analyze task, then one render task per chunk of --chunk-size frames, then for "
-    ".mp4 outputs an assemble task that joins the chunks and muxes the dub. The result is the same file a single "
-    "`lipsync dub` writes. openjd: JOB/template.yaml (run it with `openjd run`, submit it with `deadline bundle "
+    "OUTPUT, on a farm: per shot an analyze task, then one render task per chunk of --chunk-size frames, then an "
+    "assemble task that joins an .mp4's chunks and muxes the dub, or signs an image sequence (its C2PA sidecar). "
+    "The result is what a single `lipsync dub` writes. openjd: JOB/template.yaml (run it with `openjd run`, submit it with `deadline bundle "
     "submit JOB`); opencue: JOB/lipsync.outline (submit it with `pycuerun JOB/lipsync.outline`).",
     inputs=(
         Param("sources", "path", "a shot list (.csv or .json), or PLATE AUDIO OUTPUT for one shot", required=True,
@@ -38,18 +38,23 @@ FARM_JOB = Operation(
 FARM_ASSEMBLE = Operation(
     name="farm_assemble",
     command=("farm", "assemble"),
-    help="join the chunks of a farm render into one movie with the dub muxed (a farm job's last task)",
+    help="join the chunks of a farm render into one movie with the dub muxed, or sign a rendered image sequence "
+    "(a farm job's last task)",
     description="Write OUTPUT (.mp4) from CHUNKS, the image sequence a farm job's render tasks wrote for PLATE and "
     "AUDIO, exactly as `lipsync dub PLATE AUDIO -o OUTPUT` writes it whole: same frames, same audio, same timing. "
-    "Give the same --frames, --shot and --audio-offset as the render tasks had.",
+    "Give the same --frames, --shot and --audio-offset as the render tasks had. For an image sequence OUTPUT (the "
+    "render tasks wrote it: give it as CHUNKS too), write its signed content credentials, NAME.c2pa beside it, once "
+    "every frame of --frames is there.",
     inputs=(
         PLATE,
         DUB_AUDIO,
-        Param("chunks", "clip", "the rendered frames: an image sequence (.####.png)", required=True, positional=True),
+        Param("chunks", "clip", "the rendered frames: an image sequence (.####.png; for a sequence OUTPUT, OUTPUT)",
+              required=True, positional=True),
         SHOT,
     ),
     outputs=(
-        Param("output", "clip", "the movie to write (.mp4)", required=True, flags=("-o", "--output")),
+        Param("output", "clip", "the movie to write (.mp4), or the image sequence to sign", required=True,
+              flags=("-o", "--output")),
     ),
     params=(
         GENERATE.param("frames"),

@@ -46,15 +46,25 @@ def sign_video(path: Path, title: str, facts: DubFacts, dubbed: list[int], ident
 
     signed = path.with_name(path.name + ".signed")
     try:
-        signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(_algorithm(identity), identity.chain_pem, identity.key_pem, None))
-        with signer, c2pa.Builder(manifest_definition(title, facts, dubbed)) as builder:
+        with signer(identity) as key, c2pa.Builder(manifest_definition(title, facts, dubbed)) as builder:
             with open(path, "rb") as source, open(signed, "w+b") as destination:
-                builder.sign(signer, MIME[Path(title).suffix.lower()], source, destination)
+                builder.sign(key, MIME[Path(title).suffix.lower()], source, destination)
         os.replace(signed, path)
     except c2pa.C2paError as error:
-        raise ProvenanceError(f"{title}: content credentials could not be signed with {identity.source} ({error})") from None
+        raise signing_failed(title, identity, error) from None
     finally:
         signed.unlink(missing_ok=True)
+
+
+def signer(identity: SigningIdentity):
+    """A c2pa signer for the identity (a context manager)."""
+    import c2pa
+
+    return c2pa.Signer.from_info(c2pa.C2paSignerInfo(_algorithm(identity), identity.chain_pem, identity.key_pem, None))
+
+
+def signing_failed(title: str, identity: SigningIdentity, error: Exception) -> ProvenanceError:
+    return ProvenanceError(f"{title}: content credentials could not be signed with {identity.source} ({error})")
 
 
 def _algorithm(identity: SigningIdentity) -> bytes:
@@ -77,13 +87,14 @@ def _algorithm(identity: SigningIdentity) -> bytes:
 
 @dataclass
 class Credentials:
-    """What a file's embedded manifest says, and whether it holds."""
+    """What a manifest says, and whether it holds."""
     valid: bool
     failures: list[str] = field(default_factory=list)  # C2PA failure codes with their explanations
     signer: str = ""
     trusted: bool = False
     dub: dict | None = None  # the org.lipsync.dub assertion
     actions: list[dict] = field(default_factory=list)
+    assertions: dict[str, dict] = field(default_factory=dict)  # every assertion's data by label
 
 
 def read_credentials(path: Path) -> Credentials | None:
@@ -92,8 +103,15 @@ def read_credentials(path: Path) -> Credentials | None:
 
     if not path.is_file():
         raise ProvenanceError(f"{path}: file not found")
+    return read_manifest(lambda: c2pa.Reader(str(path)))
+
+
+def read_manifest(open_reader) -> Credentials | None:
+    """The active manifest of the c2pa.Reader that `open_reader()` opens, checked; None when there is none."""
+    import c2pa
+
     try:
-        with c2pa.Reader(str(path)) as reader:
+        with open_reader() as reader:
             manifest = reader.get_active_manifest() or {}
             state = reader.get_validation_state()
             results = (reader.get_validation_results() or {}).get("activeManifest", {})
@@ -113,4 +131,5 @@ def read_credentials(path: Path) -> Credentials | None:
         trusted=state == "Trusted",
         dub=assertions.get(ASSERTION_LABEL),
         actions=assertions.get("c2pa.actions.v2", {}).get("actions", []),
+        assertions=assertions,
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..media.frames import sequence_files
+from ..media.images import read_exr_header, read_png_text
 
 TOOL = "lipsync"
 ASSERTION_LABEL = "org.lipsync.dub"
@@ -23,6 +24,13 @@ def file_sha256(path: Path) -> str:
         while block := file.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
+
+
+def frame_facts(file: Path) -> dict[str, str]:
+    """The lipsync.* header attributes of an EXR frame or text chunks of a PNG frame ({} where it carries none)."""
+    suffix = file.suffix.lower()
+    text = read_exr_header(file) if suffix == ".exr" else read_png_text(file) if suffix == ".png" else {}
+    return {key: str(value) for key, value in text.items() if key.startswith(PREFIX)}
 
 
 def plate_sha256(path: Path, frames: tuple[int, int], sequence: bool) -> str:
@@ -76,6 +84,13 @@ class DubFacts:
             "render": {"first": self.render[0], "last": self.render[1]},
             "dubbed_frames": frame_ranges(dubbed),
         }
+
+    @classmethod
+    def of_assertion(cls, data: dict) -> DubFacts:
+        """The facts a signed output's `assertion` holds: another output of the same dub is signed with them."""
+        return cls(data["plate"]["name"], data["plate"]["sha256"], data["audio"]["name"], data["audio"]["sha256"],
+                   data["model"]["name"], data["model"]["sha256"], data["model"]["mouth"],
+                   (data["render"]["first"], data["render"]["last"]), data["tool"]["version"])
 
     @classmethod
     def of_frame_text(cls, text: dict[str, str], plate: Path, plate_sha256: str, render: tuple[int, int]) -> DubFacts:

@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from lipsync_core.errors import LipSyncError
+from lipsync_core.provenance import watermark
+from lipsync_core.provenance.facts import file_sha256
 from lipsync_core.shot import SIDECAR_SUFFIX, PaintedMask, Shot
 
 from .params import core_values
@@ -107,6 +109,7 @@ class Worker:
                 progress=lambda stage, done, total: self.send({"stage": stage, "done": done, "total": total}),
             )
             self.prepared, self.premultiplied = key, bool(request["premultiplied"])
+            self.mark = watermark.payload(file_sha256(self.renderer.mouth_model))
         renderer = self.renderer
         skip = [n for n in range(first, last + 1)
                 if not renderer.first <= n <= renderer.last or renderer.skip_reason(n) is not None]
@@ -122,7 +125,10 @@ class Worker:
             first, last = self.renderer.cell(number)
             self.cell = {frame.number: frame for frame in self.renderer.frames(first, last)}
         frame = self.cell[number]
-        image, mask = frame.image.astype(np.float32), frame.mask.astype(np.float32)
+        # Marked as every frame `lipsync dub` writes (the host writes these, so the mark is their provenance), in
+        # the plate's own values, before the plug-in's 0-1 floats are made from them.
+        marked = watermark.embed(frame.image, frame.mask, self.mark) if frame.mask.any() else frame.image
+        image, mask = marked.astype(np.float32), frame.mask.astype(np.float32)
         if frame.image.dtype.kind == "u":  # an 8- or 16-bit plate: 0-1 for the plug-in
             image /= np.iinfo(frame.image.dtype).max
         size = (int(request["width"]), int(request["height"]))
