@@ -22,6 +22,7 @@ from lipsync_core.media.frames import open_plate
 from lipsync_core.media.images import read_image
 from lipsync_core.media.writers import open_writer
 from lipsync_core.ops.generate import GENERATE
+from lipsync_core.provenance import watermark
 from lipsync_core.shot import PaintedMask, Shot
 from nodes.ofx.params import HEADER, PARAMS, header
 
@@ -88,14 +89,15 @@ def test_describe_offers_the_schema_parameters_in_both_contexts(built, tmp_path)
 
 @pytest.fixture(scope="module")
 def float_plate(plate, tmp_path_factory):
-    """Linear half-float EXR frames 1001-1012 of the real clip, a sidecar bypassing one frame, and the same
+    """Linear float32 EXR frames 1001-1012 of the real clip, a sidecar bypassing one frame, and the same
     frames as the host hands them over: float32 RGBA (opaque), rows bottom-up, at full and half scale."""
     folder = tmp_path_factory.mktemp("ofx_plate")
     pattern = folder / "plate.####.exr"
     with open_plate(plate, frames=(0, LAST - FIRST)) as source, \
-            open_writer(pattern, fps=25, width=WIDTH, height=HEIGHT) as out:
+            open_writer(pattern, fps=25, width=WIDTH, height=HEIGHT, pixel_type="float") as out:
+        # float32, as the plug-in hands the host's pixels to the core: the same values are composited and marked.
         for frame in source:
-            out.write(srgb_decode(to_display(frame.image)).astype(np.float16), frame.number + FIRST)
+            out.write(srgb_decode(to_display(frame.image)).astype(np.float32), frame.number + FIRST)
     shot = Shot.for_plate(pattern)
     shot.bypass = [(BYPASSED, BYPASSED)]
     shot.save()
@@ -177,8 +179,8 @@ def test_host_renders_out_of_order_equal_lipsync_dub(built, float_plate, dub_aud
         image = _rendered(out, number, 1, WIDTH, HEIGHT)
         expected = read_image(rendered.parent / f"out.{number}.exr")
         original = source[number]
-        # The same float computation as `lipsync dub`; the EXR stores it as half.
-        assert np.array_equal(image[..., :3].astype(np.float16), expected), f"frame {number} differs from lipsync dub"
+        # The same float computation as `lipsync dub`, watermark included.
+        assert np.array_equal(image[..., :3], expected), f"frame {number} differs from lipsync dub"
         assert np.any(image != original, axis=2).any(), f"frame {number}: the face was not redrawn"
         assert np.array_equal(image[..., 3], original[..., 3])
         # Outside the face's mask (grown by a few pixels of interpolation) the host's own pixels, to the bit.
@@ -186,6 +188,10 @@ def test_host_renders_out_of_order_equal_lipsync_dub(built, float_plate, dub_aud
         outside = cv2.dilate(mask.astype(np.uint8), np.ones((7, 7), np.uint8)) == 0
         assert np.array_equal(image[outside], original[outside])
 
+    marks = watermark.Decoder()  # the host writes these frames: the mark is their provenance
+    for number in COMPARED:
+        marks.add(_rendered(out, number, 1, WIDTH, HEIGHT)[..., :3])
+    assert marks.reading().found
     # At half scale: the same analysis, the dub resized, the host's half-size pixels kept outside the mask.
     half = _rendered(out, 1005, 0.5, WIDTH // 2, HEIGHT // 2)
     plate_half = cv2.resize(source[1005], (WIDTH // 2, HEIGHT // 2), interpolation=cv2.INTER_AREA)
