@@ -71,8 +71,11 @@ def added_footage(shot: Footage, clips: Sequence[AddedClip]) -> tuple[list[Foota
 def _footage(clip: AddedClip) -> list[Footage]:
     """Every face of `clip` that is usable somewhere, as footage."""
     shot = Shot.for_plate(clip.path)
-    with open_plate(clip.path, frames=clip.frames or shot.frames) as opened:
-        info = opened.info
+    try:
+        with open_plate(clip.path, frames=clip.frames or shot.frames) as opened:
+            info = opened.info
+    except LipSyncError as error:  # where the clip was given is where the user fixes it
+        raise type(error)(f"{error} (given in {clip.given})") from None
     track = shot_track(clip.path, shot, (info.first, info.last))
     found = []
     for face in track.faces:
