@@ -179,7 +179,7 @@ def test_a_shot_lists_appearance_and_actor_reach_every_render_task(plate, dub_au
     shots.write_text(f"plate,audio,output,appearance,actor\n{plate},{dub_audio},farm/dub.####.png,"
                      "takes/take2.mov|reels/interview.mov,actors/jane.safetensors\n")
     args = argparse.Namespace(lipsync="lipsync", model=None, face=None, audio_offset="0", mouth="auto", device="cpu",
-                              batch=8, motion_model=None)
+                              batch=8, motion_model=None, colourspace=None, ocio=None)
     render = farm_shots([shots], args)[0].render
     added = [render[i + 1] for i, word in enumerate(render) if word in ("--appearance", "--actor")]
     assert added == [str(tmp_path / "actors/jane.safetensors"), str(tmp_path / "takes/take2.mov"),
