@@ -1,12 +1,14 @@
 """`lipsync train syncnet|motion|model` on several processes, started with torchrun exactly as the README says with
 only the numbers changed (on CPU: gloo): two processes train as one with their combined batch, and a two-process run
-stopped and started again ends where the uninterrupted one does. A few synthetic windows prepared at the `cpu`
-config's size stand in for real footage."""
+stopped and started again ends where the uninterrupted one does; and every process stops early where rank 0, which
+alone evaluates, decides. A few synthetic windows prepared at the `cpu` config's size stand in for real footage."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,9 +21,10 @@ from lipsync_core.cli import main as cli_main
 from lipsync_core.models.checkpoint import save_checkpoint
 from lipsync_core.models.config import get_config
 from lipsync_core.models.syncnet import SyncNet
+from lipsync_core.train import syncnet_trainer
 from lipsync_core.train.data import save_clip
 
-from test_training import read_log, read_tensors, synthetic_clip
+from test_training import TINY, read_log, read_tensors, synthetic_clip
 
 REPO = Path(__file__).resolve().parents[1]
 TORCHRUN = Path(sys.executable).with_name("torchrun")
@@ -123,3 +126,30 @@ def test_two_processes_train_syncnet_and_motion_as_one_with_their_combined_batch
     _torchrun(folder, step, STEPS // 2)
     _torchrun(folder, step, STEPS)  # resumed from the state saved at the half
     assert_trained_alike(one, two, DEFAULT_LR[step])
+
+
+def _train_syncnet_that_never_improves(rank: int, port: int, run_dir: Path) -> None:
+    """One of two processes, as torchrun would start it; the dev accuracy rank 0 measures never improves after the
+    first evaluation."""
+    os.environ.update(WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    syncnet_trainer.dev_accuracy = lambda model, dev: {"dev_offset_accuracy": 0.5, "dev_lse_c": 0.0}
+    clips = [synthetic_clip("train-a", 24)], [synthetic_clip("dev-a", 12, phase=1.0, split="dev")]
+    syncnet_trainer.train_syncnet(*clips, run_dir, TINY, steps=20, batch=1, eval_every=1, patience=2)
+
+
+def test_every_process_stops_early_at_the_step_rank_0_decides(tmp_path):
+    """Only rank 0 evaluates: a process that went on training alone would wait for the others' gradients forever."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    spawn = multiprocessing.get_context("spawn")
+    processes = [spawn.Process(target=_train_syncnet_that_never_improves, args=(rank, port, tmp_path)) for rank in (0, 1)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(timeout=120)
+        p.kill()  # a process still waiting after the timeout has failed; its exit code says so
+    assert [p.exitcode for p in processes] == [0, 0]
+    # Best at the first evaluation, then two without improvement: patience 2 stops at step 3.
+    assert [r["step"] for r in read_log(tmp_path)] == [1, 2, 3]

@@ -143,7 +143,7 @@ class SegmentSampler:
         }
 
 
-def motion_loss(net: MotionNet, batch: dict, weights: torch.Tensor, open_vector: torch.Tensor, world: int = 1) -> torch.Tensor:
+def motion_loss(net: torch.nn.Module, batch: dict, weights: torch.Tensor, open_vector: torch.Tensor, world: int = 1) -> torch.Tensor:
     """Weighted MSE of the coefficients and of the mouth opening they make (`open_vector`: coefficients ->
     opening in units of its typical spread; the opening is what a viewer reads sync from), each also on the
     frame-to-frame change (articulation, not only level). `batch`: one of `world` processes' shares; averaged over
