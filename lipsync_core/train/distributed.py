@@ -56,7 +56,7 @@ def process_mean(value: torch.Tensor, world: int) -> torch.Tensor:
 
 def batch_mean(losses: dict[str, torch.Tensor], world: int) -> dict[str, float]:
     """The losses of the whole batch: each process's (of its equal share) averaged over the processes."""
-    return dict(zip(losses, process_mean(torch.stack([v.detach().float() for v in losses.values()]), world).tolist()))
+    return dict(zip(losses, process_mean(torch.stack(list(losses.values())), world).tolist()))
 
 
 def gather(share: torch.Tensor, world: int) -> torch.Tensor:
