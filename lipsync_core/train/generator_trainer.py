@@ -251,6 +251,8 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
     bar.close()
     if rank == 0:
         log.plot()
+    # DistributedDataParallel holds the process group: freed after it, at the return, the group's teardown can hang.
+    del trained, judge
     leave(world)
     return best_path if select_speech is not None else model_path
 

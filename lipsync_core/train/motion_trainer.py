@@ -272,5 +272,7 @@ def train_motion(train: list[PreparedClip], dev: list[PreparedClip], run_dir: Pa
     bar.close()
     if rank == 0:
         log.plot()
+    # DistributedDataParallel holds the process group: freed after it, at the return, the group's teardown can hang.
+    del trained
     leave(world)
     return best_path

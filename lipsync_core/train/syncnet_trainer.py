@@ -98,5 +98,7 @@ def train_syncnet(train: list[PreparedClip], dev: list[PreparedClip], run_dir: P
     bar.close()
     if rank == 0:
         log.plot()
+    # DistributedDataParallel holds the process group: freed after it, at the return, the group's teardown can hang.
+    del trained
     leave(world)
     return best_path
