@@ -103,6 +103,25 @@ class NoiseInjection(nn.Module):
         return x + self.strength * noise
 
 
+class ShareDropout(nn.Module):
+    """Dropout whose mask, with `part` set as NoiseInjection's, is this process's share of the whole batch's mask, so
+    a batch split across processes drops what the whole batch would."""
+
+    part: tuple[int, int] = (0, 1)
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        rank, processes = self.part
+        b = x.shape[0]
+        keep = torch.rand((b * processes,) + x.shape[1:], device=x.device)[rank * b : (rank + 1) * b] >= self.p
+        return x * keep / (1 - self.p)
+
+
 class StyledConv(nn.Module):
     """Modulated 3x3 conv + noise + bias + leaky ReLU."""
 

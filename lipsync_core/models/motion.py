@@ -27,6 +27,7 @@ from ..errors import ModelError
 from ..media.audio import MEL_FPS, MEL_SILENCE, N_MELS
 from ..motion.shape import ShapeBasis
 from .checkpoint import check_finite, file_metadata
+from .layers import ShareDropout
 
 MOTION_FORMAT = "lipsync-motion-1"
 DEFAULT_MOTION_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "motion.safetensors"
@@ -112,7 +113,7 @@ class DilatedBlock(nn.Module):
         self.conv = nn.Conv1d(width, width, 3, padding=dilation, dilation=dilation)
         self.mix = nn.Conv1d(width, width, 1)
         self.act = nn.LeakyReLU(0.2)
-        self.drop = nn.Dropout(dropout)
+        self.drop = ShareDropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.mix(self.drop(self.act(self.conv(self.act(x)))))

@@ -53,5 +53,10 @@ class SyncNet(nn.Module):
         """mel: (B, mel_window, n_mels) centred on the middle frame -> (B, D) unit vectors."""
         return F.normalize(self.audio(mel[:, None]), dim=-1)
 
+    def forward(self, mouths: torch.Tensor, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both towers in one call (the one a DistributedDataParallel wrapper makes): `embed_mouths(mouths)`,
+        `embed_audio(mel)`."""
+        return self.embed_mouths(mouths), self.embed_audio(mel)
+
     def similarity(self, frames: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
         return (self.embed_video(frames) * self.embed_audio(mel)).sum(-1)

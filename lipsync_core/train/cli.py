@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 from ..device import pick_device, set_cpu_threads
@@ -50,18 +49,9 @@ def _splits(args):
     return train, dev or train[:1]
 
 
-def _one_process(step: str) -> None:
-    """Only `train model` splits its batches across processes; under torchrun the other steps would each train alone
-    and write the same files."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise LipSyncError(f"`lipsync train {step}` runs in one process: start it without torchrun (only `train model` "
-                           "trains on several)")
-
-
 def run_syncnet(args) -> int:
     from .syncnet_trainer import train_syncnet
 
-    _one_process("syncnet")
     set_cpu_threads()
     train, dev = _splits(args)
     best = train_syncnet(train, dev, args.run_dir, get_config(args.config), steps=args.steps, batch=args.batch,
@@ -73,7 +63,6 @@ def run_syncnet(args) -> int:
 def run_motion(args) -> int:
     from .motion_trainer import train_motion
 
-    _one_process("motion")
     set_cpu_threads()
     train, dev = _splits(args)
     path = train_motion(train, dev, args.run_dir, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed)

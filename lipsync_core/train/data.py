@@ -167,17 +167,24 @@ class WindowSampler:
             "mouth_rest": torch.from_numpy(np.stack([self.rests[ci] for ci, _, _ in picks])),
         }
 
-    def sync_batch(self, batch: int, n_shifts: int = 4, min_shift: int = 2, max_shift: int = 15) -> dict[str, torch.Tensor]:
+    def sync_batch(self, batch: int, n_shifts: int = 4, min_shift: int = 2, max_shift: int = 15,
+                   part: tuple[int, int] = (0, 1)) -> dict[str, torch.Tensor]:
         """A SyncNet batch: frames (B,T,3,S,S), the in-sync mel window of the middle frame (B,W,n_mels),
-        and mel windows shifted by min_shift..max_shift frames in the same clip (B,K,W,n_mels)."""
+        and mel windows shifted by min_shift..max_shift frames in the same clip (B,K,W,n_mels). part: as `windows`."""
+        draws = []
+        for _ in range(batch):
+            ci, s, flip = self._pick()
+            offsets = self.rng.integers(min_shift, max_shift + 1, n_shifts) * self.rng.choice([-1, 1], n_shifts)
+            draws.append((ci, s, flip, offsets))
+        rank, processes = part
+        share = batch // processes
         frames, mels, shifted = [], [], []
-        for ci, s, flip in (self._pick() for _ in range(batch)):
+        for ci, s, flip, offsets in draws[rank * share : (rank + 1) * share]:
             clip, clip_mels = self.clips[ci], self.mels[ci]
             f = clip.crops[s : s + self.length]
             frames.append(f[:, :, ::-1] if flip else f)
             mid = s + self.length // 2
             mels.append(clip_mels[mid])
-            offsets = self.rng.integers(min_shift, max_shift + 1, n_shifts) * self.rng.choice([-1, 1], n_shifts)
             # A shift that leaves the clip is taken the other way, so every negative really is shifted.
             target = np.where((mid + offsets < 0) | (mid + offsets >= len(clip_mels)), mid - offsets, mid + offsets)
             shifted.append(clip_mels[np.clip(target, 0, len(clip_mels) - 1)])

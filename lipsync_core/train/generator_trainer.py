@@ -11,15 +11,12 @@ training clips best are not the ones that dub other speech best, once a small se
 
 Across GPUs or nodes, start it with torchrun (it reads WORLD_SIZE/RANK/LOCAL_RANK):
     torchrun --nproc_per_node=8 -m lipsync_core.cli train model --device cuda ...
-`batch` is per process. Every process draws the same batch of all processes' windows (one sampler seed and state)
-and reads its own share, with the colour jitter and decoder noise those windows get in the whole batch; gradients
-are averaged. So N processes of batch B train as one process of batch N*B, and a resumed run continues every share
-exactly. Rank 0 alone logs and writes checkpoints. (The cross-audio loss pairs windows within each process's share.)
+`batch` is per process: N processes of batch B train as one process of batch N*B (`distributed`), and a resumed run
+continues every share exactly. (The cross-audio loss pairs windows within each process's share.)
 """
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -34,12 +31,12 @@ from tqdm import tqdm
 from ..evaluate import follows_speech
 from ..models.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from ..models.config import ModelConfig
-from ..models.layers import NoiseInjection
 from ..models.stylelipsync import StyleLipSync, masked_input
 from ..models.syncnet import SyncNet
 from .augment import colour_jitter
 from .data import PreparedClip, WindowSampler
 from .discriminator import PatchDiscriminator, discriminator_loss, generator_adversarial_loss, lower_face_composite
+from .distributed import batch_mean, join, leave, split_randomness
 from .log import RunLog
 from .losses import multiscale_structural, sync_loss, weighted_l1
 from .mouth_reader import MouthReader, cross_audio_loss, cross_audio_targets, load_mouth_reader, train_mouth_reader
@@ -146,10 +143,7 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
     the best so far to run_dir/best.safetensors; returns that file then. With `lambda_cross` > 0 the
     mouth reader is fitted first (`reader_steps`; run_dir/mouth_reader.safetensors, once per run folder).
     With `lambda_adv` > 0 a patch discriminator trains alongside (its weights and Adam moments in the state)."""
-    rank, world = _distributed(device)
-    if world > 1 and device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)
+    rank, world, device = join(device)
     run_dir.mkdir(parents=True, exist_ok=True)
     reader = None
     if lambda_cross > 0:
@@ -177,9 +171,7 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
         modules["discriminator"] = discriminator
         optimizers["discriminator"] = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.99))
     ema = EMA(model, ema_decay)
-    for layer in model.modules():
-        if isinstance(layer, NoiseInjection):
-            layer.part = (rank, world)
+    split_randomness(model, rank, world)
     sampler = WindowSampler(train, WINDOW, config.mel_window, seed)
     dev_sampler = WindowSampler(dev, WINDOW, config.mel_window, seed)
     log = RunLog(run_dir)
@@ -242,7 +234,7 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
             optimizers["discriminator"].zero_grad(set_to_none=True)
             losses["discriminator"].backward()
             optimizers["discriminator"].step()
-        record = {"step": step, "time": time.time(), **_batch_mean(losses, world)}
+        record = {"step": step, "time": time.time(), **batch_mean(losses, world)}
         bar.update(1)
         bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("l1", "sync", "mouth", "cross", "adversarial")})
         if rank > 0:
@@ -259,8 +251,9 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
     bar.close()
     if rank == 0:
         log.plot()
-    if world > 1:
-        dist.destroy_process_group()
+    # DistributedDataParallel holds the process group: freed after it, at the return, the group's teardown can hang.
+    del trained, judge
+    leave(world)
     return best_path if select_speech is not None else model_path
 
 
@@ -268,19 +261,3 @@ def _total_steps(model_file: Path) -> int:
     facts = read_metadata(model_file)[1]
     return int(facts.get("total_steps", facts.get("step", 0)))
 
-
-def _batch_mean(losses: dict[str, torch.Tensor], world: int) -> dict[str, float]:
-    """The losses of the whole batch: each process's (of its equal share) averaged over the processes."""
-    values = torch.stack([v.detach().float() for v in losses.values()])
-    if world > 1:
-        dist.all_reduce(values)
-        values /= world
-    return dict(zip(losses, values.tolist()))
-
-
-def _distributed(device: torch.device) -> tuple[int, int]:
-    """(rank, world size); joins the process group when started by torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return (dist.get_rank() if world > 1 else 0), world

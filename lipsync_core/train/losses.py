@@ -55,14 +55,17 @@ def sync_loss(similarity: torch.Tensor) -> torch.Tensor:
     return (1 - similarity).mean()
 
 
-def contrastive_sync_loss(video: torch.Tensor, audio: torch.Tensor, shifted_audio: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:
+def contrastive_sync_loss(video: torch.Tensor, audio: torch.Tensor, shifted_audio: torch.Tensor, temperature: float = 0.07,
+                          first: int = 0) -> torch.Tensor:
     """InfoNCE for SyncNet: each video window against every audio window of the batch (in-batch negatives)
     and against time-shifted audio of its own clip (hard negatives). All embeddings unit length.
 
-    video, audio: (B, D); shifted_audio: (B, K, D).
+    video: (B, D), windows first..first+B of the batch whose audio is `audio` (N, D): a process's share of a batch
+    split across processes, against the whole batch's audio (averaged over the processes, the whole batch's loss);
+    shifted_audio: (B, K, D).
     """
-    in_batch = video @ audio.T  # (B, B): diagonal is the positive
+    in_batch = video @ audio.T  # (B, N): column first + i is row i's positive
     shifted = torch.einsum("bd,bkd->bk", video, shifted_audio)
     logits = torch.cat([in_batch, shifted], dim=1) / temperature
-    target = torch.arange(video.shape[0], device=video.device)
+    target = torch.arange(first, first + video.shape[0], device=video.device)
     return F.cross_entropy(logits, target)

@@ -5,7 +5,8 @@ shape, in a basis fitted on the train split. The audio is augmented every draw, 
 where the features are computed: level (+-12 dB), a random EQ curve, a shift of the mel bands (another
 voice's formants), noise at 10-44 dB under the speech, and speed (0.85-1.15x, the targets' times scaled
 with it). Early-stopped on the dev split's per-clip correlation of predicted and true mouth opening.
-Resumable (run_dir/state.safetensors); the best weights go to run_dir/motion.safetensors.
+Resumable (run_dir/state.safetensors); the best weights go to run_dir/motion.safetensors. Under torchrun `batch` is
+per process: N processes of batch B train as one process of batch N*B (`distributed`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from ..media.audio import MEL_FPS, MEL_SCALE, MEL_SILENCE, N_MELS
@@ -23,6 +25,7 @@ from ..metrics import pearson
 from ..models.motion import MotionConfig, MotionModel, MotionNet, at_times, gate, save_motion_model, speech_features
 from ..motion.shape import ShapeBasis, crop_points, opening, rest_shape
 from .data import CACHE_FPS, PreparedClip
+from .distributed import batch_mean, from_rank0, join, leave, process_mean, split_randomness
 from .log import RunLog
 from .state import EMA, load_state, save_state
 
@@ -93,23 +96,30 @@ class SegmentSampler:
     def set_state(self, state: dict) -> None:
         self.rng.bit_generator.state = state
 
-    def batch(self, size: int) -> dict[str, torch.Tensor]:
+    def batch(self, size: int, part: tuple[int, int] = (0, 1)) -> dict[str, torch.Tensor]:
+        """part (rank, processes): of the `size` segments this process makes its own even share; samplers of the same
+        seed and state hand the processes disjoint shares."""
+        # One seed per segment: a process draws only its share's segments, each as the whole batch has it.
+        seeds = self.rng.integers(2**63, size=size)
+        rank, processes = part
+        share = size // processes
         features, times, targets, masks = [], [], [], []
-        for _ in range(size):
-            ci = int(self.rng.choice(len(self.clips), p=self.weights))
+        for seed in seeds[rank * share : (rank + 1) * share]:
+            rng = np.random.default_rng(seed)
+            ci = int(rng.choice(len(self.clips), p=self.weights))
             clip = self.clips[ci]
-            speed = self.rng.uniform(*SPEED)
+            speed = rng.uniform(*SPEED)
             span = SEGMENT * speed
             # A segment may reach a little past the clip's ends, where the padding is silence. The features'
             # statistics come from the segment and CONTEXT mel frames around it (not the whole clip: cheaper,
             # and a dub's own statistics vary about as much).
             frame_pos = SEGMENT + clip.times * MEL_FPS
             total = len(clip.mel) + 2 * SEGMENT
-            start = self.rng.uniform(max(0.0, frame_pos[0] - span / 2), max(1.0, min(total - span - 2, frame_pos[-1] - span / 2)))
+            start = rng.uniform(max(0.0, frame_pos[0] - span / 2), max(1.0, min(total - span - 2, frame_pos[-1] - span / 2)))
             lo_region = max(0, int(start) - CONTEXT)
             hi_region = min(total, int(start + span) + 2 + CONTEXT)
             mel = np.pad(clip.mel, ((SEGMENT, SEGMENT), (0, 0)), constant_values=MEL_SILENCE)[lo_region:hi_region]
-            feats = speech_features(augment(mel, self.rng))
+            feats = speech_features(augment(mel, rng))
             source = start - lo_region + np.arange(SEGMENT) * speed
             lo = np.minimum(np.floor(source).astype(int), len(feats) - 1)
             frac = (source - np.floor(source))[:, None]
@@ -133,17 +143,19 @@ class SegmentSampler:
         }
 
 
-def motion_loss(net: MotionNet, batch: dict, weights: torch.Tensor, open_vector: torch.Tensor) -> torch.Tensor:
+def motion_loss(net: torch.nn.Module, batch: dict, weights: torch.Tensor, open_vector: torch.Tensor, world: int = 1) -> torch.Tensor:
     """Weighted MSE of the coefficients and of the mouth opening they make (`open_vector`: coefficients ->
     opening in units of its typical spread; the opening is what a viewer reads sync from), each also on the
-    frame-to-frame change (articulation, not only level)."""
+    frame-to-frame change (articulation, not only level). `batch`: one of `world` processes' shares; averaged over
+    the processes, the losses are the whole batch's."""
     predicted = at_times(net(batch["features"]), batch["times"])
     target = batch["targets"]
     mask = batch["mask"].float()
     both = mask[:, 1:] * mask[:, :-1]
 
     def masked(error, m):
-        return (error * m).sum() / m.sum().clamp(min=1)
+        # Over the mean count of the processes, not this share's own: shares count different numbers of frames.
+        return (error * m).sum() / process_mean(m.sum(), world).clamp(min=1)
 
     shape = masked(((predicted - target) ** 2 * weights).mean(-1), mask)
     shape_velocity = masked(((predicted.diff(dim=1) - target.diff(dim=1)) ** 2 * weights).mean(-1), both)
@@ -195,11 +207,13 @@ def train_motion(train: list[PreparedClip], dev: list[PreparedClip], run_dir: Pa
                  config: MotionConfig = MotionConfig()) -> Path:
     """Train until `steps` or until the dev median opening r has not improved for `patience` evaluations.
     Writes run_dir/state.safetensors (resume point) and run_dir/motion.safetensors (best on dev)."""
+    rank, world, _ = join(torch.device("cpu"))
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     train_clips, dev_clips = [MotionClip.of(c) for c in train], [MotionClip.of(c) for c in dev]
     basis = fit_basis(train_clips, config.components)  # deterministic: a resumed run fits the same one
     net = MotionNet(config)
+    split_randomness(net, rank, world)
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-5)
     # The averaged weights are the ones measured and shipped: on a few minutes of speech the raw weights
     # swing from one speaker's habits to another's between evaluations.
@@ -214,41 +228,51 @@ def train_motion(train: list[PreparedClip], dev: list[PreparedClip], run_dir: Pa
     if state_path.exists():
         meta = load_state(state_path, {"motion": net}, {"motion": ema}, {"motion": opt})
         sampler.set_state(meta["sampler"])
-        log.truncate_after(meta["step"])
-    bar = tqdm(total=steps, initial=meta["step"], desc="motion", unit="step")
+        if rank == 0:
+            log.truncate_after(meta["step"])
+    trained = DistributedDataParallel(net) if world > 1 else net
+    bar = tqdm(total=steps, initial=meta["step"], desc="motion", unit="step", disable=rank > 0)
     for step in range(meta["step"] + 1, steps + 1):
         net.train()
-        loss = motion_loss(net, sampler.batch(batch), weights, open_vector)
+        loss = motion_loss(trained, sampler.batch(batch * world, (rank, world)), weights, open_vector, world)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        ema.update(net)
+        ema.update(net)  # the same on every process: their weights are
+        record = {"step": step, "time": time.time(), **batch_mean({"loss": loss}, world)}
         bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-        record = {"step": step, "time": time.time(), "loss": loss.item()}
+        bar.set_postfix(loss=f"{record['loss']:.3f}")
         if step % eval_every == 0 or step == steps:
-            ema.copy_to(shipped)
-            model = MotionModel(shipped, basis, np.ones(config.components, np.float32), {})
-            rs = dev_opening_r(model, dev_clips)
-            record["dev_opening_r"] = float(np.median(rs))
-            if record["dev_opening_r"] > meta["best"]:
-                meta.update(best=record["dev_opening_r"], since_best=0)
-                model.gain = average_gain(model, train_clips)
-                model.facts = {"step": step, "dev_opening_r_median": record["dev_opening_r"],
-                               "dev_opening_r": dict(zip([c.name for c in dev_clips], rs)),
-                               "train_clips": [c.name for c in train_clips], "dev_clips": [c.name for c in dev_clips],
-                               "receptive_field_s": config.receptive_field_s(),
-                               "opening_spread": float(np.median([opening(c.points[c.valid]).std() for c in train_clips]))}
-                save_motion_model(best_path, model)
-            else:
-                meta["since_best"] += 1
-            meta.update(step=step, sampler=sampler.state())
-            save_state(state_path, {"motion": net}, {"motion": ema}, {"motion": opt}, meta)
-            bar.write(f"step {step}: dev median opening r {record['dev_opening_r']:.3f} (best {meta['best']:.3f})")
-        log.write(record)
+            if rank == 0:
+                ema.copy_to(shipped)
+                model = MotionModel(shipped, basis, np.ones(config.components, np.float32), {})
+                rs = dev_opening_r(model, dev_clips)
+                record["dev_opening_r"] = float(np.median(rs))
+                if record["dev_opening_r"] > meta["best"]:
+                    meta.update(best=record["dev_opening_r"], since_best=0)
+                    model.gain = average_gain(model, train_clips)
+                    model.facts = {"step": step, "dev_opening_r_median": record["dev_opening_r"],
+                                   "dev_opening_r": dict(zip([c.name for c in dev_clips], rs)),
+                                   "train_clips": [c.name for c in train_clips], "dev_clips": [c.name for c in dev_clips],
+                                   "receptive_field_s": config.receptive_field_s(),
+                                   "opening_spread": float(np.median([opening(c.points[c.valid]).std() for c in train_clips]))}
+                    save_motion_model(best_path, model)
+                else:
+                    meta["since_best"] += 1
+                meta.update(step=step, sampler=sampler.state())
+                save_state(state_path, {"motion": net}, {"motion": ema}, {"motion": opt}, meta)
+                bar.write(f"step {step}: dev median opening r {record['dev_opening_r']:.3f} (best {meta['best']:.3f})")
+            meta["since_best"] = from_rank0(meta["since_best"], world)  # so that every process stops at the same step
+        if rank == 0:
+            log.write(record)
         if meta["since_best"] >= patience:
-            bar.write(f"early stop at step {step}: no dev improvement in {patience} evaluations")
+            if rank == 0:
+                bar.write(f"early stop at step {step}: no dev improvement in {patience} evaluations")
             break
     bar.close()
-    log.plot()
+    if rank == 0:
+        log.plot()
+    # DistributedDataParallel holds the process group: freed after it, at the return, the group's teardown can hang.
+    del trained
+    leave(world)
     return best_path
