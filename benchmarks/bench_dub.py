@@ -1,7 +1,8 @@
 """End-to-end speed of `lipsync dub` on a 1280x720 and a 1920x1080 clip, stage by stage, and its peak memory.
 
 Speed: for each plate and each way of making the mouth (`--mouth footage`, the default: the actor's own frames
-moved by the motion stage; `--mouth generator`: the StyleLipSync model), the first `--frames` frames are dubbed
+moved by the motion stage; `--mouth rendered`: the same frames rendered over by the bundled renderer;
+`--mouth generator`: the StyleLipSync model), the first `--frames` frames are dubbed
 to an .mp4 twice in one process, and
 between the two a pass only decodes the plate and encodes it again with the same writer (the
 reference: the floor any render pays):
@@ -15,7 +16,8 @@ av/yiranran_Data_31.mp4 (25 fps), 1080p is av/jixinya_test_crop_M030_sad_3_001.m
 Stages, from the renderer's own clocks (DubReport.timings): decode (plate frames), analyze (face
 tracking of the shot, with its own decoding), features (log-mel, aligned crops, crop masks; the motion stage),
 generate (the model: codes + decoding), composite (masks in the plate, warp back, blend; for the footage
-mouth: selecting, warping and blending the actor's frames, whose decoding is under decode), encode
+mouths: selecting, warping and blending the actor's frames, whose decoding is under decode; the renderer's inputs
+are under features), encode
 (conversion + H.264 + muxing the dub). The ratios divide the whole render, and each stage, by the
 decode+encode time of the same frames.
 
@@ -244,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         model, model_note = model_file(folder)
         results = []
         for name, clip in PLATES.items():
-            for mouth in ("footage", "generator"):
+            for mouth in ("footage", "rendered", "generator"):
                 print(f"[dub] {name}, --mouth {mouth}: {count} frames of {clip}", file=sys.stderr, flush=True)
                 results += speed(name, args.data, clip, count, model, folder, mouth)
         print(f"`lipsync dub` on {describe(facts)}; model {model_note}\n")

@@ -1,8 +1,8 @@
-"""The two ways `lipsync dub` makes a mouth, side by side on the dev clips (people no model trained on).
+"""The three ways `lipsync dub` makes a mouth, side by side on the dev clips (people no model trained on).
 
-Each dev clip is dubbed with the next dev clip's speech, whose true mouth motion is known, once with
-`--mouth footage` (the actor's own frames moved by the motion stage) and once with `--mouth generator` (the
-StyleLipSync generator). Per clip and mouth, measured on the written videos:
+Each dev clip is dubbed with the next dev clip's speech, whose true mouth motion is known, with `--mouth footage`
+(the actor's own frames moved by the motion stage: the default), with `--mouth rendered` (the same frames rendered
+over by the StyleLipSync renderer) and with `--mouth generator` (the StyleLipSync generator from the audio alone). Per clip and mouth, measured on the written videos:
 - detail: Laplacian energy inside the lips' box over the original plate's, frame by frame (1 = the footage's);
 - follows: Pearson r of the output's mouth opening (face mesh run on the output) with the new speech's true
   opening (taken at the same times: the clips' frame rates differ), and with the actor's original opening (should be about 0: the old performance must not show);
@@ -11,7 +11,7 @@ StyleLipSync generator). Per clip and mouth, measured on the written videos:
 - flicker: mean absolute frame-to-frame change inside the lips' box over the original's (1 = as lively);
 - speed: frames per second of the whole render (decode, analysis cached, mouth, encode).
 Rendered without the invisible watermark: its texture would count as detail.
-Writes docs/mouth_report.md and docs/mouth_report.png (mouths zoomed: real | generator | footage).
+Writes docs/mouth_report.md and docs/mouth_report.png (mouths zoomed: real | generator | footage | rendered).
 
     python benchmarks/mouth_report.py [--manifest ../shared/data/manifest.csv] [--out docs]
 """
@@ -39,7 +39,7 @@ from lipsync_core.face.tracker import track_plate  # noqa: E402
 from lipsync_core.media.frames import open_plate  # noqa: E402
 from lipsync_core.metrics import pearson  # noqa: E402
 
-MOUTHS = ("generator", "footage")
+MOUTHS = ("generator", "footage", "rendered")
 HD_CLIP = "av/jixinya_test_crop_M030_sad_3_001.mp4"  # 1920x1080: a face 400 px wide keeps its texture or not
 
 
@@ -178,11 +178,11 @@ def main() -> int:
         cv2.imwrite(str(args.out / f"mouth_report_native{n or ''}.png"), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
     dev = {clip.stem for clip in clips}
     keys = ("detail", "light_p95", "follows_new", "follows_original", "flicker", "fps")
-    lines = ["# The mouth: generator against footage", "",
+    lines = ["# The mouth: generator, footage, rendered footage", "",
              "Each dev clip dubbed with the next dev clip's speech (`python benchmarks/mouth_report.py`). Medians over "
              f"the {len(clips)} clips, then per clip; last, plates measured beside them (dubbed with the first dev clip's "
              "speech, not in the medians). `mouth_report.png`: the lips' box of the middle frame, zoomed (real | generator "
-             "| footage); `mouth_report_native.png`: the same for the first of the other plates, at its own resolution.", "",
+             "| footage | rendered); `mouth_report_native.png`: the same for the first of the other plates, at its own resolution.", "",
              "| mouth | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for mouth in MOUTHS:
         values = [np.median([r[k] for (c, m), r in rows.items() if m == mouth and c in dev]) for k in keys]

@@ -46,9 +46,10 @@ class RenderPanel(JobPanel):
         self.output.setPlaceholderText("renders/<plate>_dub.mp4")
         browse_output = QPushButton("\u2026")
         self.model = QLineEdit()
-        self.model.setPlaceholderText("none: the actor's own mouth, moved (or a generator/actor model)")
-        self.model.setToolTip("Empty: the mouth is moved from the shot's own frames by the motion stage. A StyleLipSync "
-                              "model or an actor model from Personalize draws it with the generator instead.")
+        self.model.setPlaceholderText("none: the actor's own mouth, moved and rendered (or a generator/actor model)")
+        self.model.setToolTip("Empty: the mouth is moved from the shot's own frames by the motion stage and rendered over "
+                              "by the bundled StyleLipSync renderer. Another renderer renders instead; a StyleLipSync "
+                              "generator or an actor model from Personalize draws the mouth with the generator.")
         browse_model = QPushButton("\u2026")
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])

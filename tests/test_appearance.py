@@ -15,6 +15,8 @@ import pytest
 from lipsync_core.appearance.select import select_sources
 from lipsync_core.appearance.warp import mouth_points, triangles
 from lipsync_core.dub.pipeline import Renderer, dub
+from lipsync_core.errors import ModelError
+from lipsync_core.models.actor import DEFAULT_MODEL
 from lipsync_core.face.landmarks import LIPS
 from lipsync_core.media.frames import open_plate
 from lipsync_core.shot import Shot
@@ -87,6 +89,41 @@ def test_the_mouth_changes_keeps_the_footages_detail_and_nothing_outside_the_mas
         kept.append(_lip_texture(after, target) / _lip_texture(footage[renderer.track.frames[source]], renderer.face.landmarks[source]))
     assert changed >= 30  # the mouth is not the original performance
     assert np.median(kept) >= 0.8, np.round(kept, 2)
+
+
+def test_the_rendered_mouth_keeps_the_texture_changes_only_the_mask_and_renders_in_chunks(plate, shared_data, rendered,
+                                                                                       renderer, tmp_path):
+    """`--mouth rendered`: the StyleLipSync renderer over the same warped frames. It repaints the mouth (not only by
+    rounding), keeps the warped frames' fine texture, leaves every pixel outside the mask as the plate's, and a chunk
+    is the same frames of a longer render."""
+    _, originals, warped, _ = rendered
+    out = tmp_path / "rendered.####.png"
+    dub(plate, shared_data / SPEECH, out, frames=(0, 15), mouth="rendered", watermark=False)
+    with open_plate(out) as result:
+        dubbed = [f.image for f in result]
+    repainted, kept = 0, []
+    for number, image in enumerate(dubbed):
+        index = renderer.track.index(number)
+        mask = renderer._mask(index, image.shape[:2])
+        np.testing.assert_array_equal(image[mask == 0], originals[number][mask == 0])
+        box = _lip_box(renderer.face.landmarks[index])
+        repainted += np.abs(image[box].astype(int) - warped[number][box]).mean() > 0.5
+        target = renderer.footage.target_points(index, int(renderer.footage.selection[index]))
+        kept.append(_lip_texture(image, target) / _lip_texture(warped[number], target))
+    assert repainted >= 12
+    assert np.median(kept) >= 0.9, np.round(kept, 2)
+    chunk = tmp_path / "chunk.####.png"
+    dub(plate, shared_data / SPEECH, chunk, frames=(10, 12), mouth="rendered", watermark=False)
+    with open_plate(chunk) as result:
+        for frame in result:
+            np.testing.assert_array_equal(frame.image, dubbed[frame.number], err_msg=str(frame.number))
+
+
+def test_a_generator_given_as_the_renderer_is_refused_before_any_work(plate, shared_data, tmp_path):
+    out = tmp_path / "dub.mp4"
+    with pytest.raises(ModelError, match="a generator .* cannot make --mouth rendered"):
+        dub(plate, shared_data / SPEECH, out, model=DEFAULT_MODEL, mouth="rendered")
+    assert not out.exists()
 
 
 def test_the_lips_move_without_folding_the_face_mesh(renderer):

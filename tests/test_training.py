@@ -9,6 +9,7 @@ The real-clip version comes with the prepare step.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,10 @@ import torch
 from safetensors import safe_open
 
 from lipsync_core.media.audio import MEL_FPS, MEL_SILENCE
-from lipsync_core.models.checkpoint import read_metadata, save_checkpoint
+from lipsync_core.errors import ModelError
+from lipsync_core.models.checkpoint import load_widened, read_metadata, save_checkpoint
 from lipsync_core.models.config import ModelConfig
-from lipsync_core.models.stylelipsync import StyleLipSync
+from lipsync_core.models.stylelipsync import StyleLipSync, footage_input
 from lipsync_core.models.syncnet import SyncNet
 from lipsync_core.face.landmarks import INNER_LIP_BOTTOM, INNER_LIP_TOP, LEFT_EYE_CORNERS, LIPS, RIGHT_EYE_CORNERS
 from lipsync_core.train.data import CACHE_FPS, PreparedClip, WindowSampler, mouth_shape
@@ -311,3 +313,49 @@ def test_real_clip_training_learns_and_resumes(real_clips, tmp_path: Path) -> No
     train_generator(train, dev, split, TINY, steps=30, **kwargs)
     assert read_log(split) == log
     assert_same_files(whole, split, "state.safetensors")
+
+
+TINY_FOOTAGE = replace(TINY, name="tiny_footage", footage=True)
+
+
+def test_the_footage_renderer_starts_as_its_generator_then_learns_and_resumes(real_clips, tmp_path: Path) -> None:
+    """The footage path's renderer, widened from a generator of the same numbers, first draws exactly what that
+    generator draws (its new inputs and its confidence start at zero); trained on a real clip with frames of the clip
+    warped onto each window, its held-out loss falls, and a run stopped and resumed ends as one run straight through."""
+    train, dev = real_clips
+    torch.manual_seed(0)
+    generator = StyleLipSync(TINY).eval()
+    start = tmp_path / "generator.safetensors"
+    save_checkpoint(start, {"generator": generator}, TINY)
+    renderer = StyleLipSync(TINY_FOOTAGE).eval()
+    load_widened(start, "generator", renderer, TINY_FOOTAGE)
+    crops = torch.rand(2, 3, 32, 32) * 2 - 1
+    masks, mels, ref = torch.rand(2, 1, 32, 32), torch.rand(1, 2, 16, 80), torch.rand(1, 3, 32, 32)
+    footage = footage_input(torch.rand(2, 3, 32, 32) * 2 - 1, torch.ones(2, 1, 32, 32))
+    with torch.no_grad():
+        codes = generator.codes(ref, mels)[0]
+        drawn = renderer.decode(crops, masks, ref.expand(2, -1, -1, -1), codes, footage)
+        # Equal to the rounding of the stem's weight scale (its fan-in grew).
+        assert torch.allclose(drawn[:, :3], generator.decode(crops, masks, ref.expand(2, -1, -1, -1), codes), atol=1e-5)
+    assert torch.equal(drawn[:, 3], torch.zeros_like(drawn[:, 3]))  # confidence one half: learnt, not built in
+
+    kwargs = dict(syncnet_path=None, batch=4, lr=2e-3, seed=0, save_every=10, eval_every=10, lambda_cross=0.0,
+                  init_from=start)
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    train_generator(train, dev, whole, TINY_FOOTAGE, steps=30, **kwargs)
+    log = read_log(whole)
+    dev_loss = [r["dev_loss"] for r in log if "dev_loss" in r]
+    assert len(dev_loss) == 3 and dev_loss[-1] < dev_loss[0], dev_loss
+    assert all("texture" in r and "distrust" in r for r in log)
+    train_generator(train, dev, split, TINY_FOOTAGE, steps=20, **kwargs)
+    train_generator(train, dev, split, TINY_FOOTAGE, steps=30, **kwargs)
+    assert read_log(split) == log
+    assert_same_files(whole, split, "state.safetensors")
+
+
+def test_a_model_of_other_numbers_cannot_start_the_renderer(tmp_path: Path) -> None:
+    path = tmp_path / "generator.safetensors"
+    save_checkpoint(path, {"generator": StyleLipSync(TINY)}, TINY)
+    other = replace(TINY_FOOTAGE, w_dim=16)
+    with pytest.raises(ModelError, match="numbers differ"):
+        load_widened(path, "generator", StyleLipSync(other), other)

@@ -58,6 +58,22 @@ class Footage:
 
 
 @dataclass
+class Warped:
+    """A source's lower face warped onto a target frame: its box in the plate, its pixels there (h, w, C) float32 in
+    the plate's encoding, and where they are the source's (h, w) float32, feathered inside the outline."""
+
+    x0: int
+    y0: int
+    pixels: np.ndarray
+    covered: np.ndarray
+
+    @property
+    def box(self) -> tuple[slice, slice]:
+        height, width = self.covered.shape
+        return slice(self.y0, self.y0 + height), slice(self.x0, self.x0 + width)
+
+
+@dataclass
 class Region:
     """A source frame's lower face: the pixels and where they sit in its plate."""
 
@@ -106,6 +122,16 @@ def colour_correction(difference: np.ndarray, edge: np.ndarray, face_height: flo
     small = trust * total / np.maximum(spread, 1e-6)[..., None] + (1 - trust) * mean
     full = cv2.resize(small.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
     return full if full.ndim == 3 else full[..., None]
+
+
+def limited_move(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(P, 2) the moves taking a source frame's mouth shape (P, 2) towards the target shape, in their units, but no
+    point further than MAX_STRETCH of the mouth's width: a closed mouth stretched wide open is a dark hole, worse
+    than a mouth opening a little less."""
+    move = target - source
+    limit = MAX_STRETCH * float(width(source[None])[0])
+    longest = float(np.linalg.norm(move, axis=1).max())
+    return move * (limit / longest) if longest > limit else move
 
 
 def _joined(parts: list[np.ndarray], gap: np.ndarray) -> np.ndarray:
@@ -192,19 +218,12 @@ class FootageMouth:
         to_plate = geometry.invert(to_crop)
         footage, k = self.source(source)
         source_crop = geometry.transform_points(footage.face.landmarks[k], footage.face.alignment(k, CROP_UNITS))
-        # The source's lips moved to the target shape, but no point further than MAX_STRETCH of the mouth's
-        # width: a closed mouth stretched wide open is a dark hole, worse than a mouth opening a little less.
-        shape = source_crop[list(SHAPE_POINTS)]
-        move = self.curves.shapes[index] - shape
-        limit = MAX_STRETCH * float(width(shape[None])[0])
-        longest = float(np.linalg.norm(move, axis=1).max())
-        if longest > limit:
-            move *= limit / longest
+        move = limited_move(source_crop[list(SHAPE_POINTS)], self.curves.shapes[index])
         return geometry.transform_points(follow(source_crop, list(SHAPE_POINTS), move), to_plate)
 
-    def render(self, image: np.ndarray, index: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Frame `index` (track position) of the plate with the selected source mouth blended in through `mask`
-        (plate-sized, feathered). Returns the image and the mask actually used."""
+    def warp(self, image: np.ndarray, index: int, mask: np.ndarray) -> Warped | None:
+        """The selected source's lower face warped onto frame `index` (track position) of the plate and colour-matched
+        to its light inside `mask` (plate-sized, feathered); None where the target's lower face leaves the plate."""
         source = int(self.selection[index])
         region = self.regions[source]
         target = self.target_points(index, source)
@@ -212,9 +231,8 @@ class FootageMouth:
         height, width = image.shape[:2]
         x0, y0 = np.maximum(np.floor(lower.min(0)).astype(int) - 2, 0)
         x1, y1 = np.minimum(np.ceil(lower.max(0)).astype(int) + 3, [width, height])
-        used = np.zeros_like(mask)
         if x1 <= x0 or y1 <= y0:
-            return image, used
+            return None
         footage, k = self.source(source)
         source_points, target_points = mouth_points(footage.face.landmarks[k][:, :2] - [region.x0, region.y0],
                                                     target - [x0, y0])
@@ -228,7 +246,17 @@ class FootageMouth:
         edge = (box_mask > EDGE_BAND[0]) & (box_mask < EDGE_BAND[1])
         if edge.sum() >= 16:  # the lighting of the source frame is not the target's: match at the edge
             warped += colour_correction(original - warped, edge, float(face_size(self.face.landmarks[index])))
+        return Warped(int(x0), int(y0), warped, covered)
+
+    def render(self, image: np.ndarray, index: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Frame `index` (track position) of the plate with the selected source mouth blended in through `mask`
+        (plate-sized, feathered). Returns the image and the mask actually used."""
+        used = np.zeros_like(mask)
+        warped = self.warp(image, index, mask)
+        if warped is None:
+            return image, used
+        box = warped.box
+        used[box] = mask[box] * warped.covered
         result = image.copy()
-        result[y0:y1, x0:x1] = blend(image[y0:y1, x0:x1], warped, box_mask)
-        used[y0:y1, x0:x1] = box_mask
+        result[box] = blend(image[box], warped.pixels, used[box])
         return result, used

@@ -34,6 +34,7 @@ from ..errors import FaceError, LipSyncError, MediaError, ModelError
 from ..appearance.actor_clips import actor_clips, recorded_paths
 from ..appearance.added import AddedClip, added_footage
 from ..appearance.footage import Footage, FootageMouth
+from ..appearance.render import at_plate, renderer_view
 from ..face import geometry
 from ..face.track import Track
 from ..face.analyze import shot_track
@@ -45,9 +46,9 @@ from ..media.frames import Frame, PlateInfo, _ranges_text, open_plate, sequence_
 from ..media.ocio import plate_space, require_float
 from ..media.locks import output_lock
 from ..media.writers import refuse_inputs
-from ..models.actor import DEFAULT_MODEL, load_generator
+from ..models.actor import DEFAULT_MODEL, DEFAULT_RENDERER, is_renderer, load_generator
 from ..models.mals import MaLS
-from ..models.stylelipsync import StyleLipSync, masked_input
+from ..models.stylelipsync import StyleLipSync, footage_input, masked_input
 from ..models.motion import DEFAULT_MOTION_MODEL, load_motion_model
 from ..motion.curves import read_curves
 from ..motion.stage import footage_shapes, shot_motion
@@ -62,10 +63,10 @@ from .timing import offset_seconds
 
 STAGES = ("decode", "analyze", "features", "generate", "composite", "encode")
 
-# How the mouth is made: from the actor's own frames, moved by the motion stage (the default), or drawn by the
-# StyleLipSync generator from the audio alone.
+# How the mouth is made: from the actor's own frames, moved by the motion stage (the default), the same frames
+# rendered over by the StyleLipSync renderer, or drawn by the StyleLipSync generator from the audio alone.
 # 'auto': the footage, or the generator when a model is given (an actor model draws with it).
-AUTO, FOOTAGE, GENERATED = MOUTHS
+AUTO, FOOTAGE, RENDERED, GENERATED = MOUTHS
 
 SOURCE_WINDOW = 96  # frames whose source frames the footage mouth decodes in one pass
 
@@ -128,9 +129,9 @@ def faces_note(track: Track, chosen: int) -> str:
 
 
 def load_model(path: str | Path | None, device: torch.device) -> StyleLipSync:
-    """The generator of a model file (default: the bundled one) or of an actor model, in eval mode on `device`."""
+    """The model of a model file (default: the bundled generator) or of an actor model, in eval mode on `device`."""
     path = Path(path) if path else DEFAULT_MODEL
-    if path == DEFAULT_MODEL and not path.is_file():
+    if path in (DEFAULT_MODEL, DEFAULT_RENDERER) and not path.is_file():
         raise ModelError(f"the bundled model {path} is not there yet: pass a trained model with --model")
     model, _ = load_generator(path)
     return model.to(device)
@@ -196,7 +197,9 @@ class Renderer:
             self.shot.motion = {**self.shot.motion, **(motion or {})}
             validate(self.shot)
         if mouth in (None, AUTO):
-            mouth = GENERATED if model is not None else FOOTAGE
+            # A model given says how the mouth is made: a generator (or an actor file) draws it from the audio, a
+            # renderer renders over the actor's warped frames.
+            mouth = FOOTAGE if model is None else RENDERED if is_renderer(model) else GENERATED
         if mouth not in MOUTHS:
             raise LipSyncError(f"mouth {mouth!r}: use one of {', '.join(MOUTHS)}")
         self.mouth = mouth
@@ -212,13 +215,19 @@ class Renderer:
         self.device = pick_device(device)
         if self.device.type == "cpu":
             set_cpu_threads()
-        # The generator draws the mouth only on the generator path; the footage path needs no image model. There an
-        # actor file is the actor's own generator; on the footage path it lends the clips it was personalized on.
+        # What draws the pixels: the actor's warped frames as they are, the renderer over them, or the generator from
+        # the audio. An actor file is the actor's own generator; on the footage paths it lends the clips it was
+        # personalized on.
         if mouth == GENERATED and model is not None and actor is not None:
             raise LipSyncError(f"--model {model} and --actor {actor}: the generator draws with one model, give one")
-        self.model_path = Path(model or (actor if mouth == GENERATED else None) or DEFAULT_MODEL)
-        self.model = load_model(self.model_path, self.device) if mouth == GENERATED else None
-        # What makes the mouth, as the provenance names it: the generator, or on the footage path the motion model.
+        self.model_path = {GENERATED: Path(model or actor or DEFAULT_MODEL), RENDERED: Path(model or DEFAULT_RENDERER),
+                           FOOTAGE: None}[mouth]
+        self.model = load_model(self.model_path, self.device) if self.model_path is not None else None
+        if self.model is not None and self.model.config.footage != (mouth == RENDERED):
+            kind = "a renderer (--mouth rendered)" if self.model.config.footage else "a generator (or an actor file)"
+            raise ModelError(f"{self.model_path}: {kind}, which cannot make --mouth {mouth}: give a "
+                             f"{'renderer' if mouth == RENDERED else 'generator'} or change --mouth")
+        # What makes the mouth, as the provenance names it: the generator, or on the footage paths the motion model.
         self.mouth_model = self.model_path if mouth == GENERATED else Path(motion_model or DEFAULT_MOTION_MODEL)
         self.size = self.model.config.size if self.model is not None else None
 
@@ -238,13 +247,11 @@ class Renderer:
             self.notes.append(peaks_note)
         if len(self.track.faces) > 1:
             self.notes.append(faces_note(self.track, self.face_id))
-        self.reference = self._reference() if mouth == GENERATED else None
-        self.footage = self._footage(motion_model, motion_curves, appearance, actor) if mouth == FOOTAGE else None
+        self.reference = self._reference() if self.model is not None else None
+        self.footage = self._footage(motion_model, motion_curves, appearance, actor) if mouth != GENERATED else None
         if mouth == GENERATED and (motion_model or motion_curves or self.shot.motion or appearance or self.shot.appearance):
             self.notes.append("the generator draws the mouth from the audio alone: the motion model, curves, added "
-                              "footage and the shot's motion controls apply to --mouth footage only")
-        if mouth == FOOTAGE and model is not None:
-            self.notes.append(f"{model}: a generator model, unused with --mouth footage")
+                              "footage and the shot's motion controls apply to --mouth footage and rendered only")
         self.dubbable = (self.reference if mouth == GENERATED else self.footage) is not None
 
     # ------------------------------------------------------------------------------- preparation
@@ -467,24 +474,69 @@ class Renderer:
         started = time.perf_counter()
         if not self.footage.has_sources(range(start, start + len(cell))):
             # The source frames of the next SOURCE_WINDOW frames in one pass over the plate: memory follows
-            # the window, not the shot, and the plate is not reopened for every cell.
-            end = min(self.track.index(last) + 1, start + max(SOURCE_WINDOW, len(cell)))
+            # the window, not the shot, and the plate is not reopened for every cell. The whole cell's at least: the
+            # renderer draws a cell whole.
+            end = max(start + len(cell), min(self.track.index(last) + 1, start + SOURCE_WINDOW))
             self.footage.load_sources(range(start, end), self._cancelled)
             if self._cancelled():
                 raise Cancelled("cancelled")
             self.timings["decode"] += time.perf_counter() - started
+        drawn = self._draw_over_footage(cell, start, reasons) if self.mouth == RENDERED else {}
         for i, frame in enumerate(cell):
             if not first <= frame.number <= last:
                 continue
             started = time.perf_counter()
             if reasons[i] is None:
                 mask = self._mask(start + i, frame.image.shape[:2])
-                image, used = self.footage.render(frame.image, start + i, mask)
+                if i in drawn:
+                    image, used = at_plate(frame.image, *drawn[i], mask, self.space)
+                else:
+                    image, used = self.footage.render(frame.image, start + i, mask)
                 result = DubbedFrame(frame.number, image, used, None)
             else:
                 result = DubbedFrame(frame.number, frame.image, np.zeros(frame.image.shape[:2], np.float32), reasons[i])
             self.timings["composite"] += time.perf_counter() - started
             yield result
+
+    def _draw_over_footage(self, cell: list[Frame], start: int, reasons: list[str | None]) -> dict:
+        """The renderer over the warped frames of a whole cell (a cell is decoded whole, as on the generator path):
+        for each dubbed frame, what `at_plate` takes besides the frame and its mask."""
+        started = time.perf_counter()
+        views = {}
+        for i, frame in enumerate(cell):
+            if reasons[i] is not None:
+                continue
+            index = start + i
+            warped = self.footage.warp(frame.image, index, self._mask(index, frame.image.shape[:2]))
+            if warped is None:
+                continue
+            crop, M = self._crop(frame.image, index)
+            mask = np.round(self._mask(index, (self.size, self.size), M) * 255) / 255
+            candidate, covered = renderer_view(frame.image, warped, M, self.size, self.space)
+            views[i] = (crop, mask, candidate, np.round(covered * 255) / 255, warped, M)
+        if not views:
+            return {}
+        order = sorted(views)
+        crops, masks, candidates, covered = (np.stack([views[i][k] for i in order]) for k in range(4))
+        lo, hi = max(0, start - MaLS.CONTEXT), min(len(self.track), start + len(cell) + MaLS.CONTEXT)
+        mels = torch.from_numpy(mel_windows(self.mel, self.audio_times[lo:hi], self.model.config.mel_window))[None]
+        crops_t = to_tensor_images(crops).to(self.device)
+        masks_t = torch.from_numpy(masks.astype(np.float32))[:, None].to(self.device)
+        footage = footage_input(to_tensor_images(candidates).to(self.device),
+                                torch.from_numpy(covered.astype(np.float32))[:, None].to(self.device))
+        self.timings["features"] += time.perf_counter() - started
+        started = time.perf_counter()
+        codes = self.model.codes(self.reference, mels.to(self.device))[0, start - lo : start - lo + len(cell)]
+        out = self.model.decode(masked_input(crops_t, masks_t), masks_t, self.reference.expand(len(order), -1, -1, -1),
+                                   codes[order], footage)
+        if not torch.isfinite(out).all():
+            raise ModelError(f"{self.model_path}: the renderer drew NaN or infinite pixels for frames "
+                             f"{cell[order[0]].number}-{cell[order[-1]].number}: the model is damaged or numerically "
+                             "unstable; use another model or retrain this one")
+        drawing = ((out[:, :3].clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).float().cpu().numpy()
+        trust = torch.sigmoid(out[:, 3]).float().cpu().numpy()
+        self.timings["generate"] += time.perf_counter() - started
+        return {i: (views[i][4], drawing[k], trust[k], views[i][5]) for k, i in enumerate(order)}
 
     def _composite(self, frame: Frame, crop: np.ndarray, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Blend a generated display crop into the plate frame inside the plate-space mask."""

@@ -23,13 +23,12 @@ from ..media.destination import write_failed
 from ..media.frames import _ranges_text
 from ..media.images import read_image
 from ..media.locks import lock_path
-from ..models.actor import DEFAULT_MODEL
 from ..models.motion import DEFAULT_MOTION_MODEL
 from ..ops.generate import MOUTHS
 from ..shot import to_dict
 
 VERSION = 1
-_, FOOTAGE, GENERATED = MOUTHS
+_, FOOTAGE, RENDERED, GENERATED = MOUTHS
 # What each setting is called when it differs.
 NAMES = {"audio": "dub audio or --audio-offset", "model": "model", "motion": "motion model or motion curves",
          "shot": "sidecar or mask/motion options", "track": "face track (the plate changed)",
@@ -49,9 +48,9 @@ def settings(renderer, model: Path | None, motion_model: Path | None, motion_cur
     arrays = [track.frames, track.times] + [a for face in track.faces for a in (face.landmarks, face.present, face.partial)]
     return {
         "audio": _hash(np.ascontiguousarray(renderer.audio).tobytes(), repr(renderer.offset_s).encode()),
-        "model": _file_hash(model or DEFAULT_MODEL) if renderer.mouth == GENERATED else "",
+        "model": _file_hash(model),
         "motion": _file_hash(motion_model or DEFAULT_MOTION_MODEL) + _file_hash(motion_curves)
-        if renderer.mouth == FOOTAGE else "",
+        if renderer.mouth in (FOOTAGE, RENDERED) else "",
         "shot": _hash(json.dumps(to_dict(renderer.shot), sort_keys=True).encode()),
         "track": _hash(*(np.ascontiguousarray(a).tobytes() for a in arrays)),
         # A colourspace joins the list only when given: records written without one stay valid.

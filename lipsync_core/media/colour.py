@@ -62,11 +62,16 @@ def composite(original: np.ndarray, generated_display: np.ndarray, mask: np.ndar
     Float plates blend in linear light (in `space`'s own values when one is given); integer plates in their own
     encoding. Where mask == 0 the result is the original array's values exactly; alpha is always the original's.
     """
-    scale = _integer_scale(original.dtype)
+    return blend(original, plate_values(generated_display, original, space), mask)
+
+
+def plate_values(display: np.ndarray, like: np.ndarray, space: PlateSpace | None = None) -> np.ndarray:
+    """Display RGB [0, 1] as float32 in the encoding and scale of the plate image `like` (0..255 for 8-bit, linear
+    or `space`'s values for float): what `blend` takes."""
+    scale = _integer_scale(like.dtype)
     if scale is not None:
-        return blend(original, np.clip(generated_display, 0.0, 1.0) * scale, mask)
-    replacement = space.from_display(generated_display) if space is not None else srgb_decode(generated_display)
-    return blend(original, replacement, mask)
+        return np.clip(display, 0.0, 1.0).astype(np.float32) * scale
+    return (space.from_display(display) if space is not None else srgb_decode(display)).astype(np.float32)
 
 
 def blend(original: np.ndarray, replacement: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -29,6 +29,7 @@ from .stylelipsync import StyleLipSync
 ACTOR_VERSION = "stylelipsync-actor-1"
 BUNDLED_MODELS = Path(__file__).resolve().parents[2] / "resources" / "models"
 DEFAULT_MODEL = BUNDLED_MODELS / "stylelipsync_cpu.safetensors"  # the base model that ships
+DEFAULT_RENDERER = BUNDLED_MODELS / "stylelipsync_footage.safetensors"  # the footage path's renderer that ships
 
 
 def file_sha256(path: str | Path) -> str:
@@ -84,6 +85,12 @@ def save_actor(path: str | Path, tensors: dict[str, torch.Tensor], config: Model
     tmp = path.with_name(path.name + ".tmp")
     save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
     os.replace(tmp, path)
+
+
+def is_renderer(path: str | Path) -> bool:
+    """Whether a model file holds the footage path's renderer (not a generator, not an actor file)."""
+    metadata = file_metadata(path)
+    return metadata.get("format") == MODEL_VERSION and read_metadata(path)[0].footage
 
 
 def _base_model(path: Path) -> tuple[StyleLipSync, dict]:

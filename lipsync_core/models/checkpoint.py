@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from safetensors import safe_open
@@ -102,4 +103,38 @@ def load_checkpoint(path: str | Path, modules: dict[str, nn.Module], config: Mod
             states[name] = state
     for name, module in modules.items():
         module.load_state_dict(states[name], strict=True)
+    return facts
+
+
+def load_widened(path: str | Path, name: str, module: nn.Module, config: ModelConfig) -> dict:
+    """Load `name`'s weights from a model of the same numbers as `config` that may differ in `footage`: the footage
+    path's renderer starts from the single-reference generator. Where this model's tensor is wider (E_face's stem
+    takes the warped frame too, G's toRGB also draws the confidence) the file's slice is copied and the rest is zero,
+    so the widened model starts by drawing what the file's does. Returns the file's facts."""
+    stored, facts = read_metadata(path)
+    if replace(stored, name=config.name, footage=config.footage) != config:
+        raise ModelError(f"{path}: trained with config {stored.name!r}, whose numbers differ from {config.name!r}'s: "
+                         "it cannot start this model")
+    prefix = f"{name}."
+    with safe_open(str(path), framework="pt") as f:
+        state = {k[len(prefix):]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
+    if not state:
+        raise ModelError(f"{path}: has no weights for {name!r}")
+    check_finite(path, state, f"its {name}")
+    widened = {}
+    for key, value in module.state_dict().items():
+        stored_value = state.get(key)
+        fits = stored_value is not None and stored_value.dim() == value.dim() and all(
+            a <= b for a, b in zip(stored_value.shape, value.shape))
+        if not fits:
+            raise ModelError(f"{path}: {name}.{key} does not fit this model ({'missing' if stored_value is None else tuple(stored_value.shape)} "
+                             f"in the file, {tuple(value.shape)} in the model)")
+        grown = torch.zeros_like(value)
+        if value.dim() == 4 and value.shape[1] > stored_value.shape[1]:
+            # Equalised-learning-rate convs scale their weights by 1 / sqrt(fan-in) when they run: with more inputs
+            # the copied weights are scaled up to keep their outputs.
+            stored_value = stored_value * (value.shape[1] / stored_value.shape[1]) ** 0.5
+        grown[tuple(slice(0, n) for n in stored_value.shape)] = stored_value
+        widened[key] = grown
+    module.load_state_dict(widened, strict=True)
     return facts

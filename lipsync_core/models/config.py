@@ -19,6 +19,9 @@ class ModelConfig:
     embed_dim: int = 256  # SyncNet embedding width
     audio_width: int = 128  # hidden width of the audio towers
     mals_weights: tuple[float, float, float] = (0.25, 0.5, 0.25)
+    # The footage path's renderer: E_face also sees a frame of the actor warped onto the target mouth (appearance/),
+    # and G also draws a confidence: how much of each pixel that frame gives and how much G paints (`fuse`).
+    footage: bool = False
 
     @property
     def resolutions(self) -> list[int]:
@@ -54,6 +57,14 @@ CONFIGS: dict[str, ModelConfig] = {
         size=128,
         w_dim=128,
         channels={4: 128, 8: 128, 16: 128, 32: 64, 64: 32, 128: 16},
+    ),
+    # The renderer of the footage path: the cpu numbers, over one warped candidate of the actor's own frames.
+    "cpu_footage": ModelConfig(
+        name="cpu_footage",
+        size=128,
+        w_dim=128,
+        channels={4: 128, 8: 128, 16: 128, 32: 64, 64: 32, 128: 16},
+        footage=True,
     ),
     # The paper's numbers: 256 px, 512-d codes, StyleGAN2 config-f channels.
     "paper": ModelConfig(

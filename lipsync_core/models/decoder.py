@@ -34,12 +34,12 @@ class DecoderBlock(nn.Module):
     full-resolution features reach the last block.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, resolution: int, w_dim: int, upsample: bool):
+    def __init__(self, in_ch: int, out_ch: int, resolution: int, w_dim: int, upsample: bool, planes: int = 3):
         super().__init__()
         self.conv1 = StyledConv(in_ch, out_ch, w_dim, resolution, upsample=upsample)
         self.samf = SaMF(out_ch, w_dim)
         self.conv2 = StyledConv(out_ch, out_ch, w_dim, resolution)
-        self.to_rgb = ToRGB(out_ch, w_dim)
+        self.to_rgb = ToRGB(out_ch, w_dim, planes)
 
     def forward(self, x, face_feature, w1, w2, skip):
         x = self.conv1(x, w1)
@@ -57,13 +57,15 @@ class StyleDecoder(nn.Module):
         res = config.resolutions
         self.const = nn.Parameter(torch.randn(1, ch[4], 4, 4))
         self.blocks = nn.ModuleList(
-            DecoderBlock(ch[r // 2] if i else ch[4], ch[r], r, config.w_dim, upsample=i > 0)
+            DecoderBlock(ch[r // 2] if i else ch[4], ch[r], r, config.w_dim, upsample=i > 0,
+                         planes=4 if config.footage else 3)
             for i, r in enumerate(res)
         )
         self.resolutions = res
 
     def forward(self, codes: torch.Tensor, face_features: dict[int, torch.Tensor]) -> torch.Tensor:
-        """codes: (N, 2L, C); face_features: resolution -> (N, ch, r, r). Returns RGB in [-1, 1]-ish."""
+        """codes: (N, 2L, C); face_features: resolution -> (N, ch, r, r). Returns RGB in [-1, 1]-ish (and for the
+        footage path's renderer, the confidence's logit as a fourth plane)."""
         x = self.const.expand(codes.shape[0], -1, -1, -1)
         skip = None
         for i, (r, block) in enumerate(zip(self.resolutions, self.blocks)):

@@ -19,12 +19,13 @@ class FaceEncoder(nn.Module):
     """
 
     IN_CHANNELS = 7  # masked RGB, mask, reference RGB
+    FOOTAGE_CHANNELS = 4  # the renderer's warped frame of the actor: RGB, and where it holds pixels
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         resolutions = config.resolutions[::-1]  # size .. 4
         ch = config.channels
-        self.stem = ConvAct(self.IN_CHANNELS, ch[resolutions[0]])
+        self.stem = ConvAct(self.IN_CHANNELS + (self.FOOTAGE_CHANNELS if config.footage else 0), ch[resolutions[0]])
         self.refine = nn.ModuleDict({str(r): ConvAct(ch[r], ch[r]) for r in resolutions})
         self.down = nn.ModuleDict(
             {str(r): ConvAct(ch[r], ch[r // 2], stride=2) for r in resolutions[:-1]}

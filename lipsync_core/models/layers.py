@@ -136,12 +136,13 @@ class StyledConv(nn.Module):
 
 
 class ToRGB(nn.Module):
-    """1x1 modulated conv to RGB (not demodulated), added to the upsampled skip image."""
+    """1x1 modulated conv to RGB (not demodulated), added to the upsampled skip image; `out_ch` > 3 draws more
+    planes the same way (the renderer's confidence)."""
 
-    def __init__(self, in_ch: int, w_dim: int):
+    def __init__(self, in_ch: int, w_dim: int, out_ch: int = 3):
         super().__init__()
-        self.conv = ModulatedConv2d(in_ch, 3, 1, w_dim, demodulate=False)
-        self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
+        self.conv = ModulatedConv2d(in_ch, out_ch, 1, w_dim, demodulate=False)
+        self.bias = nn.Parameter(torch.zeros(1, out_ch, 1, 1))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, skip: torch.Tensor | None) -> torch.Tensor:
         rgb = self.conv(x, w) + self.bias

@@ -42,25 +42,48 @@ class StyleLipSync(nn.Module):
         """W+ codes from the reference and audio codes already computed (`audio_codes`)."""
         return self.w_avg + self.ref_encoder(ref)[:, None] + self.mals(audio)
 
-    def decode(self, masked: torch.Tensor, mask: torch.Tensor, ref: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        """Per-frame decoding. masked: (N, 3, S, S), mask: (N, 1, S, S), ref: (N, 3, S, S), codes: (N, 2L, C)."""
-        features = self.face_encoder(torch.cat([masked, mask, ref], dim=1))
-        return self.decoder(codes, features)
+    def decode(self, masked: torch.Tensor, mask: torch.Tensor, ref: torch.Tensor, codes: torch.Tensor,
+               footage: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-frame decoding. masked: (N, 3, S, S), mask: (N, 1, S, S), ref: (N, 3, S, S), codes: (N, 2L, C);
+        for the footage path's renderer, footage: (N, 4, S, S) the warped frame of the actor (`footage_input`).
+        Returns (N, 3, S, S), or for the renderer (N, 4, S, S): its drawing and the confidence's logit (`fuse`)."""
+        inputs = [masked, mask, ref] + ([footage] if self.config.footage else [])
+        return self.decoder(codes, self.face_encoder(torch.cat(inputs, dim=1)))
 
-    def forward(self, masked: torch.Tensor, mask: torch.Tensor, ref: torch.Tensor, mels: torch.Tensor) -> torch.Tensor:
+    def forward(self, masked: torch.Tensor, mask: torch.Tensor, ref: torch.Tensor, mels: torch.Tensor,
+                footage: torch.Tensor | None = None) -> torch.Tensor:
         """A clip window. masked: (B, T, 3, S, S) in [-1, 1] with the mask region zeroed; mask: (B, T, 1, S, S);
-        ref: (B, 3, S, S); mels: (B, T, mel_window, n_mels) -> (B, T, 3, S, S)."""
-        return self.render(masked, mask, ref, self.audio_codes(mels))
+        ref: (B, 3, S, S); mels: (B, T, mel_window, n_mels); footage (renderer): (B, T, 4, S, S) -> (B, T, 3 or 4, S, S)."""
+        return self.render(masked, mask, ref, self.audio_codes(mels), footage)
 
-    def render(self, masked: torch.Tensor, mask: torch.Tensor, ref: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+    def render(self, masked: torch.Tensor, mask: torch.Tensor, ref: torch.Tensor, audio: torch.Tensor,
+               footage: torch.Tensor | None = None) -> torch.Tensor:
         """As `forward`, from audio codes already computed (`audio_codes`)."""
         b, t = masked.shape[:2]
         codes = self.style_codes(ref, audio)
         refs = ref[:, None].expand(-1, t, -1, -1, -1)
-        out = self.decode(masked.flatten(0, 1), mask.flatten(0, 1), refs.flatten(0, 1), codes.flatten(0, 1))
+        out = self.decode(masked.flatten(0, 1), mask.flatten(0, 1), refs.flatten(0, 1), codes.flatten(0, 1),
+                          footage.flatten(0, 1) if footage is not None else None)
         return out.view(b, t, *out.shape[1:])
 
 
 def masked_input(frames: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """The generator's view of a frame: the mask region blanked (soft edge from the feathered mask)."""
     return frames * (1 - masks)
+
+
+def footage_input(warped: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """The renderer's view of the warped frame of the actor: (..., 3, S, S) in [-1, 1] and where it holds pixels
+    (..., 1, S, S) in [0, 1] -> (..., 4, S, S), blank where it holds none."""
+    return torch.cat([warped * valid, valid], dim=-3)
+
+
+def fuse(drawn: torch.Tensor, footage: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The renderer's picture: its confidence alpha of the warped frame's pixels (never where the frame holds none),
+    the rest painted by G. drawn: (..., 4, S, S) from `decode`; footage: (..., 4, S, S) from `footage_input`.
+    Returns the picture (..., 3, S, S) and alpha (..., 1, S, S). At a plate's resolution the same alpha mixes the
+    warped frame at full size with G's picture scaled up, so where alpha is 1 the real texture is kept whole."""
+    trust = torch.sigmoid(drawn[..., 3:, :, :])
+    alpha = trust * footage[..., 3:, :, :]
+    # footage's RGB is already weighted by where it holds pixels: trust * it = alpha * the warped frame.
+    return trust * footage[..., :3, :, :] + (1 - alpha) * drawn[..., :3, :, :], alpha

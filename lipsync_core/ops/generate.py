@@ -10,7 +10,7 @@ from .motion import ARTICULATION
 from .shared import AUDIO_OFFSET, COLOURSPACE, DEVICE, DUB_AUDIO, FACE, MOTION_MODEL, OCIO, PLATE, SHOT
 
 DEFAULT_BATCH = 8
-MOUTHS = ("auto", "footage", "generator")
+MOUTHS = ("auto", "footage", "rendered", "generator")
 PEAK_HANDLING = ("normalise", "clip")  # a dub above full scale (media.audio.fit_full_scale); the first is the default
 
 # The compositor's mask controls: per frame, keyed in the panel or a host, stored in the shot sidecar.
@@ -39,8 +39,8 @@ GENERATE = Operation(
         PLATE,
         DUB_AUDIO,
         SHOT,
-        Param("model", "model", "StyleLipSync model or actor file for --mouth generator (.safetensors; not set: the "
-              "bundled model)"),
+        Param("model", "model", "StyleLipSync model (.safetensors): for --mouth rendered the renderer, for --mouth "
+              "generator the generator or an actor file (not set: the bundled one)"),
         MOTION_MODEL,
         Param("motion_curves", "path", "the mouth motion to use instead of predicting it: a curves file from "
               "`lipsync motion` (.json or .csv), perhaps edited, for the same shot and dub (--mouth footage)", node=False),
@@ -67,9 +67,11 @@ GENERATE = Operation(
         AUDIO_OFFSET,
         FACE,
         Param("mouth", "choice", "how the new mouth is made: 'footage' moves the actor's own mouth from the shot's "
-              "frames to the shape the dub's motion asks for (real texture at the plate's resolution); 'generator' draws "
-              "it with the StyleLipSync model from the audio alone (soft); 'auto': 'footage', or 'generator' when a model is "
-              "given (an actor model from `lipsync personalize` draws with the generator)", default="auto", choices=MOUTHS),
+              "frames to the shape the dub's motion asks for (real texture at the plate's resolution); 'rendered' also "
+              "renders over the moved frames with the StyleLipSync renderer, which repaints what it distrusts at its "
+              "crop's resolution and keeps the finer texture (about half as fast); 'generator' draws the mouth with the "
+              "StyleLipSync generator from the audio alone (soft); 'auto': 'footage', or what the model given makes (a "
+              "renderer: 'rendered'; a generator or an actor model from `lipsync personalize`: 'generator')", default="auto", choices=MOUTHS),
         ARTICULATION,
         COLOURSPACE,
         OCIO,

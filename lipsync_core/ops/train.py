@@ -45,6 +45,8 @@ TRAIN = Operation(
               default=1.0, range=(0, None)),
         Param("lambda_adv", "float", "weight of the adversarial term: a patch discriminator on the lower face, for crisper "
               "lips (training only; 0, the default, turns it off)", default=0.0, range=(0, None)),
+        Param("lambda_trust", "float", "config cpu_footage (the footage path's renderer): weight of the share of the "
+              "warped real frame it paints over instead of passing through", default=0.5, range=(0, None)),
         Param("sync_start", "int", "steps before the sync loss joins", default=0, range=(0, None)),
         Param("save_every", "int", "steps between saved states", default=100, range=(1, None)),
         Param("eval_every", "int", "steps between dev-split evaluations", default=500, range=(1, None)),

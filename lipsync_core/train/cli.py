@@ -77,10 +77,12 @@ def run_model(args) -> int:
     set_cpu_threads()
     train, dev = _splits(args)
     config = get_config(args.config)
-    speech = joined_speech_pool(config.mel_window) if args.select_by_speech else None
+    # The renderer of the footage path dubs over warped frames of the dev clips, not from speech alone.
+    speech = joined_speech_pool(config.mel_window) if args.select_by_speech and not config.footage else None
     path = train_generator(train, dev, args.run_dir, config, steps=args.steps, syncnet_path=args.syncnet,
                            batch=args.batch, lr=args.lr, lambda_rec=args.lambda_rec, lambda_sync=args.lambda_sync,
                            lambda_mouth=args.lambda_mouth, lambda_cross=args.lambda_cross, lambda_adv=args.lambda_adv,
+                           lambda_trust=args.lambda_trust,
                            sync_start=args.sync_start, seed=args.seed, save_every=args.save_every,
                            eval_every=args.eval_every, device=pick_device(args.device), init_from=args.init,
                            select_speech=speech)

@@ -112,8 +112,12 @@ class WindowSampler:
     mouth differs most from the window's: copying the reference's mouth must not pay, so the mouth has to
     come from the audio."""
 
-    def __init__(self, clips: list[PreparedClip], length: int, mel_width: int, seed: int, min_ref_gap: int = 5):
+    def __init__(self, clips: list[PreparedClip], length: int, mel_width: int, seed: int, min_ref_gap: int = 5,
+                 footage: dict[str, tuple[np.ndarray, np.ndarray]] | None = None, withheld: float = 0.0):
+        """footage (the footage path's renderer): each clip's warped frames and coverage by name
+        (`footage_windows.footage_of`), which windows then carry; `withheld`: the share of windows drawn without."""
         self.clips = [c for c in clips if len(c.window_starts(length))]
+        self.footage, self.withheld = footage, withheld
         self.starts = [c.window_starts(length) for c in self.clips]
         self.mels = [c.mel_windows(mel_width) for c in self.clips]
         self.shapes = [mouth_shape(c) for c in self.clips]
@@ -139,15 +143,17 @@ class WindowSampler:
 
     def windows(self, batch: int, part: tuple[int, int] = (0, 1)) -> dict[str, torch.Tensor]:
         """A generator batch: frames (B,T,3,S,S), masks (B,T,1,S,S), weights (B,T,1,S,S), ref (B,3,S,S),
-        mels (B,T,W,n_mels), mouth (B,T,2) (`mouth_shape`), mouth_rest (B,2) (`mouth_rest`). Random horizontal flips (a face and its mask
+        mels (B,T,W,n_mels), mouth (B,T,2) (`mouth_shape`), mouth_rest (B,2) (`mouth_rest`), and with footage
+        warped (B,T,3,S,S) and covered (B,T,1,S,S) (0 for a withheld window). Random horizontal flips (a face and its mask
         flip together). part (rank, processes): `batch` windows are drawn and this process reads its own even share
         of them (B = batch / processes); samplers of the same seed and state hand the processes disjoint shares."""
         rank, processes = part
         picks = [self._pick() for _ in range(batch)]
         chosen = [(ci, s, flip, self._reference(ci, s)) for ci, s, flip in picks]
+        given = self.rng.random(batch) >= self.withheld if self.footage is not None else np.zeros(batch, bool)
         share = batch // processes
-        picks = picks[rank * share : (rank + 1) * share]
-        frames, masks, weights, refs, mels, mouths = [], [], [], [], [], []
+        picks, given = picks[rank * share : (rank + 1) * share], given[rank * share : (rank + 1) * share]
+        frames, masks, weights, refs, mels, mouths, warped, covered = [], [], [], [], [], [], [], []
         for ci, s, flip, r in chosen[rank * share : (rank + 1) * share]:
             clip = self.clips[ci]
             sl = slice(s, s + self.length)
@@ -157,7 +163,15 @@ class WindowSampler:
                 f, m, ref, w = f[:, :, ::-1], m[:, :, ::-1], ref[:, ::-1], w[:, :, ::-1]
             frames.append(f), masks.append(m), weights.append(w), refs.append(ref), mels.append(self.mels[ci][sl])
             mouths.append(self.shapes[ci][sl])
-        return {
+            if self.footage is not None:
+                w, c = (x[sl] for x in self.footage[clip.name])
+                warped.append(w[:, :, ::-1] if flip else w), covered.append(c[:, :, ::-1] if flip else c)
+        footage = {}
+        if self.footage is not None:
+            footage = {"warped": to_tensor_images(np.stack(warped)),
+                       "covered": torch.from_numpy(np.stack(covered).astype(np.float32) / 255.0)[:, :, None]
+                       * torch.from_numpy(given.astype(np.float32))[:, None, None, None, None]}
+        return footage | {
             "frames": to_tensor_images(np.stack(frames)),
             "masks": torch.from_numpy(np.stack(masks).astype(np.float32) / 255.0)[:, :, None],
             "weights": torch.from_numpy(np.stack(weights).astype(np.float32))[:, :, None],

@@ -29,16 +29,17 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from ..evaluate import follows_speech
-from ..models.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from ..models.checkpoint import load_widened, read_metadata, save_checkpoint
 from ..models.config import ModelConfig
-from ..models.stylelipsync import StyleLipSync, masked_input
+from ..models.stylelipsync import StyleLipSync, footage_input, fuse, masked_input
 from ..models.syncnet import SyncNet
 from .augment import colour_jitter
 from .data import PreparedClip, WindowSampler
+from .footage_windows import WITHHELD, footage_of
 from .discriminator import PatchDiscriminator, discriminator_loss, generator_adversarial_loss, lower_face_composite
 from .distributed import batch_mean, join, leave, split_randomness
 from .log import RunLog
-from .losses import multiscale_structural, sync_loss, weighted_l1
+from .losses import band_losses, multiscale_structural, sync_loss, weighted_l1
 from .mouth_reader import MouthReader, cross_audio_loss, cross_audio_targets, load_mouth_reader, train_mouth_reader
 from .state import EMA, load_state, save_state
 
@@ -57,17 +58,18 @@ class MouthReadout(nn.Module):
         config = generator.config
         self.linear = nn.Linear(config.n_codes * config.w_dim, 2)
 
-    def forward(self, masked, mask, ref, mels, cross: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def forward(self, masked, mask, ref, mels, cross: bool = False, footage=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """As StyleLipSync.forward, plus the mouth read-out (B, T, 2), plus with `cross` the same windows
         rendered with the next window's speech (the pairing of `mouth_reader.cross_audio_targets`), in
-        one pass with the others."""
+        one pass with the others. The renderer's drawings are fused with `footage` (its pictures are returned)."""
         audio = self.generator.audio_codes(mels)
         mouth = self.linear(audio.flatten(2))
         if not cross:
-            return self.generator.render(masked, mask, ref, audio), mouth, None
+            return self.generator.render(masked, mask, ref, audio, footage), mouth, None
         b = len(masked)
         both = self.generator.render(masked.repeat(2, 1, 1, 1, 1), mask.repeat(2, 1, 1, 1, 1), ref.repeat(2, 1, 1, 1),
-                                     torch.cat([audio, audio.roll(1, 0)]))
+                                     torch.cat([audio, audio.roll(1, 0)]),
+                                     footage.repeat(2, 1, 1, 1, 1) if footage is not None else None)
         return both[:b], mouth, both[b:]
 
 
@@ -78,12 +80,25 @@ def generator_losses(model: StyleLipSync, syncnet: SyncNet | None, batch: dict, 
 
 def readout_losses(readout: MouthReadout, syncnet: SyncNet | None, batch: dict, lambda_rec: float, lambda_sync: float,
                    lambda_mouth: float, reader: MouthReader | None = None, lambda_cross: float = 0.0,
-                   discriminator: PatchDiscriminator | None = None, lambda_adv: float = 0.0) -> tuple[dict, torch.Tensor | None]:
+                   discriminator: PatchDiscriminator | None = None, lambda_adv: float = 0.0,
+                   lambda_trust: float = 0.0) -> tuple[dict, torch.Tensor | None]:
     """The generator's losses, and with a `discriminator` its frames composited into the footage (B*T, 3, S, S)
-    for the discriminator's own step (None without one)."""
+    for the discriminator's own step (None without one). For the footage path's renderer (batches with warped
+    frames) the losses are its fused pictures', plus `lambda_trust` times the share of the warped frame it does not
+    pass through (`distrust`)."""
+    footage = footage_input(batch["warped"], batch["covered"]) if "warped" in batch else None
     out, mouth, other = readout(masked_input(batch["frames"], batch["masks"]), batch["masks"], batch["ref"], batch["mels"],
-                                cross=reader is not None)
+                                cross=reader is not None, footage=footage)
+    alpha = None
+    if footage is not None:
+        out, alpha = fuse(out, footage)
+        other = fuse(other, footage)[0] if other is not None else None
     losses = frame_losses(out, syncnet, batch, lambda_rec, lambda_sync)
+    if alpha is not None:
+        # Pass the real frame through wherever it is right: what the renderer paints instead is blurred.
+        held = batch["covered"] * batch["masks"]
+        losses["distrust"] = (held - alpha * batch["masks"]).sum() / held.sum().clamp(min=1.0)
+        losses["loss"] = losses["loss"] + lambda_trust * losses["distrust"]
     losses["mouth"] = F.mse_loss(mouth, batch["mouth"])
     losses["loss"] = losses["loss"] + lambda_mouth * losses["mouth"]
     if reader is not None:
@@ -100,9 +115,11 @@ def readout_losses(readout: MouthReadout, syncnet: SyncNet | None, batch: dict, 
 def frame_losses(out: torch.Tensor, syncnet: SyncNet | None, batch: dict, lambda_rec: float, lambda_sync: float) -> dict:
     frames, weights = batch["frames"], batch["weights"]
     flat = dict(pred=out.flatten(0, 1), target=frames.flatten(0, 1), weight=weights.flatten(0, 1))
-    l1 = weighted_l1(**flat)
-    structural = multiscale_structural(**flat)
-    losses = {"l1": l1, "structural": structural, "loss": lambda_rec * (l1 + structural)}
+    if "warped" in batch:  # the footage path's renderer
+        losses = band_losses(**flat)
+    else:
+        losses = {"l1": weighted_l1(**flat), "structural": multiscale_structural(**flat)}
+    losses["loss"] = lambda_rec * sum(losses.values())
     if syncnet is not None:
         sync = sync_loss(syncnet.similarity(out, batch["mels"][:, WINDOW // 2]))
         losses["sync"] = sync
@@ -112,7 +129,8 @@ def frame_losses(out: torch.Tensor, syncnet: SyncNet | None, batch: dict, lambda
 
 @torch.no_grad()
 def dev_losses(model: MouthReadout, syncnet: SyncNet | None, sampler: WindowSampler, batches: int, lambda_rec: float,
-               lambda_sync: float, lambda_mouth: float, device, reader: MouthReader | None = None, lambda_cross: float = 0.0) -> dict:
+               lambda_sync: float, lambda_mouth: float, device, reader: MouthReader | None = None, lambda_cross: float = 0.0,
+               lambda_trust: float = 0.0) -> dict:
     """Losses on a fixed set of dev windows (same windows at every evaluation)."""
     state = sampler.state()
     sampler.rng = np.random.default_rng(1234)
@@ -120,7 +138,8 @@ def dev_losses(model: MouthReadout, syncnet: SyncNet | None, sampler: WindowSamp
     totals: dict[str, float] = {}
     for _ in range(batches):
         b = {k: v.to(device) for k, v in sampler.windows(4).items()}
-        for k, v in readout_losses(model, syncnet, b, lambda_rec, lambda_sync, lambda_mouth, reader, lambda_cross)[0].items():
+        for k, v in readout_losses(model, syncnet, b, lambda_rec, lambda_sync, lambda_mouth, reader, lambda_cross,
+                                   lambda_trust=lambda_trust)[0].items():
             totals[f"dev_{k}"] = totals.get(f"dev_{k}", 0.0) + v.item() / batches
     model.train()
     sampler.set_state(state)
@@ -130,7 +149,7 @@ def dev_losses(model: MouthReadout, syncnet: SyncNet | None, sampler: WindowSamp
 def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir: Path, config: ModelConfig, *,
                     steps: int, syncnet_path: Path | None, batch: int = 4, lr: float = 1e-3,
                     lambda_rec: float = 10.0, lambda_sync: float = 0.1, lambda_mouth: float = 1.0, lambda_cross: float = 1.0,
-                    lambda_adv: float = 0.0,
+                    lambda_adv: float = 0.0, lambda_trust: float = 0.5,
                     sync_start: int = 0, seed: int = 0,
                     ema_decay: float = 0.995, save_every: int = 100, eval_every: int = 500,
                     device: torch.device = torch.device("cpu"), init_from: Path | None = None,
@@ -142,7 +161,12 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
     dev evaluation, measure how the dev clips' mouths follow it (`evaluate.follows_speech`) and write
     the best so far to run_dir/best.safetensors; returns that file then. With `lambda_cross` > 0 the
     mouth reader is fitted first (`reader_steps`; run_dir/mouth_reader.safetensors, once per run folder).
-    With `lambda_adv` > 0 a patch discriminator trains alongside (its weights and Adam moments in the state)."""
+    With `lambda_adv` > 0 a patch discriminator trains alongside (its weights and Adam moments in the state).
+    A `footage` config trains the footage path's renderer: every window carries frames of its clip warped onto it
+    (`footage_windows`, kept in run_dir/footage); `init_from` may then be a single-reference generator of the same
+    numbers, whose weights it starts from (`models.checkpoint.load_widened`)."""
+    if config.footage and select_speech is not None:
+        raise ValueError("the footage path's renderer dubs over warped frames of its clips: select_speech is for generators")
     rank, world, device = join(device)
     run_dir.mkdir(parents=True, exist_ok=True)
     reader = None
@@ -158,10 +182,10 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
     syncnet = None
     if syncnet_path is not None:
         syncnet = SyncNet(config).to(device)
-        load_checkpoint(syncnet_path, {"syncnet": syncnet}, config)
+        load_widened(syncnet_path, "syncnet", syncnet, config)
         syncnet.eval().requires_grad_(False)
     if init_from is not None:
-        load_checkpoint(init_from, {"generator": model}, config)
+        load_widened(init_from, "generator", model, config)
     readout = MouthReadout(model).to(device)
     opt = torch.optim.Adam(readout.parameters(), lr=lr, betas=(0.5, 0.99))
     modules, optimizers = {"generator": readout}, {"generator": opt}
@@ -172,8 +196,12 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
         optimizers["discriminator"] = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.99))
     ema = EMA(model, ema_decay)
     split_randomness(model, rank, world)
-    sampler = WindowSampler(train, WINDOW, config.mel_window, seed)
-    dev_sampler = WindowSampler(dev, WINDOW, config.mel_window, seed)
+    footage = dev_footage = None
+    if config.footage:
+        footage = footage_of(train, seed, run_dir / "footage")
+        dev_footage = footage_of(dev, seed, run_dir / "footage")
+    sampler = WindowSampler(train, WINDOW, config.mel_window, seed, footage=footage, withheld=WITHHELD)
+    dev_sampler = WindowSampler(dev, WINDOW, config.mel_window, seed, footage=dev_footage)
     log = RunLog(run_dir)
     state_path, model_path, best_path = (run_dir / name for name in ("state.safetensors", "model.safetensors", "best.safetensors"))
     shipped = StyleLipSync(config)  # built before the RNG state is restored: building draws random numbers
@@ -182,6 +210,7 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
     steps_before = _total_steps(init_from) if init_from is not None else 0
     recipe = {"batch": batch, "lr": lr, "lambda_rec": lambda_rec, "lambda_sync": lambda_sync if syncnet is not None else 0.0,
               "lambda_mouth": lambda_mouth, "lambda_cross": lambda_cross, "lambda_adv": lambda_adv,
+              "lambda_trust": lambda_trust if config.footage else 0.0,
               "init": init_from.name if init_from is not None else None}
     if state_path.exists():
         # Every rank: the sampler's state and torch's RNG (the decoder noise) are the same on all ranks.
@@ -218,13 +247,16 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
     for step in range(meta["step"] + 1, steps + 1):
         b = sampler.windows(batch * world, (rank, world))
         gen.manual_seed(int(np.random.SeedSequence([seed, step]).generate_state(1)[0]))
-        # One jitter for the reference and its window: they come from the same shot.
-        jittered = colour_jitter(torch.cat([b["ref"][:, None], b["frames"]], dim=1), gen, part=(rank, world))
-        b["ref"], b["frames"] = jittered[:, 0], jittered[:, 1:]
+        # One jitter for the reference, its window and the frames warped onto it: they come from the same shot.
+        views = [b["ref"][:, None], b["frames"]] + ([b["warped"]] if "warped" in b else [])
+        jittered = colour_jitter(torch.cat(views, dim=1), gen, part=(rank, world))
+        b["ref"], b["frames"] = jittered[:, 0], jittered[:, 1 : 1 + WINDOW]
+        if "warped" in b:
+            b["warped"] = jittered[:, 1 + WINDOW :]
         b = {k: v.to(device) for k, v in b.items()}
         use_sync = syncnet if step > sync_start else None
         losses, fakes = readout_losses(trained, use_sync, b, lambda_rec, lambda_sync, lambda_mouth, reader, lambda_cross,
-                                       judge, lambda_adv)
+                                       judge, lambda_adv, lambda_trust)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
         opt.step()
@@ -236,12 +268,12 @@ def train_generator(train: list[PreparedClip], dev: list[PreparedClip], run_dir:
             optimizers["discriminator"].step()
         record = {"step": step, "time": time.time(), **batch_mean(losses, world)}
         bar.update(1)
-        bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("l1", "sync", "mouth", "cross", "adversarial")})
+        bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k in ("l1", "texture", "sync", "mouth", "cross", "adversarial", "distrust")})
         if rank > 0:
             continue
         if step % eval_every == 0 or step == steps:
             record.update(dev_losses(readout, syncnet, dev_sampler, 4, lambda_rec, lambda_sync, lambda_mouth, device, reader,
-                                     lambda_cross))
+                                     lambda_cross, lambda_trust))
             if select_speech is not None:
                 select(step, record)
             bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k.startswith("dev_")))

@@ -50,6 +50,28 @@ def multiscale_structural(pred: torch.Tensor, target: torch.Tensor, weight: torc
     return loss / scales
 
 
+def blur(x: torch.Tensor) -> torch.Tensor:
+    """Each channel of (N, C, H, W) under the structural term's Gaussian (7 taps, sigma 1.5): the low band."""
+    c = x.shape[1]
+    window = _gaussian_window(device=x.device).expand(c, 1, -1, -1)
+    return F.conv2d(F.pad(x, (3, 3, 3, 3), mode="replicate"), window, groups=c)
+
+
+def texture_amount(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> how much fine texture each pixel's neighbourhood holds: the local RMS of the high band."""
+    return torch.sqrt(blur((x - blur(x)) ** 2) + 1e-6)
+
+
+def band_losses(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> dict[str, torch.Tensor]:
+    """For the footage path's renderer: the low band matched pixel by pixel (weighted L1 and the structural term on
+    it), the fine texture only in amount. A real frame warped onto the target carries real texture that cannot line
+    up hair for hair with the target's; compared pixel by pixel, a blur would score better than it."""
+    low_pred, low_target = blur(pred), blur(target)
+    return {"l1": weighted_l1(low_pred, low_target, weight),
+            "structural": multiscale_structural(low_pred, low_target, weight),
+            "texture": weighted_l1(texture_amount(pred), texture_amount(target), weight)}
+
+
 def sync_loss(similarity: torch.Tensor) -> torch.Tensor:
     """The paper's SyncNet loss: 1 - cos(f_v, f_a)."""
     return (1 - similarity).mean()
