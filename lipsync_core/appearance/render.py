@@ -3,9 +3,10 @@ the lower face blanked, the shot's reference, the audio codes and the warped fra
 the same crop, and draws the lower face and its confidence in the warped frame (`models.stylelipsync.fuse`).
 
 At the plate's resolution the warped frame is kept at its own full size and the drawing is scaled up: the picture
-is confidence x warped + (1 - confidence) x drawing. Where the renderer trusts the real frame its texture is kept
-whole (a 400-px face keeps its lips, teeth and stubble); where it does not (a mouth opened by stretching, a seam, an
-interior from another moment) the renderer paints, at its crop's resolution.
+is confidence x warped + (1 - confidence) x (drawing + the warped frame's texture finer than a crop pixel). Where
+the renderer trusts the real frame its texture is kept whole (a 400-px face keeps its lips, teeth and stubble);
+where it does not (a mouth opened by stretching, a seam, an interior from another moment) the renderer repaints the
+coarse picture at its crop's resolution and the fine texture stays.
 """
 
 from __future__ import annotations
@@ -20,13 +21,6 @@ from ..media.ocio import PlateSpace
 from .footage import Warped
 
 
-def box_matrix(M: np.ndarray, warped: Warped) -> np.ndarray:
-    """The plate -> crop matrix M for points given in the warped frame's box."""
-    box = np.asarray(M, np.float64).copy()
-    box[:, 2] += box[:, :2] @ np.array([warped.x0, warped.y0], np.float64)
-    return box
-
-
 def renderer_view(image: np.ndarray, warped: Warped, M: np.ndarray, size: int,
                   space: PlateSpace | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The warped frame in the aligned crop (plate -> crop matrix M): its 8-bit display RGB (S, S, 3), the crops the
@@ -34,7 +28,7 @@ def renderer_view(image: np.ndarray, warped: Warped, M: np.ndarray, size: int,
     box = warped.box
     # The plate where the warped frame holds nothing: blank there in the renderer's input anyway (`footage_input`).
     pixels = blend(image[box], warped.pixels, warped.covered)
-    matrix = box_matrix(M, warped)
+    matrix = geometry.from_corner(M, warped.x0, warped.y0)
     return (geometry.warp_to_crop(to_uint8_rgb(pixels, space), matrix, size),
             np.clip(geometry.warp_to_crop(warped.covered, matrix, size), 0.0, 1.0))
 
@@ -47,7 +41,7 @@ def at_plate(image: np.ndarray, warped: Warped, drawn: np.ndarray, trust: np.nda
     and the mask actually used."""
     box = warped.box
     height, width = warped.covered.shape
-    matrix = box_matrix(M, warped)
+    matrix = geometry.from_corner(M, warped.x0, warped.y0)
     painted = plate_values(geometry.warp_from_crop(drawn, matrix, (height, width)), image, space)
     alpha = (geometry.warp_from_crop(trust.astype(np.float32), matrix, (height, width)) * warped.covered)[..., None]
     # Only where the warped frame lies, feathered inside its outline as on the warped path: past it the renderer has

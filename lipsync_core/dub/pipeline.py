@@ -547,8 +547,7 @@ class Renderer:
             return image, mask
         x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
         # Only the mask's box is warped back and blended: a 4K plate needs no full-frame work per face.
-        box = M.copy()
-        box[:, 2] += M[:, :2] @ np.array([x0, y0], dtype=np.float64)
+        box = geometry.from_corner(M, x0, y0)
         generated = geometry.warp_from_crop(crop, box, (y1 - y0, x1 - x0))
         # Where the mask would reach past the crop there is nothing generated: keep the plate there.
         inside = geometry.warp_from_crop(np.ones(crop.shape[:2], np.float32), box, (y1 - y0, x1 - x0))

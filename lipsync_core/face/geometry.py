@@ -77,6 +77,13 @@ def transform_points(points: np.ndarray, M: np.ndarray) -> np.ndarray:
     return points @ M[:, :2].T + M[:, 2]
 
 
+def from_corner(M: np.ndarray, x0: float, y0: float) -> np.ndarray:
+    """The plate -> crop matrix M for points measured from the plate's point (x0, y0): for working in a box of it."""
+    box = np.asarray(M, dtype=np.float64).copy()
+    box[:, 2] += box[:, :2] @ np.array([x0, y0], dtype=np.float64)
+    return box
+
+
 def scale_of(M: np.ndarray) -> float:
     """Crop pixels per plate pixel."""
     return float(np.sqrt(abs(np.linalg.det(M[:, :2]))))
