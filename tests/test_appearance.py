@@ -16,9 +16,10 @@ from lipsync_core.appearance.select import select_sources
 from lipsync_core.appearance.warp import mouth_points, triangles
 from lipsync_core.dub.pipeline import Renderer, dub
 from lipsync_core.errors import ModelError
-from lipsync_core.models.actor import DEFAULT_MODEL
+from lipsync_core.models.actor import DEFAULT_MODEL, DEFAULT_RENDERER
 from lipsync_core.face.landmarks import LIPS
-from lipsync_core.media.frames import open_plate
+from lipsync_core.media.frames import open_plate, sequence_files
+from lipsync_core.provenance.facts import file_sha256, frame_facts
 from lipsync_core.shot import Shot
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -94,8 +95,8 @@ def test_the_mouth_changes_keeps_the_footages_detail_and_nothing_outside_the_mas
 def test_the_rendered_mouth_keeps_the_texture_changes_only_the_mask_and_renders_in_chunks(plate, shared_data, rendered,
                                                                                        renderer, tmp_path):
     """`--mouth rendered`: the StyleLipSync renderer over the same warped frames. It repaints the mouth (not only by
-    rounding), keeps the warped frames' fine texture, leaves every pixel outside the mask as the plate's, and a chunk
-    is the same frames of a longer render."""
+    rounding), keeps the warped frames' fine texture, leaves every pixel outside the mask as the plate's, names the
+    renderer in every frame's facts beside the motion model, and a chunk is the same frames of a longer render."""
     _, originals, warped, _ = rendered
     out = tmp_path / "rendered.####.png"
     dub(plate, shared_data / SPEECH, out, frames=(0, 15), mouth="rendered", watermark=False)
@@ -112,6 +113,9 @@ def test_the_rendered_mouth_keeps_the_texture_changes_only_the_mask_and_renders_
         kept.append(_lip_texture(image, target) / _lip_texture(warped[number], target))
     assert repainted >= 12
     assert np.median(kept) >= 0.9, np.round(kept, 2)
+    facts = frame_facts(sequence_files(out)[0])
+    assert facts["lipsync.mouth"] == "rendered"
+    assert facts["lipsync.renderer"] == f"{DEFAULT_RENDERER.name} sha256:{file_sha256(DEFAULT_RENDERER)}"
     chunk = tmp_path / "chunk.####.png"
     dub(plate, shared_data / SPEECH, chunk, frames=(10, 12), mouth="rendered", watermark=False)
     with open_plate(chunk) as result:

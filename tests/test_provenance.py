@@ -30,6 +30,7 @@ from lipsync_core.media.images import read_exr_header, read_image, read_png_text
 from lipsync_core.media.writers import open_writer
 from lipsync_core.models.motion import DEFAULT_MOTION_MODEL
 from lipsync_core.provenance import sequence, watermark
+from lipsync_core.provenance.facts import DubFacts
 from lipsync_core.provenance.identity import LOCAL_NAME, config_dir, make_identity, signing_identity
 from lipsync_core.provenance.sequence import sidecar_path
 from lipsync_core.provenance.verify import BROKEN, NOTHING, VALID, claims, verify
@@ -84,6 +85,21 @@ def test_video_carries_a_manifest_that_c2pa_validates_and_that_matches_the_rende
     result = verify(out)
     assert result.status == VALID
     assert result.mark.found and sha256(DEFAULT_MOTION_MODEL).startswith(result.mark.model_prefix)
+
+
+def test_a_rendered_dubs_facts_name_the_renderer_in_the_credentials_and_in_every_frame():
+    """`--mouth rendered` is made by two models: both must be named wherever the facts travel, and read back the
+    same (a farm's chunks and a signed sequence rebuild the facts from the frames)."""
+    facts = DubFacts("plate.mov", "a" * 64, "dub.wav", "b" * 64, "motion.safetensors", "c" * 64, "rendered", (1001, 1010),
+                     renderer=("renderer.safetensors", "d" * 64))
+    data = json.loads(json.dumps(facts.assertion([1001, 1002])))  # as the manifest stores it
+    assert data["renderer"] == {"name": "renderer.safetensors", "sha256": "d" * 64}
+    assert DubFacts.of_assertion(data) == facts
+    text = facts.frame_text(True, "a" * 64)
+    assert text["lipsync.renderer"] == "renderer.safetensors sha256:" + "d" * 64
+    assert DubFacts.of_frame_text(text, Path("plate.mov"), "a" * 64, (1001, 1010)) == facts
+    footage = DubFacts("plate.mov", "a" * 64, "dub.wav", "b" * 64, "motion.safetensors", "c" * 64, "footage", (1001, 1010))
+    assert "renderer" not in footage.assertion([]) and "lipsync.renderer" not in footage.frame_text(True, "a" * 64)
 
 
 def test_changing_one_byte_of_the_picture_makes_verify_report_it(signed_mp4, tmp_path, capsys):

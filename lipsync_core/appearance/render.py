@@ -33,12 +33,12 @@ def renderer_view(image: np.ndarray, warped: Warped, M: np.ndarray, size: int,
             np.clip(geometry.warp_to_crop(warped.covered, matrix, size), 0.0, 1.0))
 
 
-def at_plate(image: np.ndarray, warped: Warped, drawn: np.ndarray, trust: np.ndarray, M: np.ndarray, mask: np.ndarray,
+def at_plate(image: np.ndarray, warped: Warped, drawn: np.ndarray, trust: np.ndarray, M: np.ndarray, box_mask: np.ndarray,
              space: PlateSpace | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The renderer's picture in the plate: `drawn` (S, S, 3) display RGB and `trust` (S, S) the renderer's
     confidence in the warped frame, both in the crop of plate -> crop matrix M, mixed with the warped frame at its
-    full size and blended in through `mask` (plate-sized, feathered) where the warped frame lies. Returns the image
-    and the mask actually used."""
+    full size and blended in through `box_mask` (the plate's feathered mask over the warped frame's box) where the
+    warped frame lies. Returns the image and the (plate-sized) mask actually used."""
     box = warped.box
     height, width = warped.covered.shape
     matrix = geometry.from_corner(M, warped.x0, warped.y0)
@@ -48,8 +48,8 @@ def at_plate(image: np.ndarray, warped: Warped, drawn: np.ndarray, trust: np.nda
     # no real frame to keep and would paint the neck or the background in its own soft colours, a visible patch.
     # Where the crop ends nothing was drawn: the plate stays there.
     inside = geometry.warp_from_crop(np.ones(trust.shape, np.float32), matrix, (height, width))
-    used = np.zeros_like(mask)
-    used[box] = mask[box] * warped.covered * inside
+    used = np.zeros(image.shape[:2], np.float32)
+    used[box] = box_mask * warped.covered * inside
     result = image.copy()
     # The renderer paints at its crop's resolution: where it paints, the warped frame's texture finer than a crop pixel
     # stays (its low band is what the renderer replaces).

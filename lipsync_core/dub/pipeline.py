@@ -487,11 +487,10 @@ class Renderer:
                 continue
             started = time.perf_counter()
             if reasons[i] is None:
-                mask = self._mask(start + i, frame.image.shape[:2])
                 if i in drawn:
-                    image, used = at_plate(frame.image, *drawn[i], mask, self.space)
+                    image, used = at_plate(frame.image, *drawn[i], self.space)
                 else:
-                    image, used = self.footage.render(frame.image, start + i, mask)
+                    image, used = self.footage.render(frame.image, start + i, self._mask(start + i, frame.image.shape[:2]))
                 result = DubbedFrame(frame.number, image, used, None)
             else:
                 result = DubbedFrame(frame.number, frame.image, np.zeros(frame.image.shape[:2], np.float32), reasons[i])
@@ -500,20 +499,22 @@ class Renderer:
 
     def _draw_over_footage(self, cell: list[Frame], start: int, reasons: list[str | None]) -> dict:
         """The renderer over the warped frames of a whole cell (a cell is decoded whole, as on the generator path):
-        for each dubbed frame, what `at_plate` takes besides the frame and its mask."""
+        for each dubbed frame, what `at_plate` takes besides the frame (the plate's mask kept only over the warped
+        frame's box: a cell of plate-sized masks is half a gigabyte at 4K)."""
         started = time.perf_counter()
         views = {}
         for i, frame in enumerate(cell):
             if reasons[i] is not None:
                 continue
             index = start + i
-            warped = self.footage.warp(frame.image, index, self._mask(index, frame.image.shape[:2]))
+            plate_mask = self._mask(index, frame.image.shape[:2])
+            warped = self.footage.warp(frame.image, index, plate_mask)
             if warped is None:
                 continue
             crop, M = self._crop(frame.image, index)
             mask = np.round(self._mask(index, (self.size, self.size), M) * 255) / 255
             candidate, covered = renderer_view(frame.image, warped, M, self.size, self.space)
-            views[i] = (crop, mask, candidate, np.round(covered * 255) / 255, warped, M)
+            views[i] = (crop, mask, candidate, np.round(covered * 255) / 255, warped, M, plate_mask[warped.box])
         if not views:
             return {}
         order = sorted(views)
@@ -536,7 +537,7 @@ class Renderer:
         drawing = ((out[:, :3].clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).float().cpu().numpy()
         trust = torch.sigmoid(out[:, 3]).float().cpu().numpy()
         self.timings["generate"] += time.perf_counter() - started
-        return {i: (views[i][4], drawing[k], trust[k], views[i][5]) for k, i in enumerate(order)}
+        return {i: (views[i][4], drawing[k], trust[k], views[i][5], views[i][6]) for k, i in enumerate(order)}
 
     def _composite(self, frame: Frame, crop: np.ndarray, M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Blend a generated display crop into the plate frame inside the plate-space mask."""
@@ -683,7 +684,7 @@ def _render(renderer: Renderer, output: Path, span: tuple[int, int], existing: d
             render_record.check(output, settings, sorted(n for n in existing if not start <= n <= last))
     plate_is_sequence = renderer.info.kind == "sequence"
     facts = DubFacts.of_render(renderer.plate_path, plate_is_sequence, renderer.audio_path, renderer.mouth_model,
-                               renderer.mouth, (first, last))
+                               renderer.mouth, (first, last), renderer.model_path if renderer.mouth == RENDERED else None)
     if existing is not None and start <= last:
         sequence_credentials.unsign(output)
     with DubOutput(output, renderer.info, renderer.audio_path, start_time, [renderer.plate_path, renderer.audio_path],

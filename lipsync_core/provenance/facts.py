@@ -64,15 +64,17 @@ class DubFacts:
     audio_sha256: str
     model: str
     model_sha256: str
-    mouth: str  # 'footage' (the model is the motion model) or 'generator'
+    mouth: str  # 'footage' or 'rendered' (the model is the motion model) or 'generator'
     render: tuple[int, int]  # the frames this render wrote
     version: str = __version__
+    renderer: tuple[str, str] | None = None  # 'rendered': the renderer's file name and sha256
 
     @classmethod
     def of_render(cls, plate: Path, sequence: bool, audio: Path, model: Path, mouth: str,
-                  render: tuple[int, int]) -> DubFacts:
+                  render: tuple[int, int], renderer: Path | None = None) -> DubFacts:
         return cls(plate.name, plate_sha256(plate, render, sequence), audio.name, file_sha256(audio),
-                   model.name, file_sha256(model), mouth, render)
+                   model.name, file_sha256(model), mouth, render,
+                   renderer=(renderer.name, file_sha256(renderer)) if renderer is not None else None)
 
     def assertion(self, dubbed: list[int]) -> dict:
         """The C2PA assertion's data: these facts and the dubbed frame ranges (the plate's own numbers)."""
@@ -83,14 +85,15 @@ class DubFacts:
             "plate": {"name": self.plate, "sha256": self.plate_sha256},
             "render": {"first": self.render[0], "last": self.render[1]},
             "dubbed_frames": frame_ranges(dubbed),
-        }
+        } | ({"renderer": {"name": self.renderer[0], "sha256": self.renderer[1]}} if self.renderer else {})
 
     @classmethod
     def of_assertion(cls, data: dict) -> DubFacts:
         """The facts a signed output's `assertion` holds: another output of the same dub is signed with them."""
         return cls(data["plate"]["name"], data["plate"]["sha256"], data["audio"]["name"], data["audio"]["sha256"],
                    data["model"]["name"], data["model"]["sha256"], data["model"]["mouth"],
-                   (data["render"]["first"], data["render"]["last"]), data["tool"]["version"])
+                   (data["render"]["first"], data["render"]["last"]), data["tool"]["version"],
+                   (data["renderer"]["name"], data["renderer"]["sha256"]) if "renderer" in data else None)
 
     @classmethod
     def of_frame_text(cls, text: dict[str, str], plate: Path, plate_sha256: str, render: tuple[int, int]) -> DubFacts:
@@ -103,7 +106,9 @@ class DubFacts:
             return name, digest
 
         (model, model_sha), (audio, audio_sha) = named("model"), named("audio")
-        return cls(plate.name, plate_sha256, audio, audio_sha, model, model_sha, text[PREFIX + "mouth"], render)
+        renderer = named("renderer") if PREFIX + "renderer" in text else None
+        return cls(plate.name, plate_sha256, audio, audio_sha, model, model_sha, text[PREFIX + "mouth"], render,
+                   renderer=renderer)
 
     def frame_text(self, dubbed: bool, plate_sha256: str) -> dict[str, str]:
         """String attributes for one sequence frame: `dubbed` says whether its pixels were changed, `plate_sha256`
@@ -116,4 +121,4 @@ class DubFacts:
             f"{PREFIX}mouth": self.mouth,
             f"{PREFIX}audio": f"{self.audio} sha256:{self.audio_sha256}",
             f"{PREFIX}plate": f"{self.plate} sha256:{plate_sha256}",
-        }
+        } | ({f"{PREFIX}renderer": f"{self.renderer[0]} sha256:{self.renderer[1]}"} if self.renderer else {})

@@ -35,7 +35,7 @@ from .identity import SigningIdentity
 FRAMES_LABEL = "org.lipsync.frames"
 INDEX_FORMAT = "application/json"
 BINDING_MISMATCH = "assertion.dataHash.mismatch"
-SAME_DUB = ("tool", "model", "mouth", "audio")  # what every frame of one signed sequence must share
+SAME_DUB = ("tool", "model", "mouth", "renderer", "audio")  # what every frame of one signed sequence must share
 
 
 def sidecar_path(media: Path) -> Path:
@@ -78,7 +78,7 @@ def seal(output: Path, plate: Path, plate_is_sequence: bool, span: tuple[int, in
     others = [n for n, text in texts.items() if any(text.get(PREFIX + key) != first.get(PREFIX + key) for key in SAME_DUB)]
     if others:
         raise MediaError(f"{output}: frames {_ranges_text(others)} were made by another dub than frame {span[0]} (tool, "
-                         "model, mouth or audio): render them again with one dub before the sequence can be signed")
+                         "model, mouth, renderer or audio): render them again with one dub before the sequence can be signed")
     try:
         facts = DubFacts.of_frame_text(first, plate, plate_sha256(plate, span, plate_is_sequence), span)
     except (KeyError, ValueError) as error:

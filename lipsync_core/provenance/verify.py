@@ -82,6 +82,8 @@ class Verification:
                 dub = found.dub
                 lines.append(f"  tool: {dub['tool']['name']} {dub['tool']['version']}")
                 lines.append(f"  model: {dub['model']['name']} sha256:{dub['model']['sha256']} (mouth: {dub['model']['mouth']})")
+                if "renderer" in dub:
+                    lines.append(f"  renderer: {dub['renderer']['name']} sha256:{dub['renderer']['sha256']}")
                 lines.append(f"  audio: {dub['audio']['name']} sha256:{dub['audio']['sha256']}")
                 lines.append(f"  plate: {dub['plate']['name']} sha256:{dub['plate']['sha256']}")
                 ranges = ", ".join(f"{r['first']}-{r['last']}" if r["first"] != r["last"] else str(r["first"])
@@ -101,7 +103,9 @@ class Verification:
             first = next(iter(self.frame_facts.values()))
             dubbed = sorted(n for n, text in self.frame_facts.items() if text.get(f"{PREFIX}dubbed") == "yes")
             lines.append(f"  frame facts: in {len(self.frame_facts)} frames")
-            for name in ("tool", "model", "audio", "plate"):
+            for name in ("tool", "model", "renderer", "audio", "plate"):
+                if name == "renderer" and PREFIX + name not in first:
+                    continue
                 lines.append(f"  {name}: {first.get(PREFIX + name, '?')}")
             lines.append(f"  dubbed frames: {_ranges_text(dubbed) or 'none'}")
         elif self.credentials is None:
