@@ -191,3 +191,24 @@ def test_motion_training_resumes_exactly(dev_clips, tmp_path: Path) -> None:
     a, b = load_motion_model(whole), load_motion_model(parts)
     for key, value in a.net.state_dict().items():
         np.testing.assert_array_equal(value.numpy(), b.net.state_dict()[key].numpy(), err_msg=key)
+
+
+def test_the_correlation_loss_rewards_a_mouth_that_opens_when_the_real_one_does_whatever_its_scale() -> None:
+    """The trainer's segment correlation: a prediction at another amplitude (which the actor's style rescales) costs
+    nothing; the same motion a quarter second late costs; masked frames do not count; a held mouth is left out."""
+    import torch
+
+    from lipsync_core.train.motion_trainer import segment_correlation
+
+    t = torch.linspace(0, 6.28, 100)
+    truth = torch.sin(3 * t)[None].repeat(3, 1)
+    truth[2] = 0.5  # a held mouth
+    mask = torch.ones(3, 100)
+    scaled = 0.3 * truth + 1.0
+    late = torch.roll(truth, 6, dims=1)
+    r, moving = segment_correlation(torch.stack([scaled[0], late[1], scaled[2]]), truth, mask)
+    assert r[0] > 0.999 and r[1] < 0.8 and moving.tolist() == [1.0, 1.0, 0.0]
+    broken = scaled.clone()
+    broken[0, :20] = 50.0  # garbage where the mask is 0
+    mask[0, :20] = 0
+    assert segment_correlation(broken, truth, mask)[0][0] > 0.999

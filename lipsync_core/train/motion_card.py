@@ -81,7 +81,8 @@ The motion model: speech -> the mouth shape of every frame (the face mesh's {len
 points in the aligned face crop, as {config.components} basis coefficients of offsets from the actor's rest shape).
 A dilated 1D convolution stack over the log-mel at 80 frames/s ({params / 1e3:.0f} k parameters, receptive field
 {config.receptive_field_s():.2f} s), trained from scratch on CPU by `lipsync train motion` ({facts.get('step', '?')}
-steps, the best on the dev split; audio augmented in level, EQ, voice, noise and speed).
+steps, the best on the dev split; audio augmented in level, EQ, voice, noise and speed; losses: squared error of
+the shape and of the opening and their frame-to-frame change, and 1 - r of the opening over each 2.5-s segment).
 
 ## Dev-split measures
 The {len(dev)} dev clips ({', '.join(d.name for d in dev)}): people the model never saw. Own audio: the actor's
