@@ -4,8 +4,13 @@ Each dev clip is dubbed with the next dev clip's speech, whose true mouth motion
 (the actor's own frames moved by the motion stage: the default), with `--mouth rendered` (the same frames rendered
 over by the StyleLipSync renderer) and with `--mouth generator` (the StyleLipSync generator from the audio alone). Per clip and mouth, measured on the written videos:
 - detail: Laplacian energy inside the lips' box over the original plate's, frame by frame (1 = the footage's);
+- detail_same_open: the same over the footage's frames whose mouth opens as far as the dub's (an open mouth shows
+  teeth, a closed one does not: a dub that opens less than the actor did loses "detail" without any blur);
 - follows: Pearson r of the output's mouth opening (face mesh run on the output) with the new speech's true
   opening (taken at the same times: the clips' frame rates differ), and with the actor's original opening (should be about 0: the old performance must not show);
+- identity: distance of the dub's face to the original's, frame by frame (dlib's face-recognition descriptors, 16
+  frames), beside identity_drift: the footage's own, each of those frames against the frame half the clip later
+  (the dub should look no less like the actor than the actor does from one moment to another);
 - light_p95: how far the dub's cheeks and chin stray from the plate's light (`light_mismatch`, 8-bit levels), the
   95th percentile over frames: a mismatched frame is what a viewer sees;
 - flicker: mean absolute frame-to-frame change inside the lips' box over the original's (1 = as lively);
@@ -34,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from lipsync_core.device import set_cpu_threads  # noqa: E402
 from lipsync_core.dub.pipeline import dub  # noqa: E402
+from lipsync_core.face.identity import load_identity_model  # noqa: E402
 from lipsync_core.face.landmarks import LIPS, face_size, mouth_opening  # noqa: E402
 from lipsync_core.face.tracker import track_plate  # noqa: E402
 from lipsync_core.media.frames import open_plate  # noqa: E402
@@ -69,6 +75,37 @@ def detail(image: np.ndarray, box) -> float:
     return float((cv2.Laplacian(grey, cv2.CV_32F) ** 2).mean())
 
 
+def same_opening_detail(dubbed: np.ndarray, dubbed_gap: np.ndarray, footage: np.ndarray, footage_gap: np.ndarray,
+                        k: int = 5) -> float:
+    """Median over frames of the dub's detail over the median detail of the k footage frames whose mouth opening is
+    nearest the dub's (frames where the face mesh found no mouth on the dub are left out)."""
+    ratios = []
+    for value, gap in zip(dubbed, dubbed_gap):
+        if np.isfinite(gap):
+            nearest = np.argsort(np.abs(footage_gap - gap))[:k]
+            ratios.append(value / max(float(np.median(footage[nearest])), 1e-6))
+    return float(np.median(ratios)) if ratios else float("nan")
+
+
+def identity_distances(original: list[np.ndarray], dubbed: list[np.ndarray], landmarks: np.ndarray, ok: list[int],
+                       count: int = 16) -> tuple[float, float]:
+    """(the dub's mean descriptor distance to the original frame, the footage's own to the frame half the clip
+    later), over `count` frames spread over the first half of the usable ones; NaN without the identity extra."""
+    model = load_identity_model()
+    half = len(ok) // 2
+    if model is None or half == 0:
+        return float("nan"), float("nan")
+    picked = [ok[k] for k in np.linspace(0, half - 1, min(count, half)).astype(int)]
+    later = [ok[ok.index(i) + half] for i in picked]
+
+    def describe(frames, at):
+        return model.descriptors(np.stack([frames[i][..., :3] for i in at]), landmarks[at, :, :2])
+
+    real = describe(original, picked)
+    return (float(np.linalg.norm(describe(dubbed, picked) - real, axis=1).mean()),
+            float(np.linalg.norm(describe(original, later) - real, axis=1).mean()))
+
+
 def at_actor_times(speaker_gap: np.ndarray, speaker_times: np.ndarray, actor_times: np.ndarray) -> np.ndarray:
     """The speaker's opening at the actor's frame times, both from their first frame (the dub audio starts at the
     shot's first frame): the two clips' frame rates may differ, so frame k of one is not frame k of the other.
@@ -100,7 +137,9 @@ def measure(original: list[np.ndarray], output: Path, boxes, actor_gap: np.ndarr
     dubbed = frames_of(output)
     n = min(len(dubbed), len(original), len(speaker_gap))
     ok = [i for i in range(n) if boxes[i] is not None]
-    ratio = np.median([detail(dubbed[i], boxes[i]) / max(detail(original[i], boxes[i]), 1e-6) for i in ok])
+    footage_detail = np.array([detail(original[i], boxes[i]) for i in ok])
+    dubbed_detail = np.array([detail(dubbed[i], boxes[i]) for i in ok])
+    ratio = np.median(dubbed_detail / np.maximum(footage_detail, 1e-6))
     # Inside the lips' box of the later frame: the rest of the frame is the plate's own in both.
     def change(frames, i):
         x0, y0, x1, y1 = boxes[i]
@@ -110,10 +149,13 @@ def measure(original: list[np.ndarray], output: Path, boxes, actor_gap: np.ndarr
     track = track_plate(output)
     dubbed_face = track.faces[0] if track.faces else None
     gap = mouth_opening(dubbed_face.landmarks[:n]) if dubbed_face is not None else np.full(n, np.nan)
+    seen = np.where(dubbed_face.present[:n], gap, np.nan) if dubbed_face is not None else gap
+    same_open = same_opening_detail(dubbed_detail, seen[ok], footage_detail, actor_gap[ok])
     light = [light_mismatch(original[i], dubbed[i], face.mask(i, original[i].shape[:2]), boxes[i],
                             float(face_size(face.landmarks[i]))) for i in ok]
     light = [v for v in light if v is not None]
-    return {"detail": float(ratio), "light_p95": float(np.percentile(light, 95)) if light else float("nan"),
+    identity, drift = identity_distances(original, dubbed, face.landmarks, ok)
+    return {"detail": float(ratio), "detail_same_open": same_open, "identity": identity, "identity_drift": drift, "light_p95": float(np.percentile(light, 95)) if light else float("nan"),
             "follows_new": pearson(gap, speaker_gap[:n]), "follows_original": pearson(gap, actor_gap[:n]),
             "flicker": float(np.mean([change(dubbed, i) for i in steps]) / max(np.mean([change(original, i) for i in steps]), 1e-6))}
 
@@ -177,7 +219,7 @@ def main() -> int:
     for n, picture in enumerate(native):
         cv2.imwrite(str(args.out / f"mouth_report_native{n or ''}.png"), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
     dev = {clip.stem for clip in clips}
-    keys = ("detail", "light_p95", "follows_new", "follows_original", "flicker", "fps")
+    keys = ("detail", "detail_same_open", "identity", "identity_drift", "light_p95", "follows_new", "follows_original", "flicker", "fps")
     lines = ["# The mouth: generator, footage, rendered footage", "",
              "Each dev clip dubbed with the next dev clip's speech (`python benchmarks/mouth_report.py`). Medians over "
              f"the {len(clips)} clips, then per clip; last, plates measured beside them (dubbed with the first dev clip's "
