@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..motion.shape import LIP_INDEX
+from ..motion.shape import LIP_INDEX, opening
 
 CANDIDATES = 8
 POSE_WEIGHT = 0.15  # crop units per degree of head rotation between source and target
+# Per crop unit of mouth opening between source and target, on top of the lips' RMS distance, which spreads an
+# opening the source lacks over all 40 lip points. The opening is what a viewer reads, and what the warp can least
+# make up (it moves a lip only a little from its source): a closed source for an open target shows a closed mouth.
+OPENING_WEIGHT = 0.1
 HOLD_COST = 0.4  # crop units: the same source frame twice
 JUMP_COST = 1.5  # crop units: a cut to another part of the footage
 BLOCK = 512  # target frames costed at once
@@ -46,6 +50,7 @@ def select_sources(target: np.ndarray, target_ok: np.ndarray, target_poses: np.n
     for lo in range(0, len(frames), BLOCK):
         block = frames[lo : lo + BLOCK]
         cost = shape_distance(target[block], source[usable])
+        cost += OPENING_WEIGHT * np.abs(opening(target[block])[:, None] - opening(source[usable])[None])
         for axis in range(target_poses.shape[1]):
             cost += POSE_WEIGHT * np.abs(target_poses[block, axis][:, None] - source_poses[usable, axis][None])
         if source_cost is not None:
