@@ -14,6 +14,7 @@ import pytest
 
 from lipsync_core.appearance.select import select_sources
 from lipsync_core.appearance.warp import mouth_points, triangles
+from lipsync_core.dub import pipeline
 from lipsync_core.dub.pipeline import Renderer, dub
 from lipsync_core.errors import ModelError
 from lipsync_core.models.actor import DEFAULT_MODEL, DEFAULT_RENDERER
@@ -154,6 +155,19 @@ def test_a_chunk_equals_the_same_frames_of_a_full_render(plate, shared_data, ren
     dub(plate, shared_data / SPEECH, out, frames=(17, 25), watermark=False)
     with open_plate(out) as chunk:
         for frame in chunk:
+            np.testing.assert_array_equal(frame.image, dubbed[frame.number], err_msg=str(frame.number))
+
+
+def test_a_render_whose_source_frames_do_not_fit_its_memory_budget_equals_one_that_decodes_them_at_once(
+        plate, shared_data, rendered, tmp_path, monkeypatch):
+    """A long shot at 4K decodes its source frames a budget at a time, dropping those the next frames no longer use:
+    the picture must not depend on it."""
+    _, _, dubbed, _ = rendered
+    monkeypatch.setattr(pipeline, "SOURCE_BYTES", 1)  # every cell decodes its own sources
+    out = tmp_path / "budget.####.png"
+    dub(plate, shared_data / SPEECH, out, frames=(0, 19), watermark=False)
+    with open_plate(out) as result:
+        for frame in result:
             np.testing.assert_array_equal(frame.image, dubbed[frame.number], err_msg=str(frame.number))
 
 

@@ -203,13 +203,33 @@ class FootageMouth:
                     if j is not None:
                         self.regions[j] = self._region(frame.image, j)
 
-    def _region(self, image: np.ndarray, j: int) -> Region:
+    def sources_end(self, start: int, stop: int, budget: int) -> int:
+        """The first target frame (track position, from `start` up to `stop`) whose source frames, with those of
+        the frames before it, would hold more than `budget` bytes of lower faces (counted as float32 RGB, the
+        widest a plate decodes to); `stop` if all fit."""
+        seen, total = set(), 0
+        for i in range(start, stop):
+            j = int(self.selection[i])
+            if j >= 0 and j not in seen:
+                seen.add(j)
+                x0, y0, x1, y1 = self._region_box(j)
+                total += (x1 - x0) * (y1 - y0) * 3 * 4
+                if total > budget:
+                    return i
+        return stop
+
+    def _region_box(self, j: int) -> tuple[int, int, int, int]:
+        """Source `j`'s lower face with a margin, in its plate: x0, y0, x1, y1 (the far sides may pass the edge)."""
         footage, k = self.source(j)
         points = footage.face.landmarks[k][lower_face_points(), :2]
         margin = REGION_MARGIN * float(face_size(footage.face.landmarks[k]))
         x0, y0 = np.maximum(np.floor(points.min(0) - margin).astype(int), 0)
         x1, y1 = np.ceil(points.max(0) + margin).astype(int) + 1
-        return Region(int(x0), int(y0), image[y0:y1, x0:x1, :3].copy())
+        return int(x0), int(y0), int(x1), int(y1)
+
+    def _region(self, image: np.ndarray, j: int) -> Region:
+        x0, y0, x1, y1 = self._region_box(j)
+        return Region(x0, y0, image[y0:y1, x0:x1, :3].copy())
 
     def target_points(self, index: int, source: int) -> np.ndarray:
         """(478, 2) where source `source`'s lower-face points land on target frame `index`, in its plate: the

@@ -68,7 +68,7 @@ STAGES = ("decode", "analyze", "features", "generate", "composite", "encode")
 # 'auto': the footage, or the generator when a model is given (an actor model draws with it).
 AUTO, FOOTAGE, RENDERED, GENERATED = MOUTHS
 
-SOURCE_WINDOW = 96  # frames whose source frames the footage mouth decodes in one pass
+SOURCE_BYTES = 256 * 2**20  # the source frames' lower faces the footage mouth decodes in one pass over the plate
 
 # Why a frame is passed through untouched.
 NO_FACE = "no face"
@@ -473,10 +473,10 @@ class Renderer:
     def _footage_cell(self, cell: list[Frame], start: int, first: int, last: int, reasons: list[str | None]) -> Iterator[DubbedFrame]:
         started = time.perf_counter()
         if not self.footage.has_sources(range(start, start + len(cell))):
-            # The source frames of the next SOURCE_WINDOW frames in one pass over the plate: memory follows
-            # the window, not the shot, and the plate is not reopened for every cell. The whole cell's at least: the
-            # renderer draws a cell whole.
-            end = max(start + len(cell), min(self.track.index(last) + 1, start + SOURCE_WINDOW))
+            # The source frames of as many of the next frames as SOURCE_BYTES holds, in one pass over the plate:
+            # memory follows that budget, not the shot, and a shot that fits is decoded for its sources once. The
+            # whole cell's at least: the renderer draws a cell whole.
+            end = max(start + len(cell), self.footage.sources_end(start, self.track.index(last) + 1, SOURCE_BYTES))
             self.footage.load_sources(range(start, end), self._cancelled)
             if self._cancelled():
                 raise Cancelled("cancelled")
