@@ -155,12 +155,16 @@ def warp_triangles(source: np.ndarray, source_points: np.ndarray, target_points:
     tris = triangles()
     label = np.zeros((height, width), np.uint16)  # triangle index + 1; 0: outside the mesh
     dst = target_points[tris].astype(np.float64)  # (T, 3, 2)
-    corners = np.concatenate([dst, np.ones((len(tris), 3, 1))], axis=2)
-    area = np.linalg.det(corners)
+    rows = np.concatenate([dst, np.ones((len(tris), 3, 1))], axis=2)  # (T, 3, 3): a corner per row
+    # The inverse of each 3x3 by its adjugate: numpy's batched solve pays LAPACK's overhead per triangle.
+    adjugate = np.stack([np.cross(rows[:, 1], rows[:, 2]), np.cross(rows[:, 2], rows[:, 0]),
+                         np.cross(rows[:, 0], rows[:, 1])], axis=2)
+    area = np.einsum("ti,ti->t", rows[:, 0], adjugate[:, :, 0])
     drawn = np.abs(area) > 1e-3  # a collapsed triangle covers nothing
-    # The affine transform of each triangle from the output back into the source: corners @ A.T = source corners.
+    # The affine transform of each triangle from the output back into the source: rows @ A.T = source corners.
     inverse = np.zeros((len(tris) + 1, 2, 3), np.float32)
-    inverse[1:][drawn] = np.linalg.solve(corners[drawn], source_points[tris][drawn].astype(np.float64)).transpose(0, 2, 1)
+    into_source = adjugate[drawn] / area[drawn, None, None] @ source_points[tris][drawn].astype(np.float64)
+    inverse[1:][drawn] = into_source.transpose(0, 2, 1)
     for n in np.flatnonzero(drawn) + 1:
         outline = np.round(dst[n - 1] * 16).astype(np.int32)
         cv2.fillConvexPoly(label, outline, int(n), cv2.LINE_8, shift=4)
