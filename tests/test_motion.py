@@ -19,7 +19,7 @@ from lipsync_core.models.config import get_config
 from lipsync_core.models.motion import DEFAULT_MOTION_MODEL, MotionConfig, load_motion_model
 from lipsync_core.motion.curves import CurvesError, read_curves, write_curves
 from lipsync_core.motion.shape import crop_points, opening
-from lipsync_core.motion.stage import predict, shot_motion
+from lipsync_core.motion.stage import SPEAKER_SCALE_LIMITS, predict, shot_motion
 from lipsync_core.motion.style import actor_style
 from lipsync_core.shot import Keyframes, Shot
 from lipsync_core.train.prepare import ClipSource, prepare_clip
@@ -75,6 +75,27 @@ def test_mouth_follows_the_clips_own_speech_better_than_shuffled_speech(model, d
         shuffled.append(pearson(opening(predict(model, style, mixed, clip.times)[0])[clip.valid], true_gap))
     assert np.median(own) > 0.3, own
     assert np.median(own) > np.median(shuffled) + 0.2, (own, shuffled)
+
+
+def test_a_dub_moves_the_mouth_as_far_as_the_actor_does_whoever_speaks_it(model, dev_clips) -> None:
+    """Each dev actor dubbed with the others' speech: the model hears how wide each speaker articulates, and the dub
+    must not carry it over. While the dub speaks, its opening spreads as the actor's own does (or the scale is at
+    its limit); without the scale, these speakers would spread it differently."""
+    unscaled = []
+    for actor in dev_clips:
+        truth = crop_points(actor.landmarks, actor.meta["size"])
+        style = actor_style(model, truth, actor.valid, actor.mel, actor.times)
+        for speaker in dev_clips:
+            if speaker is actor:
+                continue
+            shapes, silent, scale = predict(model, style, speaker.mel, speaker.times)
+            spread = float(np.std(opening(shapes)[~silent]))
+            if scale in SPEAKER_SCALE_LIMITS:
+                assert spread < style.spread if scale == SPEAKER_SCALE_LIMITS[0] else spread > style.spread
+            else:
+                assert spread == pytest.approx(style.spread, rel=1e-3), (actor.name, speaker.name)
+            unscaled.append(spread / scale / style.spread)
+    assert max(unscaled) / min(unscaled) > 1.5, unscaled
 
 
 def test_silent_audio_gives_the_actors_rest_shape(plate: Path, tmp_path: Path, model) -> None:

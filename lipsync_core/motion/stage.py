@@ -30,9 +30,10 @@ from ..ops.generate import PEAK_HANDLING
 from ..motion_controls import MotionControls
 from ..shot import Shot
 from .shape import CROP_UNITS, SHAPE_POINTS, crop_points, opening, width
-from .style import ActorStyle, actor_style
+from .style import MIN_SPEECH_FRAMES, ActorStyle, actor_style
 
 SHAPE_DECIMALS = 3
+SPEAKER_SCALE_LIMITS = (0.5, 2.0)  # a dub's articulation is scaled to the actor's by no more than this
 
 @dataclass
 class MotionCurves:
@@ -60,11 +61,26 @@ class MotionCurves:
         return len(self.frames)
 
 
-def predict(model: MotionModel, style: ActorStyle, mel: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(N, P, 2) target shapes and (N,) silence flags at `times` (seconds on the audio of `mel`)."""
+def predict(model: MotionModel, style: ActorStyle, mel: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(N, P, 2) target shapes and (N,) silence flags at `times` (seconds on the audio of `mel`), and the scale that
+    took the dub's articulation to the actor's (`speaker_scale`)."""
     coefficients = model.predict(mel, times) * style.gain
     weight = gate(mel, times)
-    return style.rest + model.basis.decode(coefficients * weight[:, None]), weight == 0
+    motion = model.basis.decode(coefficients * weight[:, None])
+    scale = speaker_scale(opening(style.rest + motion)[weight > 0], style.spread)
+    return style.rest + motion * scale, weight == 0, scale
+
+
+def speaker_scale(speaking: np.ndarray, spread: float | None) -> float:
+    """How much to scale the motion of a dub whose opening while speaking is `speaking` (crop units) so that it
+    spreads as the model's prediction on the plate's own speech does (`spread`, ActorStyle): the model hears how
+    wide the dub's speaker articulates, and a dub of a speaker who barely parts the lips, or of one who opens wide,
+    must still move the mouth as this actor does (measured on the dev split: other speech made a dub's opening
+    spread 0.47-2.3x the actor's). Within SPEAKER_SCALE_LIMITS; 1 where the plate has no speech to compare with,
+    or the dub too little."""
+    if spread is None or len(speaking) < MIN_SPEECH_FRAMES:
+        return 1.0
+    return float(np.clip(spread / max(float(np.std(speaking)), 1e-6), *SPEAKER_SCALE_LIMITS))
 
 
 def apply_controls(shapes: np.ndarray, frames: np.ndarray, controls: Callable[[int], MotionControls],
@@ -126,13 +142,14 @@ def shot_motion(plate: str | Path, audio: str | Path, *, shot: Shot | None = Non
     samples = dub_audio
     mel = log_mel(samples)
     times = plate_times - audio_offset_s
-    shapes, silent = predict(model, style, mel, times)
+    shapes, silent, scale = predict(model, style, mel, times)
     shapes = apply_controls(shapes, track.frames, shot.motion_controls, model, style)
     # Rounded to a thousandth of a pixel: machines with other thread counts differ in the last float bits, and
     # the choice of source frames must not flip on them (farm chunks must equal a full render).
     shapes = np.round(shapes, SHAPE_DECIMALS).astype(np.float32)
     facts = {"model": model.facts.get("name", "motion"), "audio": str(audio), "audio_offset_s": audio_offset_s,
-             "style": style.facts(), "controls": shot.motion_json()}
+             "style": style.facts(), "speaker_scale": round(scale, 4),
+             "controls": shot.motion_json()}
     rest = np.round(style.rest, SHAPE_DECIMALS).astype(np.float32)
     return MotionCurves(track.frames.copy(), times, shapes, rest, silent, style.source, facts)
 

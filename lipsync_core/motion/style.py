@@ -7,7 +7,10 @@ them. `actor_style` reads from them:
 - where the plate's speech is usable (it is there, long enough, and the mouth follows it): the amplitude of
   the motion, so the model's prediction on that speech opens the mouth as far as the real one does;
 - otherwise the average speaker's motion scaled to how far the footage shows this actor opening their mouth,
-  and `source` says why.
+  and `source` says why;
+- where it is calibrated so: the spread of the opening the model gives the plate's own speech, while speaking.
+  A dub's motion is scaled to it (stage.predict): the model hears how wide a speaker articulates, and the dub's
+  speaker's own articulation, wide or slight, must not carry over to this actor.
 """
 
 from __future__ import annotations
@@ -34,12 +37,14 @@ class ActorStyle:
     gain: np.ndarray  # (K,) applied to the model's coefficients
     open_range: float  # crop units: the actor's wide opening over rest (the unit of the `open` control)
     wide_range: float  # crop units: the actor's widest over narrowest mouth (the unit of `wide`)
+    spread: float | None  # crop units: the std of the opening predicted on the plate's speech while it speaks
     source: str  # one line: what calibrated it
 
     def facts(self) -> dict:
         return {"source": self.source, "gain": [round(float(g), 4) for g in self.gain],
                 "open_range": round(self.open_range, 3),
-                "wide_range": round(self.wide_range, 3)}
+                "wide_range": round(self.wide_range, 3),
+                "spread": None if self.spread is None else round(self.spread, 3)}
 
 
 def actor_style(model: MotionModel, points: np.ndarray, valid: np.ndarray, own_mel: np.ndarray | None,
@@ -56,7 +61,7 @@ def actor_style(model: MotionModel, points: np.ndarray, valid: np.ndarray, own_m
     spread = float(np.std(gaps))
     typical = model.facts.get("opening_spread") or spread or 1.0
     footage_ratio = float(np.clip(spread / typical, *GAIN_LIMITS))
-    average = ActorStyle(rest, model.gain * footage_ratio, open_range, wide_range, "")
+    average = ActorStyle(rest, model.gain * footage_ratio, open_range, wide_range, None, "")
     fallback = f"the average speaker's motion scaled to the footage's own opening (x{footage_ratio:.2f})"
     if own_mel is None:
         average.source = f"{fallback}: the plate has no audio of its own to calibrate on"
@@ -68,7 +73,8 @@ def actor_style(model: MotionModel, points: np.ndarray, valid: np.ndarray, own_m
         return average
     predicted = model.predict(own_mel, times)
     # Does the mouth follow this audio at all? Measured as a dub would move it (pauses at rest), over every frame.
-    gated = predicted * model.gain * gate(own_mel, times)[:, None]
+    weight = gate(own_mel, times)
+    gated = predicted * model.gain * weight[:, None]
     predicted_gap = opening(rest + model.basis.decode(gated))[valid]
     r = pearson(predicted_gap, opening(points)[valid])
     if r < MIN_SYNC_R:
@@ -81,7 +87,9 @@ def actor_style(model: MotionModel, points: np.ndarray, valid: np.ndarray, own_m
     ratio = float(np.std(opening(points)[valid]) / max(float(np.std(predicted_gap)), 1e-6))
     gain = model.gain * np.clip(ratio, *GAIN_LIMITS)
     source = f"calibrated on {own_name} (opening r {r:.2f}, amplitude x{ratio:.2f} of the average speaker's)"
-    return ActorStyle(rest, gain.astype(np.float32), open_range, wide_range, source)
+    # What stage.predict would make of this speech, while it speaks: a dub of the plate's own audio is scaled by 1.
+    spoken = float(np.std(opening(rest + model.basis.decode(predicted * gain * weight[:, None]))[weight > 0]))
+    return ActorStyle(rest, gain.astype(np.float32), open_range, wide_range, spoken, source)
 
 
 def _silent_at(mel: np.ndarray, times: np.ndarray) -> np.ndarray:

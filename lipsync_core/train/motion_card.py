@@ -55,7 +55,7 @@ def opening_plot(model, clips: list[PreparedClip], path: Path) -> None:
     for ax, clip in zip(axes[:, 0], clips):
         truth = crop_points(clip.landmarks, clip.meta["size"])
         style = actor_style(model, truth, clip.valid, clip.mel, clip.times)
-        shapes, silent = predict(model, style, clip.mel, clip.times)
+        shapes, silent, _ = predict(model, style, clip.mel, clip.times)
         ax.plot(clip.times, opening(truth) - opening(style.rest), label="real", color="black", lw=1)
         ax.plot(clip.times, opening(shapes) - opening(style.rest), label="predicted", color="tab:red", lw=1)
         ax.fill_between(clip.times, 0, 1, where=silent, transform=ax.get_xaxis_transform(), color="0.9", label="pause")
