@@ -51,7 +51,9 @@ TRAIN = Operation(
         Param("save_every", "int", "steps between saved states", default=100, range=(1, None)),
         Param("eval_every", "int", "steps between dev-split evaluations", default=500, range=(1, None)),
         Param("select_by_speech", "bool", "at every dev evaluation also dub the dev clips with the bundled speech pool "
-              "and keep the weights whose mouths follow it best (best.safetensors, ~1 min per evaluation on CPU)",
+              "and keep the weights whose mouths follow it best (best.safetensors, ~1 min per evaluation on CPU); "
+              "generator configs only: cpu_footage's renderer paints over warped frames, its best weights are the "
+              "dev losses' best",
               default=True),
     ),
 )
