@@ -171,6 +171,21 @@ def test_a_render_whose_source_frames_do_not_fit_its_memory_budget_equals_one_th
             np.testing.assert_array_equal(frame.image, dubbed[frame.number], err_msg=str(frame.number))
 
 
+def test_while_the_dub_speaks_no_source_frame_is_held_still(renderer) -> None:
+    """A source frame shown for several frames in a row is a still mouth that only the warp moves: while the dub
+    speaks, the footage plays on (or cuts) instead."""
+    selection, curves = renderer.footage.selection, renderer.footage.curves
+    held = np.zeros(len(selection), bool)
+    start = 0
+    for t in range(1, len(selection) + 1):
+        if t == len(selection) or selection[t] != selection[t - 1]:
+            held[start:t] = t - start >= 3
+            start = t
+    speaking = ~curves.silent & (selection >= 0)
+    assert speaking.sum() > 50
+    assert held[speaking].mean() < 0.15, held[speaking].mean()
+
+
 def test_selection_plays_the_footage_on_rather_than_cutting_every_frame() -> None:
     """Target shapes that follow the footage's own with a small shift: the path plays consecutive source frames."""
     rng = np.random.default_rng(0)
