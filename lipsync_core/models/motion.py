@@ -94,10 +94,7 @@ def gate(mel: np.ndarray, times: np.ndarray) -> np.ndarray:
     pad = max(lag, lead)
     speech = ~silent_frames(np.pad(mel, ((pad, pad), (0, 0)), constant_values=MEL_SILENCE))
     # Speech widened: a frame is speech if there is speech up to `lead` frames after it or `lag` frames before.
-    ahead = np.pad(speech, (lag, lead))
-    widened = np.zeros(len(speech), bool)
-    for shift in range(lag + lead + 1):
-        widened |= ahead[shift : shift + len(speech)]
+    widened = np.convolve(speech.astype(np.float32), np.ones(lag + lead + 1))[lead : lead + len(speech)] > 0
     ramp = np.convolve(widened.astype(np.float32), np.ones(lag) / lag, "same")
     position = np.asarray(times) * MEL_FPS + pad
     return np.interp(position, np.arange(len(ramp)), ramp, left=0.0, right=0.0)

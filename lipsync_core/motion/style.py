@@ -75,7 +75,8 @@ def actor_style(model: MotionModel, points: np.ndarray, valid: np.ndarray, own_m
     # Does the mouth follow this audio at all? Measured as a dub would move it (pauses at rest), over every frame.
     weight = gate(own_mel, times)
     gated = predicted * model.gain * weight[:, None]
-    predicted_gap = opening(rest + model.basis.decode(gated))[valid]
+    gaps_everywhere = opening(rest + model.basis.decode(gated))
+    predicted_gap = gaps_everywhere[valid]
     r = pearson(predicted_gap, opening(points)[valid])
     if r < MIN_SYNC_R:
         average.source = (f"{fallback}: the mouth does not follow {own_name} (opening r {r:.2f} over "
@@ -85,10 +86,12 @@ def actor_style(model: MotionModel, points: np.ndarray, valid: np.ndarray, own_m
     # the real one. Per-component spreads and means, fitted on a shot's few seconds, were measured worse on the
     # dev split (opening r 0.37 vs 0.41, amplitude 1.43 vs 1.34): each component's estimate is noisy on its own.
     ratio = float(np.std(opening(points)[valid]) / max(float(np.std(predicted_gap)), 1e-6))
-    gain = model.gain * np.clip(ratio, *GAIN_LIMITS)
+    amplitude = float(np.clip(ratio, *GAIN_LIMITS))
+    gain = model.gain * amplitude
     source = f"calibrated on {own_name} (opening r {r:.2f}, amplitude x{ratio:.2f} of the average speaker's)"
-    # What stage.predict would make of this speech, while it speaks: a dub of the plate's own audio is scaled by 1.
-    spoken = float(np.std(opening(rest + model.basis.decode(predicted * gain * weight[:, None]))[weight > 0]))
+    # What stage.predict would make of this speech, while it speaks (the basis and the opening are linear: the
+    # amplitude scales the spread): a dub of the plate's own audio is scaled by 1.
+    spoken = amplitude * float(np.std(gaps_everywhere[weight > 0]))
     return ActorStyle(rest, gain.astype(np.float32), open_range, wide_range, spoken, source)
 
 
