@@ -98,6 +98,22 @@ def test_a_frame_range_gives_the_same_pictures_as_decoding_from_the_start(shared
     assert all(np.array_equal(whole[f.number], f.image) for f in part)
 
 
+@pytest.mark.parametrize("clip", [GRID_CLIP, NTSC_CLIP])
+def test_chosen_frames_are_the_same_pictures_as_in_the_whole_range(shared_data, clip):
+    # The appearance stage reads a few source frames scattered over a shot: the frames between are decoded but
+    # not converted, and a late first frame seeks.
+    path = shared_data / clip
+    whole = {frame.number: frame.image for frame in open_plate(path, frames=(0, 70))}
+    chosen = [5, 6, 6, 40, 70, 12]
+    plate = open_plate(path, frames=(0, 70), only=chosen)
+    frames = list(plate)
+    assert len(plate) == 5 and [f.number for f in frames] == [5, 6, 12, 40, 70]
+    assert all(np.array_equal(whole[f.number], f.image) for f in frames)
+    late = list(open_plate(path, frames=(0, 70), only=[55, 61]))
+    assert [f.number for f in late] == [55, 61] and all(np.array_equal(whole[f.number], f.image) for f in late)
+    assert list(open_plate(path, frames=(0, 70), only=[])) == []
+
+
 def test_audio_length_agrees_with_video_length(shared_data, manifest):
     problems, checked = [], 0
     for row in _video_rows(manifest):
@@ -244,6 +260,16 @@ def test_exr_written_from_a_strided_view_is_not_scrambled(tmp_path):
     with open_writer(tmp_path / "v.####.exr", fps=24, width=32, height=24, pixel_type="float") as out:
         out.write(view, 1)
     assert np.array_equal(next(iter(open_plate(tmp_path / "v.0001.exr"))).image, view)
+
+
+def test_chosen_frames_of_a_sequence_read_only_their_files(tmp_path):
+    images = {n: np.full((4, 6, 3), n, np.uint16) for n in range(1, 6)}
+    with open_writer(tmp_path / "s.####.png", fps=24, width=6, height=4) as out:
+        for number, image in images.items():
+            out.write(image, number)
+    (tmp_path / "s.0003.png").write_bytes(b"damaged")  # not asked for: never read
+    frames = list(open_plate(tmp_path / "s.####.png", only=[5, 2]))
+    assert [f.number for f in frames] == [2, 5] and all(np.array_equal(f.image, images[f.number]) for f in frames)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])

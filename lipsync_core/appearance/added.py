@@ -94,9 +94,8 @@ def _descriptors(model: IdentityModel, footage: Footage) -> np.ndarray:
     picked = usable[np.linspace(0, len(usable) - 1, min(IDENTITY_FRAMES, len(usable))).round().astype(int)]
     wanted = {int(footage.track.frames[i]): i for i in picked}
     images, points = [], []
-    with open_plate(footage.plate, frames=(min(wanted), max(wanted))) as plate:
+    with open_plate(footage.plate, frames=(min(wanted), max(wanted)), only=wanted) as plate:
         for frame in plate:
-            if frame.number in wanted:
-                images.append(to_uint8_rgb(frame.image))
-                points.append(footage.face.landmarks[wanted[frame.number]][:, :2])
+            images.append(to_uint8_rgb(frame.image))
+            points.append(footage.face.landmarks[wanted[frame.number]][:, :2])
     return model.descriptors(images, np.array(points))

@@ -195,13 +195,12 @@ class FootageMouth:
             wanted = {int(footage.track.frames[j - start]): j for j in missing if 0 <= j - start < len(footage.track)}
             if not wanted:
                 continue
-            with open_plate(footage.plate, frames=(min(wanted), max(wanted))) as plate:
+            with open_plate(footage.plate, frames=(min(wanted), max(wanted)), only=wanted) as plate:
                 for frame in plate:
                     if cancelled():
                         return
-                    j = wanted.get(frame.number)
-                    if j is not None:
-                        self.regions[j] = self._region(frame.image, j)
+                    j = wanted[frame.number]
+                    self.regions[j] = self._region(frame.image, j)
 
     def sources_end(self, start: int, stop: int, budget: int) -> int:
         """The first target frame (track position, from `start` up to `stop`) whose source frames, with those of

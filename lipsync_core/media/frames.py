@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import av
 import numpy as np
@@ -80,22 +80,32 @@ class PlateInfo:
 class Plate:
     """Iterable over `Frame`s; a context manager. Iterating again starts again from the first frame."""
 
-    def __init__(self, info: PlateInfo, numbers: np.ndarray, times: np.ndarray, reader):
+    def __init__(self, info: PlateInfo, numbers: np.ndarray, times: np.ndarray, reader,
+                 positions: np.ndarray | None = None):
         self.info = info
         self._numbers = numbers
         self._times = times
-        self._reader = reader  # callable(positions) -> iterator of images, one per position
+        self._reader = reader  # callable(positions, ascending) -> iterator of their images
+        self._positions = np.arange(len(numbers)) if positions is None else positions  # the frames served
         self._active: list[Iterator] = []
 
+    def only(self, numbers: Iterable[int]) -> Plate:
+        """This plate serving only the frames `numbers` it holds (open_plate's `only`)."""
+        wanted = np.fromiter(numbers, np.int64)
+        keep = self._positions[np.isin(self._numbers[self._positions], wanted)]
+        return Plate(self.info, self._numbers, self._times, self._reader, keep)
+
     def __len__(self) -> int:
-        return len(self._numbers)
+        return len(self._positions)
 
     def __iter__(self) -> Iterator[Frame]:
-        images = self._reader()
+        if not len(self._positions):
+            return
+        images = self._reader(self._positions)
         self._active.append(images)
         try:
-            for number, time, image in zip(self._numbers, self._times, images):
-                yield Frame(int(number), float(time), image)
+            for position, image in zip(self._positions, images):
+                yield Frame(int(self._numbers[position]), float(self._times[position]), image)
         finally:
             images.close()
             self._active.remove(images)
@@ -112,7 +122,8 @@ class Plate:
 
 
 def open_plate(
-    path: str | Path, frames: tuple[int, int] | None = None, conform_fps: float | None = None
+    path: str | Path, frames: tuple[int, int] | None = None, conform_fps: float | None = None,
+    only: Iterable[int] | None = None,
 ) -> Plate:
     """Open a video file, a sequence pattern (`plate.####.exr`, `plate.%04d.png`) or one file of a sequence.
 
@@ -120,11 +131,15 @@ def open_plate(
     conform_fps: for a video, serve frames at this constant rate, duplicating or dropping frames by
     timestamp (each output frame shows the source frame nearest its time); for a sequence, the rate
     the sequence runs at.
+    only: serve just these frame numbers (those within `frames`; `info` still describes the range): the
+    frames between them are decoded but not turned into pictures (video), or not read at all (sequence).
     """
     path = Path(path)
     if _is_sequence(path):
-        return _open_sequence(path, frames, conform_fps)
-    return _open_video(path, frames, conform_fps)
+        plate = _open_sequence(path, frames, conform_fps)
+    else:
+        plate = _open_video(path, frames, conform_fps)
+    return plate if only is None else plate.only(only)
 
 
 def _is_sequence(path: Path) -> bool:
@@ -282,7 +297,8 @@ def _open_video(path: Path, frames: tuple[int, int] | None, conform_fps: float |
     )
     # High-bit-depth video (10-bit, 12-bit) is served as 16-bit RGB: its precision reaches 16-bit and float outputs.
     picture = "rgb48le" if scan.bits > 8 else "rgb24"
-    return Plate(info, numbers, times, lambda: _decode_video(path, pts, scan.keyframes, sources, picture, scan.rotation))
+    return Plate(info, numbers, times, lambda positions: _decode_video(path, pts, scan.keyframes, sources[positions], picture,
+                                                                  scan.rotation))
 
 
 def _decode_video(
@@ -320,13 +336,15 @@ def _decode_video(
                         restart = True  # the seek landed past the first wanted frame
                         break
                     raise MediaError(f"{path}: frame {next_wanted} could not be decoded (damaged data)")
+                next_wanted = position + 1
+                if not repeats[position - first]:
+                    continue  # decoded only to reach the next wanted frame: the picture conversion costs most
                 # The frame's own range tag: full-range footage tagged as such must not be expanded again.
                 image = frame.to_ndarray(format=picture, src_color_range=frame.color_range)
                 if rotation:
                     image = np.ascontiguousarray(np.rot90(image, k=-rotation // 90))
                 for _ in range(repeats[position - first]):
                     yield image
-                next_wanted = position + 1
                 if position >= last:
                     return
             else:
@@ -426,7 +444,7 @@ def _open_sequence(path: Path, frames: tuple[int, int] | None, fps: float | None
     )
     times = (numbers - all_numbers[0]) / fps
     paths = [files[int(n)] for n in numbers]
-    return Plate(info, numbers, times, lambda: _read_sequence(paths, sample.shape, sample.dtype))
+    return Plate(info, numbers, times, lambda positions: _read_sequence([paths[p] for p in positions], sample.shape, sample.dtype))
 
 
 def _read_sequence(paths: list[Path], shape: tuple, dtype) -> Iterator[np.ndarray]:
