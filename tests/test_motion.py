@@ -18,6 +18,7 @@ from lipsync_core.metrics import pearson
 from lipsync_core.models.config import get_config
 from lipsync_core.models.motion import DEFAULT_MOTION_MODEL, MotionConfig, load_motion_model
 from lipsync_core.motion.curves import CurvesError, read_curves, write_curves
+from lipsync_core.motion.measure import own_audio
 from lipsync_core.motion.shape import crop_points, opening
 from lipsync_core.motion.stage import SPEAKER_SCALE_LIMITS, predict, shot_motion
 from lipsync_core.motion.style import actor_style
@@ -96,6 +97,19 @@ def test_a_dub_moves_the_mouth_as_far_as_the_actor_does_whoever_speaks_it(model,
                 assert spread == pytest.approx(style.spread, rel=1e-3), (actor.name, speaker.name)
             unscaled.append(spread / scale / style.spread)
     assert max(unscaled) / min(unscaled) > 1.5, unscaled
+
+
+def test_while_speaking_the_mouth_sits_where_the_actors_does_and_never_closes_past_rest(model, dev_clips) -> None:
+    """Style from one half of each clip, measured on the other: the predicted lips lie nearer the real ones than
+    the actor's rest shape held does (the average speaker's mean opening is not this actor's); and with anyone's
+    speech the lips stop at the actor's closed mouth, never passing through each other."""
+    rows = [own_audio(model, clip) for clip in dev_clips]
+    assert np.median([r["lmd"] for r in rows]) < 0.8 * np.median([r["lmd_rest"] for r in rows]), rows
+    for actor in dev_clips:
+        style = actor_style(model, crop_points(actor.landmarks, actor.meta["size"]), actor.valid, actor.mel, actor.times)
+        for speaker in dev_clips:
+            shapes = predict(model, style, speaker.mel, speaker.times)[0]
+            assert (opening(shapes) >= opening(style.rest) - 1e-4).all(), (actor.name, speaker.name)
 
 
 def test_silent_audio_gives_the_actors_rest_shape(plate: Path, tmp_path: Path, model) -> None:

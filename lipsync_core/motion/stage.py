@@ -1,7 +1,8 @@
 """The motion stage of a render: the dub audio -> the target mouth shape of every frame of the shot.
 
     model prediction (models/motion.py), per frame, in the shape basis
-      x the actor's style (style.py: amplitude and mean per component, the actor's rest shape)
+      x the actor's style (style.py: the amplitude of the motion, where the mouth sits while speaking, the actor's
+        rest shape)
       x the silence gate (pauses of the dub are the actor's resting mouth, not a slow drift)
       then the artist's controls from the shot sidecar (gain, keyed open / wide corrections)
     -> MotionCurves: per frame the lip and jaw points in the aligned crop, and the opening and width curves
@@ -67,6 +68,12 @@ def predict(model: MotionModel, style: ActorStyle, mel: np.ndarray, times: np.nd
     coefficients = model.predict(mel, times) * style.gain
     weight = gate(mel, times)
     motion = model.basis.decode(coefficients * weight[:, None])
+    if style.offset is not None:
+        motion = motion + style.offset * weight[:, None, None]
+    # The lips close at the actor's rest opening and go no further: a mouth sitting less open than the average
+    # speaker's (the offset) would otherwise pass its lips through each other on the model's quietest frames.
+    pressed = np.minimum(opening(style.rest + motion) - opening(style.rest), 0.0)
+    motion -= pressed[:, None, None] * model.basis.open_direction.reshape(-1, 2)
     scale = speaker_scale(opening(style.rest + motion)[weight > 0], style.spread)
     return style.rest + motion * scale, weight == 0, scale
 
