@@ -68,14 +68,16 @@ def predict(model: MotionModel, style: ActorStyle, mel: np.ndarray, times: np.nd
     coefficients = model.predict(mel, times) * style.gain
     weight = gate(mel, times)
     motion = model.basis.decode(coefficients * weight[:, None])
+    scale = speaker_scale(opening(style.rest + motion)[weight > 0], style.spread)
+    shapes = style.rest + motion * scale
+    # Where this actor's mouth sits while speaking is theirs, whoever speaks the dub: not scaled with its articulation.
     if style.offset is not None:
-        motion = motion + style.offset * weight[:, None, None]
+        shapes = shapes + style.offset * weight[:, None, None]
     # The lips close at the actor's rest opening and go no further: a mouth sitting less open than the average
     # speaker's (the offset) would otherwise pass its lips through each other on the model's quietest frames.
-    pressed = np.minimum(opening(style.rest + motion) - opening(style.rest), 0.0)
-    motion -= pressed[:, None, None] * model.basis.open_direction.reshape(-1, 2)
-    scale = speaker_scale(opening(style.rest + motion)[weight > 0], style.spread)
-    return style.rest + motion * scale, weight == 0, scale
+    pressed = np.minimum(opening(shapes) - opening(style.rest), 0.0)
+    shapes -= pressed[:, None, None] * model.basis.open_direction.reshape(-1, 2)
+    return shapes, weight == 0, scale
 
 
 def speaker_scale(speaking: np.ndarray, spread: float | None) -> float:

@@ -41,7 +41,7 @@ class ActorStyle:
     gain: np.ndarray  # (K,) applied to the model's coefficients
     open_range: float  # crop units: the actor's wide opening over rest (the unit of the `open` control)
     wide_range: float  # crop units: the actor's widest over narrowest mouth (the unit of `wide`)
-    spread: float | None  # crop units: the std of the opening predicted on the plate's speech while it speaks
+    spread: float | None  # crop units: the std of the model's opening on the plate's speech while it speaks (offset aside)
     source: str  # one line: what calibrated it
     offset: np.ndarray | None = None  # (P, 2) crop units: added to the motion while speaking (None: nothing)
 
@@ -101,10 +101,8 @@ def actor_style(model: MotionModel, points: np.ndarray, valid: np.ndarray, own_m
     motion = amplitude * model.basis.decode(gated)
     speaking = valid & (weight >= 1)
     offset = (points[speaking] - rest - motion[speaking]).mean(axis=0) if speaking.any() else np.zeros_like(rest)
-    # What stage.predict would make of this speech, while it speaks (the lips stopped at closed): a dub of the plate's
-    # own audio is scaled by 1.
-    gap = opening(rest + motion + offset * weight[:, None, None]) - opening(rest)
-    spoken = float(np.std(np.maximum(gap, 0.0)[weight > 0]))
+    # The spread of the model's motion on this speech, while it speaks: a dub of the plate's own audio is scaled by 1.
+    spoken = float(np.std(opening(rest + motion)[weight > 0]))
     return ActorStyle(rest, gain.astype(np.float32), open_range, wide_range, spoken, source, offset.astype(np.float32))
 
 
