@@ -11,7 +11,7 @@ them. `actor_style` reads from them:
 - where it is calibrated so: where this actor's mouth sits while speaking, beside where the model puts it (the
   average speaker's mean motion from this actor's rest): the offset is added to the motion while the dub speaks.
   Measured on the dev split (style from one half of each clip, measured on the other): lip landmark distance to
-  the real mouth 3.79 -> 2.88 crop units (the rest shape held: 3.72), opening r 0.486 -> 0.488;
+  the real mouth 3.79 -> 2.88 crop units (the rest shape held: 3.72), opening r 0.486 -> 0.485;
 - and the spread of the opening the model gives the plate's own speech, while speaking. A dub's motion is scaled to
   it (stage.predict): the model hears how wide a speaker articulates, and the dub's speaker's own articulation, wide
   or slight, must not carry over to this actor.
@@ -82,8 +82,7 @@ def actor_style(model: MotionModel, points: np.ndarray, valid: np.ndarray, own_m
     # Does the mouth follow this audio at all? Measured as a dub would move it (pauses at rest), over every frame.
     weight = gate(own_mel, times)
     gated = predicted * model.gain * weight[:, None]
-    gaps_everywhere = opening(rest + model.basis.decode(gated))
-    predicted_gap = gaps_everywhere[valid]
+    predicted_gap = opening(rest + model.basis.decode(gated))[valid]
     r = pearson(predicted_gap, opening(points)[valid])
     if r < MIN_SYNC_R:
         average.source = (f"{fallback}: the mouth does not follow {own_name} (opening r {r:.2f} over "
