@@ -231,6 +231,33 @@ def test_motion_training_resumes_exactly(dev_clips, tmp_path: Path) -> None:
         np.testing.assert_array_equal(value.numpy(), b.net.state_dict()[key].numpy(), err_msg=key)
 
 
+def test_an_ensemble_predicts_the_average_of_its_members_and_refuses_models_trained_otherwise(dev_clips, tmp_path: Path) -> None:
+    from lipsync_core.errors import LipSyncError
+    from lipsync_core.train.motion_trainer import ensemble_motion, train_motion
+
+    train, dev = dev_clips[1:], dev_clips[:1]
+    tiny = MotionConfig(components=4, width=16, dilations=(1, 2))
+    members = [train_motion(train, dev, tmp_path / f"seed{seed}", steps=3, batch=2, eval_every=3, seed=seed, config=tiny)
+               for seed in (0, 1)]
+    ensemble_motion(members, train, dev, tmp_path / "ensemble.safetensors")
+    ensemble = load_motion_model(tmp_path / "ensemble.safetensors")
+    alone = [load_motion_model(m) for m in members]
+    clip = dev[0]
+    average = np.mean([m.predict(clip.mel, clip.times) for m in alone], axis=0)
+    assert not np.allclose(alone[0].predict(clip.mel, clip.times), average, atol=1e-3)  # the seeds did differ
+    np.testing.assert_allclose(ensemble.predict(clip.mel, clip.times), average, rtol=1e-5, atol=1e-5)
+    assert [m["file"] for m in ensemble.facts["members"]] == [str(m) for m in members]
+
+    other = train_motion(train, dev, tmp_path / "wider", steps=3, batch=2, eval_every=3,
+                         config=MotionConfig(components=4, width=8, dilations=(1, 2)))
+    with pytest.raises(LipSyncError, match="another config"):
+        ensemble_motion([members[0], other], train, dev, tmp_path / "mixed.safetensors")
+    with pytest.raises(LipSyncError, match="one of the models"):
+        ensemble_motion(members, train, dev, members[1])
+    assert not (tmp_path / "mixed.safetensors").exists()
+    assert load_motion_model(members[1]).facts == alone[1].facts
+
+
 def test_the_correlation_loss_rewards_a_mouth_that_opens_when_the_real_one_does_whatever_its_scale() -> None:
     """The trainer's segment correlation: a prediction at another amplitude (which the actor's style rescales) costs
     nothing; the same motion a quarter second late costs; masked frames do not count; a held mouth is left out."""

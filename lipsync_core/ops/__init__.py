@@ -19,9 +19,9 @@ from .generate import GENERATE
 from .motion import MOTION
 from .personalize import PERSONALIZE
 from .schema import TYPES, Operation, Param
-from .train import CARD, PACKAGE, PREPARE, MOTION_CARD, SYNCNET, TRAIN, TRAIN_MOTION
+from .train import CARD, PACKAGE, PREPARE, MOTION_CARD, MOTION_ENSEMBLE, SYNCNET, TRAIN, TRAIN_MOTION
 
-OPERATIONS = {op.name: op for op in (ANALYZE, GENERATE, MOTION, PERSONALIZE, TRAIN, EVALUATE, PREPARE, SYNCNET, TRAIN_MOTION, MOTION_CARD, PACKAGE, CARD,
+OPERATIONS = {op.name: op for op in (ANALYZE, GENERATE, MOTION, PERSONALIZE, TRAIN, EVALUATE, PREPARE, SYNCNET, TRAIN_MOTION, MOTION_ENSEMBLE, MOTION_CARD, PACKAGE, CARD,
                                           FARM_JOB, FARM_ASSEMBLE)}
 NODES = {name: op for name, op in OPERATIONS.items() if op.node}
 

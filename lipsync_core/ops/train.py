@@ -110,6 +110,22 @@ TRAIN_MOTION = Operation(
     node=False,
 )
 
+MOTION_ENSEMBLE = Operation(
+    name="train_motion_ensemble",
+    command=("train", "motion-ensemble"),
+    help="average motion models trained alike (other seeds) into one",
+    description="Write one motion model that averages the predictions of several trained alike on the same cache "
+    "(`lipsync train motion --seed N` into other run folders): one network's dev opening r moves by a few hundredths "
+    "from seed to seed, their average keeps what they agree on. Its average gain is measured again on the train clips.",
+    inputs=(
+        Param("models", "model", "motion model files (runs/motion*/motion.safetensors)", required=True, many=True,
+              positional=True),
+        CACHE,
+    ),
+    outputs=(Param("output", "model", "the motion model file to write (.safetensors)", required=True, flags=("-o", "--output")),),
+    node=False,
+)
+
 MOTION_CARD = Operation(
     name="train_motion_card",
     command=("train", "motion-card"),

@@ -9,7 +9,7 @@ from ..device import pick_device, set_cpu_threads
 from ..errors import LipSyncError
 from ..models.config import get_config
 from ..ops.cli import add_command
-from ..ops.train import CARD, MOTION_CARD, PACKAGE, PREPARE, SYNCNET, TRAIN, TRAIN_MOTION
+from ..ops.train import CARD, MOTION_CARD, MOTION_ENSEMBLE, PACKAGE, PREPARE, SYNCNET, TRAIN, TRAIN_MOTION
 from .data import load_cache
 
 
@@ -20,7 +20,8 @@ def add_parser(subparsers) -> None:
         "Every step resumes where it stopped when run again with the same folders.",
     )
     steps = parser.add_subparsers(dest="step", metavar="STEP", required=True)
-    for operation, run in ((PREPARE, run_prepare), (SYNCNET, run_syncnet), (TRAIN_MOTION, run_motion), (TRAIN, run_model),
+    for operation, run in ((PREPARE, run_prepare), (SYNCNET, run_syncnet), (TRAIN_MOTION, run_motion),
+                           (MOTION_ENSEMBLE, run_motion_ensemble), (TRAIN, run_model),
                            (PACKAGE, run_package), (CARD, run_card), (MOTION_CARD, run_motion_card)):
         add_command(steps, operation).set_defaults(run=run)
 
@@ -67,6 +68,17 @@ def run_motion(args) -> int:
     train, dev = _splits(args)
     path = train_motion(train, dev, args.run_dir, steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed)
     print(f"motion model: {path}")
+    return 0
+
+
+def run_motion_ensemble(args) -> int:
+    from .motion_trainer import ensemble_motion
+
+    set_cpu_threads()
+    train, dev = _splits(args)
+    model = ensemble_motion(args.models, train, dev, args.output)
+    print(f"motion model: {args.output} ({len(model.net.members)} networks, dev median opening r "
+          f"{model.facts['dev_opening_r_median']:.3f})")
     return 0
 
 

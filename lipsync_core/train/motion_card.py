@@ -70,7 +70,16 @@ def opening_plot(model, clips: list[PreparedClip], path: Path) -> None:
 
 def _card_text(model_path: Path, model, result: dict, dev: list[PreparedClip], plot: Path, licenses: dict) -> str:
     facts, config = model.facts, model.net.config
-    params = sum(p.numel() for p in model.net.parameters())
+    members = facts.get("members")
+    params = sum(p.numel() for p in getattr(model.net, "members", [model.net])[0].parameters())
+    if members:
+        alone = ", ".join(f"{m['dev_opening_r_median']:.3f}" for m in members if "dev_opening_r_median" in m)
+        steps = " / ".join(str(m.get("step", "?")) for m in members)
+        joined = (f"\nIt is the average of {len(members)} such networks trained alike from different seeds, "
+                  f"joined by `lipsync train motion-ensemble`;\neach alone follows the dev clips' own speech with a median "
+                  f"opening r of {alone} (before the actor's style and the silence gate).")
+    else:
+        steps, joined = facts.get("step", "?"), ""
     data = "\n".join(f"- {name}: {licenses.get(name, 'see ../shared/data/manifest.csv')}" for name in facts.get("train_clips", []))
     rows = "\n".join(f"| {name} | " + " | ".join(f"{rows.get(k, float('nan')):.2f}" for k in
                      ("opening_r", "amplitude", "lmd", "lmd_frozen", "lmd_generator", "other_r_new", "other_r_original")) + " |"
@@ -80,9 +89,9 @@ def _card_text(model_path: Path, model, result: dict, dev: list[PreparedClip], p
 The motion model: speech -> the mouth shape of every frame (the face mesh's {len(SHAPE_POINTS)} lip and jaw
 points in the aligned face crop, as {config.components} basis coefficients of offsets from the actor's rest shape).
 A dilated 1D convolution stack over the log-mel at 80 frames/s ({params / 1e3:.0f} k parameters, receptive field
-{config.receptive_field_s():.2f} s), trained from scratch on CPU by `lipsync train motion` ({facts.get('step', '?')}
+{config.receptive_field_s():.2f} s), trained from scratch on CPU by `lipsync train motion` ({steps}
 steps, the best on the dev split; audio augmented in level, EQ, voice, noise and speed; losses: squared error of
-the shape and of the opening and their frame-to-frame change, and 1 - r of the opening over each 2.5-s segment).
+the shape and of the opening and their frame-to-frame change, and 1 - r of the opening over each 2.5-s segment).{joined}
 
 ## Dev-split measures
 The {len(dev)} dev clips ({', '.join(d.name for d in dev)}): people the model never saw. Own audio: the actor's

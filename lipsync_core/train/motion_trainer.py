@@ -22,7 +22,9 @@ from tqdm import tqdm
 
 from ..media.audio import MEL_FPS, MEL_SCALE, MEL_SILENCE, N_MELS
 from ..metrics import pearson
-from ..models.motion import MotionConfig, MotionModel, MotionNet, at_times, gate, save_motion_model, speech_features
+from ..errors import LipSyncError
+from ..models.motion import (MotionConfig, MotionEnsemble, MotionModel, MotionNet, at_times, gate, load_motion_model,
+                             save_motion_model, speech_features)
 from ..motion.shape import ShapeBasis, crop_points, opening, rest_shape
 from .data import CACHE_FPS, PreparedClip
 from .distributed import batch_mean, from_rank0, join, leave, process_mean, split_randomness
@@ -293,3 +295,32 @@ def train_motion(train: list[PreparedClip], dev: list[PreparedClip], run_dir: Pa
     del trained
     leave(world)
     return best_path
+
+
+def ensemble_motion(paths: list[Path], train: list[PreparedClip], dev: list[PreparedClip], output: Path) -> MotionModel:
+    """One motion model from several trained alike (`lipsync train motion` with other seeds), their predictions
+    averaged; written to `output`. The members must share the config and the basis (the basis is fitted on the cache
+    alone, so runs on the same cache share it). The average speaker's gain is measured again on the training clips:
+    an average of networks hedges more than each of them."""
+    if any(Path(path).resolve() == Path(output).resolve() for path in paths):
+        raise LipSyncError(f"{output}: is one of the models to average; write the ensemble to another file")
+    models = [load_motion_model(path) for path in paths]
+    first = models[0]
+    for path, model in zip(paths[1:], models[1:]):
+        same_basis = all(np.array_equal(getattr(model.basis, n), getattr(first.basis, n)) for n in ("components", "scale"))
+        if model.net.config != first.net.config or not same_basis:
+            raise LipSyncError(f"{path}: trained with another config or on another cache than {paths[0]}: "
+                               f"an ensemble's members are trained alike on the same cache (other seeds)")
+    nets = [net for model in models for net in (model.net.members if isinstance(model.net, MotionEnsemble) else [model.net])]
+    train_clips, dev_clips = [MotionClip.of(c) for c in train], [MotionClip.of(c) for c in dev]
+    ensemble = MotionModel(MotionEnsemble(nets).eval(), first.basis, np.ones(first.net.config.components, np.float32), {})
+    rs = dev_opening_r(ensemble, dev_clips)
+    ensemble.gain = average_gain(ensemble, train_clips)
+    ensemble.facts = {"members": [{"file": str(path), **{k: model.facts[k] for k in ("step", "dev_opening_r_median")
+                                                         if k in model.facts}} for path, model in zip(paths, models)],
+                      "dev_opening_r_median": float(np.median(rs)), "dev_opening_r": dict(zip([c.name for c in dev_clips], rs)),
+                      "train_clips": [c.name for c in train_clips], "dev_clips": [c.name for c in dev_clips],
+                      "receptive_field_s": first.net.config.receptive_field_s(),
+                      "opening_spread": float(np.median([opening(c.points[c.valid]).std() for c in train_clips]))}
+    save_motion_model(output, ensemble)
+    return ensemble
