@@ -97,7 +97,7 @@ def test_openjd_job_run_by_openjd_writes_what_one_dub_writes(plate, dub_audio, o
     assert _files(tmp_path / "farm") == one
     # The job's range is a part of the shot: no render task completes the shot, the assemble task signs the sequence.
     signed = verify(tmp_path / "farm" / "dub.####.png")
-    assert signed.status == VALID and signed.sidecar == tmp_path / "farm" / "dub.c2pa"
+    assert signed.status == VALID and signed.sidecar == tmp_path / "farm" / "dub.png.c2pa"
     assert signed.credentials.dub["render"] == {"first": FRAMES[0], "last": FRAMES[1]}
     assert (signed.frame_check.signed, signed.frame_check.changed) == (FRAMES[1] - FRAMES[0] + 1, [])
 

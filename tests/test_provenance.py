@@ -173,10 +173,10 @@ def test_exr_headers_carry_the_facts_over_the_plates_own_and_pixels_outside_the_
     assert halved.reading().found and halved.reading().scale == 2
 
     # The rest of the shot, resumed: the sequence is complete, and signed.
-    assert not (tmp_path / "dubbed.c2pa").exists()
+    assert not (tmp_path / "dubbed.exr.c2pa").exists()
     dub(exr_plate, dub_audio, out, resume=True, device="cpu")
     result = verify(out)
-    assert result.status == VALID and result.credentials.valid and result.sidecar == tmp_path / "dubbed.c2pa"
+    assert result.status == VALID and result.credentials.valid and result.sidecar == tmp_path / "dubbed.exr.c2pa"
     assert result.credentials.dub["render"] == {"first": 1001, "last": 1012}
     assert (result.frame_check.signed, result.frame_check.changed) == (12, [])
 
@@ -242,13 +242,27 @@ def signed_png(plate, dub_audio, short_shot, studio_key, tmp_path_factory) -> Pa
         assert not sidecar_path(out).exists()  # frames 14-17 of the shot are not there yet
         assert any("once the shot's frames 14-17 are rendered too" in note for note in first.notes)
         second = dub(plate, dub_audio, out, shot=short_shot, frames=(14, 17), resume=True, device="cpu")
-    assert any("signed content credentials in dubbed.c2pa" in note for note in second.notes)
+    assert any("signed content credentials in dubbed.png.c2pa" in note for note in second.notes)
     return out
+
+
+def test_an_exr_sequence_and_its_png_proxies_of_the_same_name_keep_their_own_credentials(signed_png, plate, dub_audio,
+                                                                                      short_shot, tmp_path):
+    folder = tmp_path / "both"
+    shutil.copytree(signed_png.parent, folder)  # the PNG sequence and its sidecar, as signed
+    exr = folder / "dubbed.####.exr"
+    report = dub(plate, dub_audio, exr, shot=short_shot, device="cpu")
+    assert any("signed content credentials in dubbed.exr.c2pa" in note for note in report.notes)
+    for out in (exr, folder / signed_png.name):
+        result = verify(out)
+        assert result.status == VALID and result.credentials.valid, out
+        assert (result.frame_check.signed, result.frame_check.changed, result.frame_check.extra) == (8, [], []), out
+    assert {p.name for p in folder.glob("*.c2pa")} == {"dubbed.exr.c2pa", "dubbed.png.c2pa"}
 
 
 def test_a_complete_sequence_gets_a_sidecar_that_c2pa_validates_with_the_facts_and_every_frames_hash(signed_png, plate, dub_audio):
     folder = signed_png.parent
-    sidecar = folder / "dubbed.c2pa"
+    sidecar = folder / "dubbed.png.c2pa"
     frames = [folder / f"dubbed.{n:04d}.png" for n in range(10, 18)]
     index = [{"frame": n, "name": f.name, "sha256": sha256(f)} for n, f in zip(range(10, 18), frames)]
     asset = json.dumps(index, sort_keys=True, separators=(",", ":")).encode()  # what the manifest is bound to
@@ -269,7 +283,7 @@ def test_a_complete_sequence_gets_a_sidecar_that_c2pa_validates_with_the_facts_a
         assert result.status == VALID and result.credentials.valid and result.sidecar == sidecar
         assert (result.frame_check.signed, result.frame_check.changed, result.frame_check.missing) == (8, [], [])
     # What the panel shows on opening it: the signature checked, the frames left to `verify`.
-    assert "content credentials valid in dubbed.c2pa, frames not checked here" in claims(signed_png)
+    assert "content credentials valid in dubbed.png.c2pa, frames not checked here" in claims(signed_png)
 
 
 def test_editing_one_frame_of_a_signed_sequence_makes_verify_report_that_frame(signed_png, tmp_path, capsys):
@@ -284,7 +298,7 @@ def test_editing_one_frame_of_a_signed_sequence_makes_verify_report_that_frame(s
 
     assert cli_main(["verify", str(folder / "dubbed.####.png")]) == BROKEN
     printed = capsys.readouterr().out
-    assert "content credentials (sidecar dubbed.c2pa): valid" in printed  # the claims hold; a frame does not
+    assert "content credentials (sidecar dubbed.png.c2pa): valid" in printed  # the claims hold; a frame does not
     assert "    CHANGED since signing: 13\n" in printed
     assert "    missing: 16\n" in printed and "    not in the credentials (added): 18\n" in printed
     assert "signed frames: 8, 6 unchanged" in printed
@@ -293,21 +307,21 @@ def test_editing_one_frame_of_a_signed_sequence_makes_verify_report_that_frame(s
 def test_the_sidecar_takes_its_name_whole_or_not_at_all(signed_png, plate, short_shot, tmp_path, monkeypatch):
     folder = tmp_path / "copy"
     shutil.copytree(signed_png.parent, folder)
-    (folder / "dubbed.c2pa").unlink()
+    (folder / "dubbed.png.c2pa").unlink()
     out = folder / "dubbed.####.png"
 
     def no_room(source, target):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(sequence.os, "replace", no_room)
-    with pytest.raises(MediaError, match="dubbed.c2pa"):
+    with pytest.raises(MediaError, match="dubbed.png.c2pa"):
         sequence.seal(out, plate, False, (10, 17), signing_identity())
     assert sorted(p.name for p in folder.iterdir() if not p.name.endswith(".png")) == [
         ".dubbed.####.png.render.json"]  # no sidecar, and nothing half-written beside the frames
     monkeypatch.undo()
     with pytest.raises(MediaError, match="frames 18 are not rendered yet"):
         sequence.seal(out, plate, False, (10, 18), signing_identity())
-    assert not (folder / "dubbed.c2pa").exists()
+    assert not (folder / "dubbed.png.c2pa").exists()
 
 
 def test_a_sidecar_whose_frame_index_was_forged_is_invalid(signed_png, tmp_path, capsys):
@@ -318,13 +332,13 @@ def test_a_sidecar_whose_frame_index_was_forged_is_invalid(signed_png, tmp_path,
     image[0, 0] ^= 1
     cv2.imwrite(str(edited), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     # The index made to vouch for the edited frame: the signature no longer covers the claim.
-    store = (folder / "dubbed.c2pa").read_bytes()
+    store = (folder / "dubbed.png.c2pa").read_bytes()
     old = sha256(signed_png.parent / "dubbed.0013.png").encode()
     assert store.count(old) == 1
-    (folder / "dubbed.c2pa").write_bytes(store.replace(old, sha256(edited).encode()))
+    (folder / "dubbed.png.c2pa").write_bytes(store.replace(old, sha256(edited).encode()))
 
     assert cli_main(["verify", str(folder / "dubbed.####.png")]) == BROKEN
     printed = capsys.readouterr().out
-    assert "content credentials (sidecar dubbed.c2pa): INVALID" in printed
+    assert "content credentials (sidecar dubbed.png.c2pa): INVALID" in printed
     assert "failed: assertion.hashedURI.mismatch" in printed and "org.lipsync.frames" in printed
     assert "signed frames: not checked" in printed  # a forged index says nothing about the frames

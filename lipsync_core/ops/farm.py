@@ -43,7 +43,7 @@ FARM_ASSEMBLE = Operation(
     description="Write OUTPUT (.mp4) from CHUNKS, the image sequence a farm job's render tasks wrote for PLATE and "
     "AUDIO, exactly as `lipsync dub PLATE AUDIO -o OUTPUT` writes it whole: same frames, same audio, same timing. "
     "Give the same --frames, --shot and --audio-offset as the render tasks had. For an image sequence OUTPUT (the "
-    "render tasks wrote it: give it as CHUNKS too), write its signed content credentials, NAME.c2pa beside it, once "
+    "render tasks wrote it: give it as CHUNKS too), write its signed content credentials, NAME.ext.c2pa beside it, once "
     "every frame of --frames is there.",
     inputs=(
         PLATE,

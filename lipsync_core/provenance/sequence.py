@@ -1,4 +1,4 @@
-"""C2PA content credentials for an image sequence: a standalone manifest store beside it, `NAME.c2pa`.
+"""C2PA content credentials for an image sequence: a standalone manifest store beside it, `NAME.ext.c2pa`.
 
 C2PA binds a manifest to the bytes of one asset, and a sequence is many files, so the asset signed is the sequence's
 frame index: each frame's number, file name and SHA-256, as compact JSON (what C2PA's collection data hash does for a
@@ -39,9 +39,10 @@ SAME_DUB = ("tool", "model", "mouth", "renderer", "audio")  # what every frame o
 
 
 def sidecar_path(media: Path) -> Path:
-    """`NAME.c2pa` beside the sequence `NAME.####.ext`, named by its pattern or by any one of its frames."""
+    """`NAME.ext.c2pa` beside the sequence `NAME.####.ext`, named by its pattern or by any one of its frames. The
+    extension is in the name: an EXR sequence and its PNG proxies of the same name, side by side, each keep theirs."""
     prefix, _, suffix = sequence_name(media) or (media.stem, 0, media.suffix)
-    return media.with_name((prefix.rstrip("._-") or suffix.lstrip(".")) + ".c2pa")
+    return media.with_name(".".join(part for part in (prefix.rstrip("._-"), suffix.lstrip(".")) if part) + ".c2pa")
 
 
 def frame_index(files: dict[int, Path]) -> list[dict]:

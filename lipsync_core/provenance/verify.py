@@ -1,7 +1,7 @@
 """`lipsync verify MEDIA`: what a dubbed file says about itself, and whether it still holds.
 
 Three witnesses, each read on its own so that one stripped does not hide the others: the C2PA manifest of a video
-(signature and whole-file hash checked) or of an image sequence (its sidecar `NAME.c2pa`: signature checked, every
+(signature and whole-file hash checked) or of an image sequence (its sidecar `NAME.ext.c2pa`: signature checked, every
 frame hashed again against the signed index), the facts in every frame of a sequence, and the watermark voted over
 the frames' pixels (it survives re-encoding and resizing that drop the metadata)."""
 
@@ -26,7 +26,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "verify",
         help="show what a dubbed file says it is (content credentials, frame facts, watermark) and check it",
-        description="Read the C2PA content credentials of a video, or of an EXR/PNG sequence from its sidecar NAME.c2pa "
+        description="Read the C2PA content credentials of a video, or of an EXR/PNG sequence from its sidecar NAME.ext.c2pa "
         "(is the manifest valid, who signed it, which model, audio and plate, which frames were dubbed; for a "
         "sequence, which frames were changed, are missing or were added since signing), the facts in each frame of "
         f"a sequence, and the invisible watermark in the pixels. Exit status {VALID}: the media says it is a dub and "
