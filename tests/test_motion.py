@@ -16,6 +16,7 @@ import soundfile
 from lipsync_core.errors import ShotError
 from lipsync_core.metrics import pearson
 from lipsync_core.models.config import get_config
+from lipsync_core.models.checkpoint import file_metadata
 from lipsync_core.models.motion import DEFAULT_MOTION_MODEL, MotionConfig, load_motion_model
 from lipsync_core.motion.curves import CurvesError, read_curves, write_curves
 from lipsync_core.motion.measure import own_audio
@@ -232,30 +233,46 @@ def test_motion_training_resumes_exactly(dev_clips, tmp_path: Path) -> None:
 
 
 def test_an_ensemble_predicts_the_average_of_its_members_and_refuses_models_trained_otherwise(dev_clips, tmp_path: Path) -> None:
-    from lipsync_core.errors import LipSyncError
-    from lipsync_core.train.motion_trainer import ensemble_motion, train_motion
+    from safetensors.torch import load_file, save_file
+
+    from lipsync_core.errors import LipSyncError, ModelError
+    from lipsync_core.train.motion_trainer import MotionClip, average_gain, ensemble_motion, train_motion
 
     train, dev = dev_clips[1:], dev_clips[:1]
     tiny = MotionConfig(components=4, width=16, dilations=(1, 2))
     members = [train_motion(train, dev, tmp_path / f"seed{seed}", steps=3, batch=2, eval_every=3, seed=seed, config=tiny)
                for seed in (0, 1)]
-    ensemble_motion(members, train, dev, tmp_path / "ensemble.safetensors")
-    ensemble = load_motion_model(tmp_path / "ensemble.safetensors")
+    path = tmp_path / "ensemble.safetensors"
+    ensemble_motion(members, train, dev, path)
+    ensemble = load_motion_model(path)
     alone = [load_motion_model(m) for m in members]
     clip = dev[0]
     average = np.mean([m.predict(clip.mel, clip.times) for m in alone], axis=0)
     assert not np.allclose(alone[0].predict(clip.mel, clip.times), average, atol=1e-3)  # the seeds did differ
     np.testing.assert_allclose(ensemble.predict(clip.mel, clip.times), average, rtol=1e-5, atol=1e-5)
-    assert [m["file"] for m in ensemble.facts["members"]] == [str(m) for m in members]
+    # The average speaker's articulation is measured on the average, not taken from a member.
+    np.testing.assert_allclose(ensemble.gain, average_gain(ensemble, [MotionClip.of(c) for c in train]), rtol=1e-6)
+    assert [m["file"] for m in ensemble.facts["member_runs"]] == [str(m) for m in members]
 
-    other = train_motion(train, dev, tmp_path / "wider", steps=3, batch=2, eval_every=3,
+    other = train_motion(train, dev, tmp_path / "narrower", steps=3, batch=2, eval_every=3,
                          config=MotionConfig(components=4, width=8, dilations=(1, 2)))
-    with pytest.raises(LipSyncError, match="another config"):
+    with pytest.raises(LipSyncError, match="configured otherwise"):
         ensemble_motion([members[0], other], train, dev, tmp_path / "mixed.safetensors")
-    with pytest.raises(LipSyncError, match="one of the models"):
+    with pytest.raises(LipSyncError, match="trained on other clips"):
+        ensemble_motion(members, train[:1], dev, tmp_path / "other_cache.safetensors")
+    with pytest.raises(LipSyncError, match="already an average"):
+        ensemble_motion([path, members[0]], train, dev, tmp_path / "nested.safetensors")
+    with pytest.raises(LipSyncError, match="refusing to write over the input"):
         ensemble_motion(members, train, dev, members[1])
-    assert not (tmp_path / "mixed.safetensors").exists()
     assert load_motion_model(members[1]).facts == alone[1].facts
+
+    # A file whose networks are numbered with a gap is refused, not loaded with a network missing.
+    tensors = load_file(str(path))
+    broken = tmp_path / "broken.safetensors"
+    save_file({k.replace("net.members.1.", "net.members.2."): v for k, v in tensors.items()}, str(broken),
+              metadata=file_metadata(path))
+    with pytest.raises(ModelError, match="do not fit"):
+        load_motion_model(broken)
 
 
 def test_the_correlation_loss_rewards_a_mouth_that_opens_when_the_real_one_does_whatever_its_scale() -> None:

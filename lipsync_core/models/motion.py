@@ -205,8 +205,6 @@ def save_motion_model(path: str | Path, model: MotionModel) -> None:
     config = model.net.config
     metadata = {"format": MOTION_FORMAT, "config": json.dumps({**config.__dict__, "dilations": list(config.dilations)}),
                 "facts": json.dumps(model.facts, sort_keys=True)}
-    if isinstance(model.net, MotionEnsemble):
-        metadata["members"] = str(len(model.net.members))
     temporary = path.with_name(path.name + ".tmp")
     save_file(tensors, str(temporary), metadata=metadata)
     os.replace(temporary, path)
@@ -222,13 +220,14 @@ def load_motion_model(path: str | Path | None = None) -> MotionModel:
         raw = json.loads(metadata["config"])
         config = MotionConfig(**{**raw, "dilations": tuple(raw["dilations"])})
         facts = json.loads(metadata.get("facts", "{}"))
-        members = int(metadata.get("members", "0"))
     except (KeyError, TypeError, ValueError) as error:
         raise ModelError(f"{path}: its motion config cannot be read by this version ({error})") from None
-    net = MotionEnsemble([MotionNet(config) for _ in range(members)]) if members > 0 else MotionNet(config)
     with safe_open(str(path), framework="pt") as f:
         tensors = {k: f.get_tensor(k) for k in f.keys()}
     state = {k[len("net."):]: v for k, v in tensors.items() if k.startswith("net.")}
+    # An ensemble's weights are named members.<i>.*; a gap in the numbers fails the strict load below.
+    members = {k.split(".")[1] for k in state if k.startswith("members.")}
+    net = MotionEnsemble([MotionNet(config) for _ in members]) if members else MotionNet(config)
     try:
         net.load_state_dict(state, strict=True)
         basis = ShapeBasis(*(tensors[f"basis.{n}"].numpy() for n in ("components", "scale", "open_direction", "wide_direction")))

@@ -77,7 +77,7 @@ def run_motion_ensemble(args) -> int:
     set_cpu_threads()
     train, dev = _splits(args)
     model = ensemble_motion(args.models, train, dev, args.output)
-    print(f"motion model: {args.output} ({len(model.net.members)} networks, dev median opening r "
+    print(f"motion model: {args.output} (the average of {len(model.net.members)} networks, dev median opening r "
           f"{model.facts['dev_opening_r_median']:.3f})")
     return 0
 

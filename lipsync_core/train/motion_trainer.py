@@ -21,6 +21,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from ..media.audio import MEL_FPS, MEL_SCALE, MEL_SILENCE, N_MELS
+from ..media.writers import refuse_inputs
 from ..metrics import pearson
 from ..errors import LipSyncError
 from ..models.motion import (MotionConfig, MotionEnsemble, MotionModel, MotionNet, at_times, gate, load_motion_model,
@@ -270,11 +271,7 @@ def train_motion(train: list[PreparedClip], dev: list[PreparedClip], run_dir: Pa
                 if record["dev_opening_r"] > meta["best"]:
                     meta.update(best=record["dev_opening_r"], since_best=0)
                     model.gain = average_gain(model, train_clips)
-                    model.facts = {"step": step, "dev_opening_r_median": record["dev_opening_r"],
-                                   "dev_opening_r": dict(zip([c.name for c in dev_clips], rs)),
-                                   "train_clips": [c.name for c in train_clips], "dev_clips": [c.name for c in dev_clips],
-                                   "receptive_field_s": config.receptive_field_s(),
-                                   "opening_spread": float(np.median([opening(c.points[c.valid]).std() for c in train_clips]))}
+                    model.facts = {"step": step, **run_facts(config, train_clips, dev_clips, rs)}
                     save_motion_model(best_path, model)
                 else:
                     meta["since_best"] += 1
@@ -298,29 +295,39 @@ def train_motion(train: list[PreparedClip], dev: list[PreparedClip], run_dir: Pa
 
 
 def ensemble_motion(paths: list[Path], train: list[PreparedClip], dev: list[PreparedClip], output: Path) -> MotionModel:
-    """One motion model from several trained alike (`lipsync train motion` with other seeds), their predictions
-    averaged; written to `output`. The members must share the config and the basis (the basis is fitted on the cache
-    alone, so runs on the same cache share it). The average speaker's gain is measured again on the training clips:
-    an average of networks hedges more than each of them."""
-    if any(Path(path).resolve() == Path(output).resolve() for path in paths):
-        raise LipSyncError(f"{output}: is one of the models to average; write the ensemble to another file")
+    """One motion model from several networks trained alike on this cache (`lipsync train motion` with other seeds),
+    their predictions averaged with equal weights; written to `output`. They must share the config, and were trained on
+    the cache's train clips (so they share the basis, which is fitted on the cache alone). The average speaker's gain
+    is measured again on the training clips: an average of networks hedges more than each of them."""
+    refuse_inputs(Path(output), paths)
     models = [load_motion_model(path) for path in paths]
-    first = models[0]
-    for path, model in zip(paths[1:], models[1:]):
-        same_basis = all(np.array_equal(getattr(model.basis, n), getattr(first.basis, n)) for n in ("components", "scale"))
-        if model.net.config != first.net.config or not same_basis:
-            raise LipSyncError(f"{path}: trained with another config or on another cache than {paths[0]}: "
-                               f"an ensemble's members are trained alike on the same cache (other seeds)")
-    nets = [net for model in models for net in (model.net.members if isinstance(model.net, MotionEnsemble) else [model.net])]
     train_clips, dev_clips = [MotionClip.of(c) for c in train], [MotionClip.of(c) for c in dev]
-    ensemble = MotionModel(MotionEnsemble(nets).eval(), first.basis, np.ones(first.net.config.components, np.float32), {})
+    names = [c.name for c in train_clips]
+    for path, model in zip(paths, models):
+        if isinstance(model.net, MotionEnsemble):
+            raise LipSyncError(f"{path}: is already an average of {len(model.net.members)} networks: give the files of "
+                               f"the networks it averages instead")
+        if model.net.config != models[0].net.config:
+            raise LipSyncError(f"{path}: its network is configured otherwise than {paths[0]}'s ({model.net.config} against "
+                               f"{models[0].net.config}): an average needs networks trained alike")
+        if model.facts.get("train_clips") != names:
+            raise LipSyncError(f"{path}: was trained on other clips than the train split of this cache: train the "
+                               f"networks and average them on the same cache")
+    config = models[0].net.config
+    ensemble = MotionModel(MotionEnsemble([m.net for m in models]), models[0].basis, np.ones(config.components, np.float32), {})
     rs = dev_opening_r(ensemble, dev_clips)
     ensemble.gain = average_gain(ensemble, train_clips)
-    ensemble.facts = {"members": [{"file": str(path), **{k: model.facts[k] for k in ("step", "dev_opening_r_median")
-                                                         if k in model.facts}} for path, model in zip(paths, models)],
-                      "dev_opening_r_median": float(np.median(rs)), "dev_opening_r": dict(zip([c.name for c in dev_clips], rs)),
-                      "train_clips": [c.name for c in train_clips], "dev_clips": [c.name for c in dev_clips],
-                      "receptive_field_s": first.net.config.receptive_field_s(),
-                      "opening_spread": float(np.median([opening(c.points[c.valid]).std() for c in train_clips]))}
+    member_runs = [{"file": str(path), "step": model.facts.get("step"), "dev_opening_r_median": model.facts.get("dev_opening_r_median")}
+                   for path, model in zip(paths, models)]
+    ensemble.facts = {"member_runs": member_runs, **run_facts(config, train_clips, dev_clips, rs)}
     save_motion_model(output, ensemble)
     return ensemble
+
+
+def run_facts(config: MotionConfig, train: list[MotionClip], dev: list[MotionClip], rs: list[float]) -> dict:
+    """What a motion model file says of how it was trained and how it measured on the dev clips (`rs`: each one's
+    opening r)."""
+    return {"dev_opening_r_median": float(np.median(rs)), "dev_opening_r": dict(zip([c.name for c in dev], rs)),
+            "train_clips": [c.name for c in train], "dev_clips": [c.name for c in dev],
+            "receptive_field_s": config.receptive_field_s(),
+            "opening_spread": float(np.median([opening(c.points[c.valid]).std() for c in train]))}
