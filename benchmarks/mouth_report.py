@@ -14,6 +14,8 @@ over by the StyleLipSync renderer) and with `--mouth generator` (the StyleLipSyn
 - light_p95: how far the dub's cheeks and chin stray from the plate's light (`light_mismatch`, 8-bit levels), the
   95th percentile over frames: a mismatched frame is what a viewer sees;
 - flicker: mean absolute frame-to-frame change inside the lips' box over the original's (1 = as lively);
+  flicker_own: the same for the clip dubbed with its own speech, whose pauses fall where the footage's do (other speech
+  that talks through the actor's pauses moves the mouth more than the footage did, without any flicker);
 - speed: frames per second of the whole render (decode, analysis cached, mouth, encode).
 Rendered without the invisible watermark: its texture would count as detail.
 Writes docs/mouth_report.md and docs/mouth_report.png (mouths zoomed: real | generator | footage | rendered).
@@ -140,12 +142,6 @@ def measure(original: list[np.ndarray], output: Path, boxes, actor_gap: np.ndarr
     footage_detail = np.array([detail(original[i], boxes[i]) for i in ok])
     dubbed_detail = np.array([detail(dubbed[i], boxes[i]) for i in ok])
     ratio = np.median(dubbed_detail / np.maximum(footage_detail, 1e-6))
-    # Inside the lips' box of the later frame: the rest of the frame is the plate's own in both.
-    def change(frames, i):
-        x0, y0, x1, y1 = boxes[i]
-        return np.abs(frames[i][y0:y1, x0:x1].astype(np.float32) - frames[i - 1][y0:y1, x0:x1]).mean()
-
-    steps = [i for i in ok[1:] if boxes[i - 1] is not None]
     track = track_plate(output)
     dubbed_face = track.faces[0] if track.faces else None
     gap = mouth_opening(dubbed_face.landmarks[:n]) if dubbed_face is not None else np.full(n, np.nan)
@@ -157,7 +153,19 @@ def measure(original: list[np.ndarray], output: Path, boxes, actor_gap: np.ndarr
     identity, drift = identity_distances(original, dubbed, face.landmarks, ok)
     return {"detail": float(ratio), "detail_same_open": same_open, "identity": identity, "identity_drift": drift, "light_p95": float(np.percentile(light, 95)) if light else float("nan"),
             "follows_new": pearson(gap, speaker_gap[:n]), "follows_original": pearson(gap, actor_gap[:n]),
-            "flicker": float(np.mean([change(dubbed, i) for i in steps]) / max(np.mean([change(original, i) for i in steps]), 1e-6))}
+            "flicker": flicker(original[:n], dubbed[:n], boxes)}
+
+
+def flicker(original: list[np.ndarray], dubbed: list[np.ndarray], boxes) -> float:
+    """Mean absolute frame-to-frame change inside the lips' box of the later frame (the rest of the frame is the
+    plate's own in both), the dub's over the original's."""
+    def change(frames, i):
+        x0, y0, x1, y1 = boxes[i]
+        return np.abs(frames[i][y0:y1, x0:x1].astype(np.float32) - frames[i - 1][y0:y1, x0:x1]).mean()
+
+    n = min(len(original), len(dubbed))
+    steps = [i for i in range(1, n) if boxes[i] is not None and boxes[i - 1] is not None]
+    return float(np.mean([change(dubbed, i) for i in steps]) / max(np.mean([change(original, i) for i in steps]), 1e-6))
 
 
 def main() -> int:
@@ -185,7 +193,7 @@ def main() -> int:
             tracks[clip] = (plate, track_plate(plate), paired.get(clip, plate))
         pairs = [(clip, clips[(i + 1) % len(clips)]) for i, clip in enumerate(clips)] + [(clip, clips[0]) for clip in also]
         for clip, speaker in pairs:
-            plate, track, _ = tracks[clip]
+            plate, track, own_speech = tracks[clip]
             speaker_plate, speaker_track, speech = tracks[speaker]
             face = track.faces[0]
             original = frames_of(plate)
@@ -200,6 +208,9 @@ def main() -> int:
                 seconds = time.perf_counter() - started
                 rows[(clip.stem, mouth)] = {**measure(original, out, boxes, actor_gap, speaker_gap, face), "fps": len(original) / seconds}
                 outputs[mouth] = frames_of(out)
+                own = work / f"{clip.stem}_{mouth}_own.mp4"
+                dub(plate, own_speech, own, mouth=mouth, watermark=False)
+                rows[(clip.stem, mouth)]["flicker_own"] = flicker(original, frames_of(own), boxes)
             middle = len(original) // 2
             box = boxes[middle]
             if box is not None:
@@ -219,7 +230,7 @@ def main() -> int:
     for n, picture in enumerate(native):
         cv2.imwrite(str(args.out / f"mouth_report_native{n or ''}.png"), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
     dev = {clip.stem for clip in clips}
-    keys = ("detail", "detail_same_open", "identity", "identity_drift", "light_p95", "follows_new", "follows_original", "flicker", "fps")
+    keys = ("detail", "detail_same_open", "identity", "identity_drift", "light_p95", "follows_new", "follows_original", "flicker", "flicker_own", "fps")
     lines = ["# The mouth: generator, footage, rendered footage", "",
              "Each dev clip dubbed with the next dev clip's speech (`python benchmarks/mouth_report.py`). Medians over "
              f"the {len(clips)} clips, then per clip; last, plates measured beside them (dubbed with the first dev clip's "
