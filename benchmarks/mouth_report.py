@@ -14,8 +14,9 @@ over by the StyleLipSync renderer) and with `--mouth generator` (the StyleLipSyn
 - light_p95: how far the dub's cheeks and chin stray from the plate's light (`light_mismatch`, 8-bit levels), the
   95th percentile over frames: a mismatched frame is what a viewer sees;
 - flicker: mean absolute frame-to-frame change inside the lips' box over the original's (1 = as lively);
-  flicker_own: the same for the clip dubbed with its own speech, whose pauses fall where the footage's do (other speech
-  that talks through the actor's pauses moves the mouth more than the footage did, without any flicker);
+- detail_own, flicker_own: detail and flicker of the clip dubbed with its own speech, which opens the mouth when and as
+  far as the footage did (other speech opens it otherwise: detail follows the opening, and speech that talks through
+  the actor's pauses moves the mouth more than the footage did, without any flicker);
 - speed: frames per second of the whole render (decode, analysis cached, mouth, encode).
 Rendered without the invisible watermark: its texture would count as detail.
 Writes docs/mouth_report.md and docs/mouth_report.png (mouths zoomed: real | generator | footage | rendered).
@@ -141,7 +142,6 @@ def measure(original: list[np.ndarray], output: Path, boxes, actor_gap: np.ndarr
     ok = [i for i in range(n) if boxes[i] is not None]
     footage_detail = np.array([detail(original[i], boxes[i]) for i in ok])
     dubbed_detail = np.array([detail(dubbed[i], boxes[i]) for i in ok])
-    ratio = np.median(dubbed_detail / np.maximum(footage_detail, 1e-6))
     track = track_plate(output)
     dubbed_face = track.faces[0] if track.faces else None
     gap = mouth_opening(dubbed_face.landmarks[:n]) if dubbed_face is not None else np.full(n, np.nan)
@@ -151,9 +151,15 @@ def measure(original: list[np.ndarray], output: Path, boxes, actor_gap: np.ndarr
                             float(face_size(face.landmarks[i]))) for i in ok]
     light = [v for v in light if v is not None]
     identity, drift = identity_distances(original, dubbed, face.landmarks, ok)
-    return {"detail": float(ratio), "detail_same_open": same_open, "identity": identity, "identity_drift": drift, "light_p95": float(np.percentile(light, 95)) if light else float("nan"),
+    return {"detail": detail_ratio(original, dubbed, boxes, n), "detail_same_open": same_open, "identity": identity, "identity_drift": drift, "light_p95": float(np.percentile(light, 95)) if light else float("nan"),
             "follows_new": pearson(gap, speaker_gap[:n]), "follows_original": pearson(gap, actor_gap[:n]),
             "flicker": flicker(original[:n], dubbed[:n], boxes)}
+
+
+def detail_ratio(original: list[np.ndarray], dubbed: list[np.ndarray], boxes, n: int) -> float:
+    """The median over the first `n` frames of the dub's detail in the lips' box over the original's."""
+    return float(np.median([detail(dubbed[i], boxes[i]) / max(detail(original[i], boxes[i]), 1e-6)
+                            for i in range(n) if boxes[i] is not None]))
 
 
 def flicker(original: list[np.ndarray], dubbed: list[np.ndarray], boxes) -> float:
@@ -210,7 +216,9 @@ def main() -> int:
                 outputs[mouth] = frames_of(out)
                 own = work / f"{clip.stem}_{mouth}_own.mp4"
                 dub(plate, own_speech, own, mouth=mouth, watermark=False)
-                rows[(clip.stem, mouth)]["flicker_own"] = flicker(original, frames_of(own), boxes)
+                own_frames = frames_of(own)
+                rows[(clip.stem, mouth)].update(detail_own=detail_ratio(original, own_frames, boxes, min(len(original), len(own_frames))),
+                                                flicker_own=flicker(original, own_frames, boxes))
             middle = len(original) // 2
             box = boxes[middle]
             if box is not None:
@@ -230,7 +238,7 @@ def main() -> int:
     for n, picture in enumerate(native):
         cv2.imwrite(str(args.out / f"mouth_report_native{n or ''}.png"), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
     dev = {clip.stem for clip in clips}
-    keys = ("detail", "detail_same_open", "identity", "identity_drift", "light_p95", "follows_new", "follows_original", "flicker", "flicker_own", "fps")
+    keys = ("detail", "detail_same_open", "detail_own", "identity", "identity_drift", "light_p95", "follows_new", "follows_original", "flicker", "flicker_own", "fps")
     lines = ["# The mouth: generator, footage, rendered footage", "",
              "Each dev clip dubbed with the next dev clip's speech (`python benchmarks/mouth_report.py`). Medians over "
              f"the {len(clips)} clips, then per clip; last, plates measured beside them (dubbed with the first dev clip's "

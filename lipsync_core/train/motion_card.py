@@ -74,7 +74,7 @@ def _card_text(model_path: Path, model, result: dict, dev: list[PreparedClip], p
     params = sum(p.numel() for p in getattr(model.net, "members", [model.net])[0].parameters())
     if members:
         alone = ", ".join(f"{m['dev_opening_r_median']:.3f}" for m in members if m.get("dev_opening_r_median") is not None)
-        steps = " / ".join(str(m.get("step", "?")) for m in members)
+        steps = " / ".join(str(m.get("step") or "?") for m in members)
         joined = (f"\nIt is the average of {len(members)} such networks trained alike from different seeds, "
                   f"joined by `lipsync train motion-ensemble`;\neach alone follows the dev clips' own speech with a median "
                   f"opening r of {alone} (before the actor's style and the silence gate).")

@@ -20,10 +20,10 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from ..errors import LipSyncError
 from ..media.audio import MEL_FPS, MEL_SCALE, MEL_SILENCE, N_MELS
 from ..media.writers import refuse_inputs
 from ..metrics import pearson
-from ..errors import LipSyncError
 from ..models.motion import (MotionConfig, MotionEnsemble, MotionModel, MotionNet, at_times, gate, load_motion_model,
                              save_motion_model, speech_features)
 from ..motion.shape import ShapeBasis, crop_points, opening, rest_shape
