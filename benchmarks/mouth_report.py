@@ -135,13 +135,14 @@ def light_mismatch(original: np.ndarray, dubbed: np.ndarray, mask: np.ndarray, b
     return float(np.abs((b - a)[region].mean(axis=1)).mean())
 
 
-def measure(original: list[np.ndarray], output: Path, boxes, actor_gap: np.ndarray, speaker_gap: np.ndarray,
-            face) -> dict:
-    dubbed = frames_of(output)
+def measure(original: list[np.ndarray], original_detail: np.ndarray, dubbed: list[np.ndarray], output: Path, boxes,
+            actor_gap: np.ndarray, speaker_gap: np.ndarray, face) -> dict:
+    """The measures of one dub: `dubbed`, the frames of the video `output`; `original_detail`, `lip_detail` of the
+    original frames."""
     n = min(len(dubbed), len(original), len(speaker_gap))
     ok = [i for i in range(n) if boxes[i] is not None]
-    footage_detail = np.array([detail(original[i], boxes[i]) for i in ok])
-    dubbed_detail = np.array([detail(dubbed[i], boxes[i]) for i in ok])
+    dubbed_all = lip_detail(dubbed[:n], boxes)
+    footage_detail, dubbed_detail = original_detail[ok], dubbed_all[ok]
     track = track_plate(output)
     dubbed_face = track.faces[0] if track.faces else None
     gap = mouth_opening(dubbed_face.landmarks[:n]) if dubbed_face is not None else np.full(n, np.nan)
@@ -151,15 +152,20 @@ def measure(original: list[np.ndarray], output: Path, boxes, actor_gap: np.ndarr
                             float(face_size(face.landmarks[i]))) for i in ok]
     light = [v for v in light if v is not None]
     identity, drift = identity_distances(original, dubbed, face.landmarks, ok)
-    return {"detail": detail_ratio(original, dubbed, boxes, n), "detail_same_open": same_open, "identity": identity, "identity_drift": drift, "light_p95": float(np.percentile(light, 95)) if light else float("nan"),
+    return {"detail": detail_ratio(original_detail[:n], dubbed_all), "detail_same_open": same_open, "identity": identity, "identity_drift": drift, "light_p95": float(np.percentile(light, 95)) if light else float("nan"),
             "follows_new": pearson(gap, speaker_gap[:n]), "follows_original": pearson(gap, actor_gap[:n]),
             "flicker": flicker(original[:n], dubbed[:n], boxes)}
 
 
-def detail_ratio(original: list[np.ndarray], dubbed: list[np.ndarray], boxes, n: int) -> float:
-    """The median over the first `n` frames of the dub's detail in the lips' box over the original's."""
-    return float(np.median([detail(dubbed[i], boxes[i]) / max(detail(original[i], boxes[i]), 1e-6)
-                            for i in range(n) if boxes[i] is not None]))
+def lip_detail(frames: list[np.ndarray], boxes) -> np.ndarray:
+    """(N,) each frame's detail in its lips' box; NaN where the lips were not found."""
+    return np.array([detail(frame, box) if box is not None else np.nan for frame, box in zip(frames, boxes)])
+
+
+def detail_ratio(footage: np.ndarray, dubbed: np.ndarray) -> float:
+    """The median over the frames both hold of the dub's detail over the footage's (`lip_detail` of each)."""
+    n = min(len(footage), len(dubbed))
+    return float(np.nanmedian(dubbed[:n] / np.maximum(footage[:n], 1e-6)))
 
 
 def flicker(original: list[np.ndarray], dubbed: list[np.ndarray], boxes) -> float:
@@ -206,18 +212,20 @@ def main() -> int:
             boxes = lip_boxes(face.landmarks, face.present & ~face.partial, original[0].shape)
             actor_gap = mouth_opening(face.landmarks)
             speaker_gap = at_actor_times(mouth_opening(speaker_track.faces[0].landmarks), speaker_track.times, track.times)
+            original_detail = lip_detail(original, boxes)
             outputs = {}
             for mouth in MOUTHS:
                 out = work / f"{clip.stem}_{mouth}.mp4"
                 started = time.perf_counter()
                 dub(plate, speech, out, mouth=mouth, watermark=False)  # the mouth, not the watermark's texture
                 seconds = time.perf_counter() - started
-                rows[(clip.stem, mouth)] = {**measure(original, out, boxes, actor_gap, speaker_gap, face), "fps": len(original) / seconds}
                 outputs[mouth] = frames_of(out)
+                rows[(clip.stem, mouth)] = {**measure(original, original_detail, outputs[mouth], out, boxes, actor_gap, speaker_gap,
+                                                      face), "fps": len(original) / seconds}
                 own = work / f"{clip.stem}_{mouth}_own.mp4"
                 dub(plate, own_speech, own, mouth=mouth, watermark=False)
                 own_frames = frames_of(own)
-                rows[(clip.stem, mouth)].update(detail_own=detail_ratio(original, own_frames, boxes, min(len(original), len(own_frames))),
+                rows[(clip.stem, mouth)].update(detail_own=detail_ratio(original_detail, lip_detail(own_frames, boxes)),
                                                 flicker_own=flicker(original, own_frames, boxes))
             middle = len(original) // 2
             box = boxes[middle]
