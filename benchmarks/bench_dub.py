@@ -18,7 +18,8 @@ tracking of the shot, with its own decoding), features (log-mel, aligned crops, 
 generate (the model: codes + decoding), composite (masks in the plate, warp back, blend; for the footage
 mouths: selecting, warping and blending the actor's frames, whose decoding is under decode; the renderer's inputs
 are under features), encode
-(conversion + H.264 + muxing the dub). The ratios divide the whole render, and each stage, by the
+(the frames are marked, converted, encoded and muxed or written on a thread of their own while the next are rendered:
+this is the time the render waits for that thread). The ratios divide the whole render, and each stage, by the
 decode+encode time of the same frames.
 
 Memory (--memory): peak RSS of a full `lipsync dub` process for a 10 s and a 60 s plate (the GRID

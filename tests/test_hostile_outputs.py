@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from lipsync_core.cli import main as cli_main
-from lipsync_core.dub.pipeline import dub
+from lipsync_core.dub.pipeline import Renderer, dub
 from lipsync_core.face import analyze as analyze_module
 from lipsync_core.face.track import Track
-from lipsync_core.media import destination, images
+from lipsync_core.media import destination, images, writers
 from lipsync_core.shot import Shot
 
 from dub_fixtures import CLIP, dub_audio, plate, tiny_model  # noqa: F401 (pytest fixtures)
@@ -261,6 +261,27 @@ def test_a_full_disk_is_said_as_such_and_leaves_no_temporary_file(plate, fresh_p
     assert f"{Shot.for_plate(fresh_plate).track_path()}: disk full: " in err
     assert analyze_module.shot_track(fresh_plate, Shot.for_plate(fresh_plate), (0, 2)).frames.tolist() == [0, 1, 2]
     assert _snapshot(fresh_plate.parent) == inputs
+
+
+def test_a_disk_that_fills_while_a_video_is_encoded_stops_the_render_and_leaves_nothing(plate, dub_audio, tiny_model, tmp_path, capsys, monkeypatch):
+    # A video's frames are encoded on a thread of their own: its error must still end the render, as one line.
+    muxed, real_mux = [], writers.VideoWriter._mux
+
+    def filling(self, packets):
+        muxed.append(1)
+        if len(muxed) > 6:
+            raise writers.write_failed(self.path, OSError(errno.ENOSPC, "No space left on device"))
+        real_mux(self, packets)
+
+    monkeypatch.setattr(writers.VideoWriter, "_mux", filling)
+    rendered = []
+    monkeypatch.setattr(Renderer, "frames", lambda self, *span, real=Renderer.frames: (
+        rendered.append(f.number) or f for f in real(self, *span)))
+    out = tmp_path / "out" / "o.mp4"
+    err = _error(["dub", str(plate), str(dub_audio), "-o", str(out), "--frames", "0-39", *_model(tiny_model)], capsys)
+    assert err.startswith(f"lipsync dub: error: {out}: disk full: ") and " free on /" in err
+    assert len(rendered) < 40  # the render stopped when the encoder failed, not at the end of the shot
+    assert not (tmp_path / "out").exists()  # no video, no temporary, no lock: the folder made for them goes too
 
 
 # ------------------------------------------------------------------------------------ unexpected errors

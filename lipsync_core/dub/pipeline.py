@@ -698,12 +698,16 @@ def _render(renderer: Renderer, output: Path, span: tuple[int, int], existing: d
             started = time.perf_counter()
             out.write(result.number, result.image, result.mask)
             if existing is not None and done == 1:  # once a frame is there to vouch for, not before
+                out.flush()
                 render_record.write(output, settings)
             renderer.timings["encode"] += time.perf_counter() - started
             if progress:
                 progress("render", done, total)
             if cancelled():
                 raise Cancelled("cancelled")
+        started = time.perf_counter()
+        out.flush()
+        renderer.timings["encode"] += time.perf_counter() - started
     said = "signed content credentials (C2PA)"
     if existing is not None:
         # The sequence is the shot's frames: signed by the render that completes it, whole or as its last chunk.

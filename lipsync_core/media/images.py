@@ -71,19 +71,20 @@ def read_png_text(path: str | Path) -> dict[str, str]:
 
 
 def read_exr_header(path: str | Path) -> dict:
-    """The EXR header as a dict (attribute name -> value), e.g. to carry it over to a written result."""
-    return _read_exr(Path(path))[1]
+    """The EXR header as a dict (attribute name -> value), e.g. to carry it over to a written result. The pixels
+    are not read: a render carries each plate frame's header into its result."""
+    with _open_exr(Path(path), header_only=True) as exr:
+        return dict(exr.header())  # the bindings empty their own dict when the file closes
 
 
 def _read_exr(path: Path) -> tuple[np.ndarray, dict]:
-    if not path.exists():
-        raise MediaError(f"{path}: file not found")
-    try:
-        with OpenEXR.File(str(path)) as exr:
+    with _open_exr(path) as exr:
+        try:
+            # Opening warns of damaged pixel data and goes on: it fails here, as a file without parts.
             header = dict(exr.header())  # the bindings empty their own dict when the file closes
             channels = {name: channel.pixels for name, channel in exr.channels().items()}
-    except (RuntimeError, ValueError, OSError) as error:
-        raise MediaError(f"{path}: cannot be read as OpenEXR (unreadable or truncated: {error})") from error
+        except (RuntimeError, ValueError, OSError) as error:
+            raise _unreadable(path, error) from error
     for group in ("RGBA", "RGB"):
         if group in channels:
             image = channels[group]
@@ -98,6 +99,19 @@ def _read_exr(path: Path) -> tuple[np.ndarray, dict]:
         else:
             raise MediaError(f"{path}: has no RGB or Y channels (it holds {', '.join(sorted(channels))})")
     return _to_display_window(image, header), header
+
+
+def _open_exr(path: Path, header_only: bool = False) -> OpenEXR.File:
+    if not path.exists():
+        raise MediaError(f"{path}: file not found")
+    try:
+        return OpenEXR.File(str(path), header_only=header_only)
+    except (RuntimeError, ValueError, OSError) as error:
+        raise _unreadable(path, error) from error
+
+
+def _unreadable(path: Path, error: Exception) -> MediaError:
+    return MediaError(f"{path}: cannot be read as OpenEXR (unreadable or truncated: {error})")
 
 
 def _to_display_window(image: np.ndarray, header: dict) -> np.ndarray:

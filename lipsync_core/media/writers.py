@@ -33,6 +33,9 @@ from .images import write_exr, write_png
 
 VIDEO_FORMATS = {".mp4": "mp4", ".mov": "mov"}
 X264_LOOKAHEAD_BYTES = 256 * 2**20  # memory the H.264 encoder's lookahead may take
+# Measured on 100 frames of a 720p clip at CRF 17: 1.4x the speed of "medium" for 0.16 dB less PSNR and a 7% larger
+# file; "veryfast" was 2x for 0.44 dB less (README, Performance).
+X264_PRESET = "faster"
 _FRAME_PATTERN = re.compile(r"#+|%0?\d*d")
 # The frame-number part of a sequence name, however it is written: ####, %04d, or digits.
 _FRAME_NUMBER = re.compile(r"(#+|%0?\d*d|\d+)(?=\.[^.]+$)")
@@ -119,7 +122,7 @@ class VideoWriter(_Writer):
     """
 
     def __init__(self, path, fps, width, height, audio=None, audio_rate=None, audio_offset_s=0.0,
-                 crf: int = 17, preset: str = "medium", seal: Callable[[Path], None] | None = None):
+                 crf: int = 17, preset: str = X264_PRESET, seal: Callable[[Path], None] | None = None):
         self.path = Path(path)
         self._seal = seal  # called with the finished temporary file before it takes the final name (signing)
         self._temp = _temporary(self.path)
