@@ -324,8 +324,8 @@ class Renderer:
         if motion_curves is not None:
             curves = read_curves(motion_curves, load_motion_model(motion_model))
             if not np.array_equal(curves.frames, self.track.frames):
-                raise LipSyncError(f"{motion_curves}: its frames {curves.frames[0]}-{curves.frames[-1]} are not this shot's "
-                                   f"{self.first}-{self.last}: write it again with `lipsync motion`")
+                raise LipSyncError(f"{motion_curves}: its frames {_ranges_text(curves.frames)} are not this shot's "
+                                   f"{_ranges_text(self.track.frames)}: write it again with `lipsync motion`")
         else:
             curves = shot_motion(self.plate_path, self.audio_path, shot=self.shot, face=self.face_id,
                                  audio_offset_s=self.offset_s, model=motion_model, track=self.track, dub_audio=self.audio,
@@ -341,7 +341,8 @@ class Renderer:
         self.notes.extend(notes)
         footage = FootageMouth(shot, curves, added, self.space)
         self.timings["features"] += time.perf_counter() - started
-        self.notes.append(f"mouth motion: actor style {curves.style}")
+        source = f"from {motion_curves}" if motion_curves is not None else "predicted"
+        self.notes.append(f"mouth motion: {source}" + (f", actor style {curves.style}" if curves.style else ""))
         if added:
             self.notes.append(f"added footage lends the mouth to {footage.added_share:.0%} of the shot's frames")
         if footage.coverage_note():

@@ -36,6 +36,10 @@ KIND = "lipsync-motion"
 UNITS = (f"pixels of a {CROP_UNITS}-px aligned face crop; opening and width are relative to the actor's resting "
          "mouth (rest)")
 DECIMALS = 3
+# What a file may ask of a mouth, in the crop's pixels: an opening or width past a quarter of the face crop, or a point
+# off the crop by its own size, is a typing slip (300 for 3.00), not a mouth; the footage would be stretched to it.
+REACH = CROP_UNITS / 4
+POINT_RANGE = (-CROP_UNITS, 2 * CROP_UNITS)
 
 
 class CurvesError(LipSyncError):
@@ -122,8 +126,8 @@ def _rows_from_json(path: Path, text: str):
                 check.fail(f"{where}.{key}", "is missing")
         frames.append(check.integer(row["frame"], f"{where}.frame"))
         times.append(check.number(row["time"], f"{where}.time"))
-        openings.append(check.number(row["opening"], f"{where}.opening"))
-        widths.append(check.number(row["width"], f"{where}.width"))
+        openings.append(check.number(row["opening"], f"{where}.opening", within=(-REACH, REACH)))
+        widths.append(check.number(row["width"], f"{where}.width", within=(-REACH, REACH)))
         if not isinstance(row.get("silent", False), bool):
             check.fail(f"{where}.silent", f"must be true or false, not {quoted(row['silent'])}")
         silent.append(row.get("silent", False))
@@ -165,18 +169,20 @@ def _rows_from_csv(path: Path, text: str):
     for line, row in enumerate(rows[1:], 2):
         if len(row) != columns:
             check.fail(f"line {line}", f"has {len(row)} columns, the header {columns}")
-    rest = np.array([check.number(v, f"line 2 column {_header()[5 + i]}", text=True) for i, v in enumerate(rows[1][5:])],
+    rest = np.array([check.number(v, f"line 2 column {_header()[5 + i]}", text=True, within=POINT_RANGE)
+                     for i, v in enumerate(rows[1][5:])],
                     np.float32).reshape(-1, 2)
     frames, times, openings, widths, silent, shapes = [], [], [], [], [], []
     for line, row in enumerate(rows[2:], 3):
         frames.append(check.integer(row[0], f"line {line} frame", text=True))
         times.append(check.number(row[1], f"line {line} time", text=True))
-        openings.append(check.number(row[2], f"line {line} opening", text=True))
-        widths.append(check.number(row[3], f"line {line} width", text=True))
+        openings.append(check.number(row[2], f"line {line} opening", text=True, within=(-REACH, REACH)))
+        widths.append(check.number(row[3], f"line {line} width", text=True, within=(-REACH, REACH)))
         if row[4] not in ("0", "1"):
             check.fail(f"line {line} silent", f"must be 0 or 1, not {row[4]!r}")
         silent.append(row[4] == "1")
-        shapes.append([check.number(v, f"line {line} {_header()[5 + i]}", text=True) for i, v in enumerate(row[5:])])
+        shapes.append([check.number(v, f"line {line} {_header()[5 + i]}", text=True, within=POINT_RANGE)
+                       for i, v in enumerate(row[5:])])
     return (rest, np.array(frames, np.int64), np.array(times), np.array(openings), np.array(widths),
             np.array(silent, bool), np.array(shapes, np.float32).reshape(-1, len(SHAPE_POINTS), 2), "", {})
 
@@ -190,7 +196,7 @@ class _Fields:
     def fail(self, name: str, problem: str):
         raise CurvesError(f"{self.path}: {name or 'the file'} {problem}")
 
-    def number(self, value, name: str, text: bool = False) -> float:
+    def number(self, value, name: str, text: bool = False, within: tuple[float, float] | None = None) -> float:
         if text:
             try:
                 value = float(value)
@@ -198,6 +204,9 @@ class _Fields:
                 self.fail(name, f"must be a number, not {value!r}")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             self.fail(name, f"must be a finite number, not {quoted(value) if not text else value}")
+        if within is not None and not within[0] <= value <= within[1]:
+            self.fail(name, f"is {value:g}, past what a mouth can do: {within[0]:g} to {within[1]:g} "
+                            f"(pixels of the {CROP_UNITS}-px face crop)")
         return float(value)
 
     def integer(self, value, name: str, text: bool = False) -> int:
@@ -219,6 +228,6 @@ class _Fields:
         for i, point in enumerate(value):
             if not isinstance(point, list) or len(point) != 2:
                 self.fail(f"{name}[{i}]", f"must be [x, y], not {quoted(point)}")
-            self.number(point[0], f"{name}[{i}][0]")
-            self.number(point[1], f"{name}[{i}][1]")
+            self.number(point[0], f"{name}[{i}][0]", within=POINT_RANGE)
+            self.number(point[1], f"{name}[{i}][1]", within=POINT_RANGE)
         return np.array(value, np.float32)
