@@ -202,6 +202,20 @@ def test_missing_unreadable_and_truncated_inputs_name_the_file(shared_data, tmp_
     assert truncated.info.warnings and "157 frames but only 110" in truncated.info.warnings[0]
 
 
+@pytest.mark.parametrize("command", ["probe", "dub-plate", "dub-audio", "verify"])
+def test_a_folder_or_an_empty_file_given_as_media_is_named_as_such(shared_data, tmp_path, capsys, command):
+    empty, folder = tmp_path / "empty.mp4", tmp_path / "takes.mov"
+    empty.touch()
+    folder.mkdir()
+    for given, said in ((empty, "is empty (0 bytes)"), (folder, "is a folder, not a file")):
+        argv = {"probe": ["probe", str(given)], "verify": ["verify", str(given)],
+                "dub-plate": ["dub", str(given), str(shared_data / GRID_CLIP), "-o", str(tmp_path / "out.mp4")],
+                "dub-audio": ["dub", str(shared_data / GRID_CLIP), str(given), "-o", str(tmp_path / "out.mp4")]}[command]
+        assert cli_main(argv) == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1].endswith(f"{given}: {said}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.mp4", "takes.mov"]  # nothing written
+
+
 def test_audio_less_video_says_so(shared_data):
     with pytest.raises(MediaError, match=r"Obama_clip1.mp4: has no audio stream"):
         load_audio(shared_data / SILENT_CLIP)

@@ -17,6 +17,7 @@ import librosa
 import numpy as np
 
 from ..errors import MediaError
+from .inputs import require_file
 
 SAMPLE_RATE = 16000
 MEL_FPS = 80
@@ -47,8 +48,7 @@ def decode_audio(path: str | Path, offset_s: float = 0.0, rate: int | None = Non
     """(channels, n) float32 samples of the file's first audio stream and their rate (the stream's own
     unless `rate` is given), sample 0 at `offset_s` on the file's timeline (see `load_audio`)."""
     path = Path(path)
-    if not path.exists():
-        raise MediaError(f"{path}: file not found")
+    require_file(path)
     try:
         container = av.open(str(path))
     except av.FFmpegError as error:

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import MediaError
 from .images import read_exr_header, read_image
+from .inputs import require_file
 
 IMAGE_EXTENSIONS = {".exr", ".png", ".tif", ".tiff", ".jpg", ".jpeg"}
 # A sequence carries no rate of its own unless its EXR header says so; 24 is the film default.
@@ -165,8 +166,7 @@ def _select(path: Path, numbers: np.ndarray, frames: tuple[int, int] | None) -> 
 
 
 def _open_container(path: Path):
-    if not path.exists():
-        raise MediaError(f"{path}: file not found")
+    require_file(path)
     try:
         return av.open(str(path))
     except av.FFmpegError as error:
@@ -392,8 +392,7 @@ def sequence_files(path: Path) -> dict[int, Path]:
     sequence (`plate.1001.exr`: its numbered siblings). A file without a number is a one-frame plate."""
     named = sequence_name(path)
     if named is None:
-        if not path.exists():
-            raise MediaError(f"{path}: file not found")
+        require_file(path)
         return {0: path}
     prefix, padding, suffix = named
     pattern = re.compile(re.escape(prefix) + r"(\d{%d,})" % padding + re.escape(suffix) + "$")

@@ -16,6 +16,7 @@ import OpenEXR
 
 from ..errors import MediaError
 from .destination import write_failed
+from .inputs import require_file
 
 # Header attributes that describe the pixel layout of the file being written, not the shot:
 # never copied from a source header.
@@ -31,8 +32,7 @@ _EXR_COMPRESSION = {
 
 def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
-    if not path.exists():
-        raise MediaError(f"{path}: file not found")
+    require_file(path)
     if path.suffix.lower() == ".exr":
         return _read_exr(path)[0]
     data = np.fromfile(path, dtype=np.uint8)  # imdecode, unlike imread, accepts any path on any OS
@@ -102,8 +102,7 @@ def _read_exr(path: Path) -> tuple[np.ndarray, dict]:
 
 
 def _open_exr(path: Path, header_only: bool = False) -> OpenEXR.File:
-    if not path.exists():
-        raise MediaError(f"{path}: file not found")
+    require_file(path)
     try:
         return OpenEXR.File(str(path), header_only=header_only)
     except (RuntimeError, ValueError, OSError) as error:

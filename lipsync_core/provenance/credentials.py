@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..media.inputs import require_file
 from .facts import ASSERTION_LABEL, TOOL, DubFacts
 from .identity import ProvenanceError, SigningIdentity
 
@@ -101,8 +102,7 @@ def read_credentials(path: Path) -> Credentials | None:
     """The embedded manifest of `path`, checked; None when the file carries none."""
     import c2pa
 
-    if not path.is_file():
-        raise ProvenanceError(f"{path}: file not found")
+    require_file(path)
     return read_manifest(lambda: c2pa.Reader(str(path)))
 
 
