@@ -16,13 +16,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lipsync_core.cli import main as cli_main
-from lipsync_core.dub.pipeline import Renderer, dub
+from lipsync_core.dub.outputs import DubOutput
+from lipsync_core.dub.pipeline import Cancelled, Renderer, dub
 from lipsync_core.face import analyze as analyze_module
 from lipsync_core.face.track import Track
 from lipsync_core.media import destination, images, writers
+from lipsync_core.media.frames import open_plate
 from lipsync_core.shot import Shot
 
 from dub_fixtures import CLIP, dub_audio, plate, tiny_model  # noqa: F401 (pytest fixtures)
@@ -282,6 +285,32 @@ def test_a_disk_that_fills_while_a_video_is_encoded_stops_the_render_and_leaves_
     assert err.startswith(f"lipsync dub: error: {out}: disk full: ") and " free on /" in err
     assert len(rendered) < 40  # the render stopped when the encoder failed, not at the end of the shot
     assert not (tmp_path / "out").exists()  # no video, no temporary, no lock: the folder made for them goes too
+
+
+def test_a_cancel_while_the_disk_fills_is_said_as_a_cancel_and_keeps_the_frames_written(plate, tmp_path, monkeypatch):
+    # The writer thread fails on the third frame while the render is being cancelled: the user pressed Cancel, and
+    # that is what they are told; the two frames written before stay for --resume, and nothing else is left.
+    written = []
+
+    def filling(path, image, text=None):
+        if len(written) == 2:
+            raise writers.write_failed(Path(path), OSError(errno.ENOSPC, "No space left on device"))
+        written.append(path)
+        real_png(path, image, text)
+
+    real_png = writers.write_png
+    monkeypatch.setattr(writers, "write_png", filling)
+    with open_plate(plate, frames=(0, 3)) as source:
+        frames = list(source)
+        info = source.info
+    out = tmp_path / "o.####.png"
+    mask = np.zeros(frames[0].image.shape[:2], np.float32)
+    with pytest.raises(Cancelled):
+        with DubOutput(out, info, None, 0.0, [plate]) as writer:
+            for frame in frames:
+                writer.write(frame.number, frame.image, mask)
+            raise Cancelled("cancelled")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.0000.png", "o.0001.png"]
 
 
 # ------------------------------------------------------------------------------------ unexpected errors

@@ -155,8 +155,9 @@ def test_an_edited_opening_moves_the_shape(plate: Path, speech: Path, tmp_path: 
     (lambda d: d["frames"][2].__setitem__("frame", d["frames"][1]["frame"]), "frames"),
     # Typing slips that would stretch the footage to no mouth at all: refused, not rendered.
     (lambda d: d["frames"][3].__setitem__("opening", 1e30), "frames[3].opening is 1e+30, past what a mouth can do"),
-    (lambda d: d["frames"][4].__setitem__("width", -300), "frames[4].width is -300, past what a mouth can do: -64 to 64"),
+    (lambda d: d["frames"][4].__setitem__("width", -300), "frames[4].width is -300, past what a mouth can do: -256 to 256"),
     (lambda d: d["frames"][5]["shape"][0].__setitem__(1, 5000), "frames[5].shape[0][1] is 5000"),
+    (lambda d: d["frames"][6].__setitem__("opening", 10**400), "frames[6].opening must be a finite number"),
 ])
 def test_a_bad_curves_file_names_the_field(plate: Path, speech: Path, tmp_path: Path, model, edit, field) -> None:
     path = write_curves(tmp_path / "motion.json", shot_motion(plate, speech, model=model))

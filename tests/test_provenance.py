@@ -258,6 +258,11 @@ def test_an_exr_sequence_and_its_png_proxies_of_the_same_name_keep_their_own_cre
         assert result.status == VALID and result.credentials.valid, out
         assert (result.frame_check.signed, result.frame_check.changed, result.frame_check.extra) == (8, [], []), out
     assert {p.name for p in folder.glob("*.c2pa")} == {"dubbed.exr.c2pa", "dubbed.png.c2pa"}
+    # A frame damaged before signing (a bad copy between farm chunks) is not vouched for: signing it again fails.
+    damaged = folder / "dubbed.0013.exr"
+    damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
+    with pytest.raises(MediaError, match="dubbed.0013.exr: cannot be read as OpenEXR"):
+        sequence.seal(exr, plate, False, (10, 17), signing_identity())
 
 
 def test_a_complete_sequence_gets_a_sidecar_that_c2pa_validates_with_the_facts_and_every_frames_hash(signed_png, plate, dub_audio):

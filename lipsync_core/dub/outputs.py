@@ -56,8 +56,8 @@ def output_kind(path: Path) -> str:
 class DubOutput:
     """A writer for one dub, taking plate-dtype frames and their blend masks.
 
-    Use as a context manager: leaving it by an exception removes the partial video (or the frame
-    being written), so nothing half-written appears under the final name.
+    Use as a context manager: leaving it by an exception removes the partial video; a sequence keeps the frames
+    given before it, each written whole. Nothing half-written appears under a final name.
     """
 
     def __init__(self, path: Path, info: PlateInfo, audio: Path | None, audio_offset_s: float, inputs: list[Path],
@@ -144,29 +144,31 @@ class DubOutput:
         return self
 
     def __exit__(self, *exc) -> None:
-        if exc[0] is not None:
-            # A failed or cancelled render: a video is thrown away, so its frames in flight are not wanted; a
-            # sequence keeps every frame the render finished (a resumed render starts after them).
-            self._behind.join(drop=self.kind in ("mp4", "mov"))
-        else:
-            try:
+        try:
+            if exc[0] is not None:
+                # A failed or cancelled render: a video is thrown away, so its frames in flight are not wanted; a
+                # sequence keeps every frame the render finished (a resumed render starts after them). The render's
+                # own error is the one the user sees.
+                self._behind.join(drop=self.kind in ("mp4", "mov"), quiet=True)
+            else:
                 self._behind.join()
-            except BaseException as error:
-                self._writer.__exit__(type(error), error, error.__traceback__)
-                raise
+        except BaseException as error:  # the writer's error, or a second Ctrl-C while waiting: clean up all the same
+            self._writer.__exit__(type(error), error, error.__traceback__)
+            raise
         self._writer.__exit__(*exc)
 
 
 class _InOrder:
     """Calls `work(*args)` for each `put`, in order, on a thread of its own. At most `depth` calls wait, so a long
-    render's memory stays flat (each holds a frame and its mask: 0.06 GB at 4K; a 720p dub ran as fast with two
-    waiting as with four). The first error is raised in the caller's thread, at the next `put`, `wait` or `join`;
-    the calls after it are dropped."""
+    render's memory stays flat (each holds a frame and its mask: about 0.1 GB for a 4K float frame; a 720p dub ran as
+    fast with two waiting as with four). The first error is raised in the caller's thread, once, at the next `put`,
+    `wait` or `join`; every call after it is dropped."""
 
     def __init__(self, work: Callable, depth: int = 2):
         self._work = work
         self._queue: queue.Queue = queue.Queue(depth)
         self._error: BaseException | None = None
+        self._reported = False
         self._drop = False
         self._thread = threading.Thread(target=self._run, name="lipsync-writer", daemon=True)
         self._thread.start()
@@ -189,20 +191,19 @@ class _InOrder:
         self._queue.join()
         self._raise()
 
-    def join(self, drop: bool = False) -> None:
-        """Wait until every call is done and end the thread (with `drop`: skip the calls not started, and raise
-        nothing)."""
+    def join(self, drop: bool = False, quiet: bool = False) -> None:
+        """Wait until every call is done and end the thread. drop: skip the calls not started; quiet: raise nothing."""
         if self._thread.is_alive():
             self._drop = drop
             self._queue.put(None)
             self._thread.join()
-        if not drop:
+        if not quiet:
             self._raise()
 
     def _raise(self) -> None:
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
+        if self._error is not None and not self._reported:
+            self._reported = True
+            raise self._error
 
 
 def _display_integer(image: np.ndarray, dtype, space: PlateSpace | None = None) -> np.ndarray:

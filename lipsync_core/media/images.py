@@ -70,9 +70,12 @@ def read_png_text(path: str | Path) -> dict[str, str]:
     return text
 
 
-def read_exr_header(path: str | Path) -> dict:
-    """The EXR header as a dict (attribute name -> value), e.g. to carry it over to a written result. The pixels
-    are not read: a render carries each plate frame's header into its result."""
+def read_exr_header(path: str | Path, whole: bool = False) -> dict:
+    """The EXR header as a dict (attribute name -> value), e.g. to carry it over to a written result. Only the
+    header is read (a render carries each plate frame's header into its result), unless `whole`: then the pixels
+    too, so that a damaged frame is an error (signing a sequence vouches for its frames)."""
+    if whole:
+        return _read_exr(Path(path))[1]
     with _open_exr(Path(path), header_only=True) as exr:
         return dict(exr.header())  # the bindings empty their own dict when the file closes
 

@@ -36,9 +36,10 @@ KIND = "lipsync-motion"
 UNITS = (f"pixels of a {CROP_UNITS}-px aligned face crop; opening and width are relative to the actor's resting "
          "mouth (rest)")
 DECIMALS = 3
-# What a file may ask of a mouth, in the crop's pixels: an opening or width past a quarter of the face crop, or a point
-# off the crop by its own size, is a typing slip (300 for 3.00), not a mouth; the footage would be stretched to it.
-REACH = CROP_UNITS / 4
+# What a file may ask of a mouth, in the crop's pixels: an opening or width past the face crop's size, or a point off
+# the crop by its own size, is a typing slip (300 for 3.00), not a mouth; the footage would be stretched to it. The
+# sidecar's strongest controls on the most open actor of the training clips reach about 250 (gain 3, open 2).
+REACH = CROP_UNITS
 POINT_RANGE = (-CROP_UNITS, 2 * CROP_UNITS)
 
 
@@ -187,6 +188,13 @@ def _rows_from_csv(path: Path, text: str):
             np.array(silent, bool), np.array(shapes, np.float32).reshape(-1, len(SHAPE_POINTS), 2), "", {})
 
 
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
 class _Fields:
     """Raises CurvesError naming the file and the field."""
 
@@ -202,7 +210,7 @@ class _Fields:
                 value = float(value)
             except ValueError:
                 self.fail(name, f"must be a number, not {value!r}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
             self.fail(name, f"must be a finite number, not {quoted(value) if not text else value}")
         if within is not None and not within[0] <= value <= within[1]:
             self.fail(name, f"is {value:g}, past what a mouth can do: {within[0]:g} to {within[1]:g} "

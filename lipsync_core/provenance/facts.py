@@ -27,9 +27,10 @@ def file_sha256(path: Path) -> str:
 
 
 def frame_facts(file: Path) -> dict[str, str]:
-    """The lipsync.* header attributes of an EXR frame or text chunks of a PNG frame ({} where it carries none)."""
+    """The lipsync.* header attributes of an EXR frame or text chunks of a PNG frame ({} where it carries none); an
+    error for a damaged EXR frame."""
     suffix = file.suffix.lower()
-    text = read_exr_header(file) if suffix == ".exr" else read_png_text(file) if suffix == ".png" else {}
+    text = read_exr_header(file, whole=True) if suffix == ".exr" else read_png_text(file) if suffix == ".png" else {}
     return {key: str(value) for key, value in text.items() if key.startswith(PREFIX)}
 
 
