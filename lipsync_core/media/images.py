@@ -32,9 +32,9 @@ _EXR_COMPRESSION = {
 
 def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
-    require_file(path)
     if path.suffix.lower() == ".exr":
-        return _read_exr(path)[0]
+        return _read_exr(path)[0]  # checks the file as it opens it
+    require_file(path)
     data = np.fromfile(path, dtype=np.uint8)  # imdecode, unlike imread, accepts any path on any OS
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:

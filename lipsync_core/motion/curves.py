@@ -39,7 +39,7 @@ DECIMALS = 3
 # What a file may ask of a mouth, in the crop's pixels: an opening or width past the face crop's size, or a point off
 # the crop by its own size, is a typing slip (300 for 3.00), not a mouth; the footage would be stretched to it. The
 # sidecar's strongest controls on the most open actor of the training clips reach about 250 (gain 3, open 2).
-REACH = CROP_UNITS
+MOVE_RANGE = (-CROP_UNITS, CROP_UNITS)
 POINT_RANGE = (-CROP_UNITS, 2 * CROP_UNITS)
 
 
@@ -127,8 +127,8 @@ def _rows_from_json(path: Path, text: str):
                 check.fail(f"{where}.{key}", "is missing")
         frames.append(check.integer(row["frame"], f"{where}.frame"))
         times.append(check.number(row["time"], f"{where}.time"))
-        openings.append(check.number(row["opening"], f"{where}.opening", within=(-REACH, REACH)))
-        widths.append(check.number(row["width"], f"{where}.width", within=(-REACH, REACH)))
+        openings.append(check.number(row["opening"], f"{where}.opening", within=MOVE_RANGE))
+        widths.append(check.number(row["width"], f"{where}.width", within=MOVE_RANGE))
         if not isinstance(row.get("silent", False), bool):
             check.fail(f"{where}.silent", f"must be true or false, not {quoted(row['silent'])}")
         silent.append(row.get("silent", False))
@@ -177,8 +177,8 @@ def _rows_from_csv(path: Path, text: str):
     for line, row in enumerate(rows[2:], 3):
         frames.append(check.integer(row[0], f"line {line} frame", text=True))
         times.append(check.number(row[1], f"line {line} time", text=True))
-        openings.append(check.number(row[2], f"line {line} opening", text=True, within=(-REACH, REACH)))
-        widths.append(check.number(row[3], f"line {line} width", text=True, within=(-REACH, REACH)))
+        openings.append(check.number(row[2], f"line {line} opening", text=True, within=MOVE_RANGE))
+        widths.append(check.number(row[3], f"line {line} width", text=True, within=MOVE_RANGE))
         if row[4] not in ("0", "1"):
             check.fail(f"line {line} silent", f"must be 0 or 1, not {row[4]!r}")
         silent.append(row[4] == "1")
